@@ -1,0 +1,48 @@
+"""brats_seg: 3-D brain tumor segmentation on BraTS multi-modal MRI.
+
+The public API is imported lazily (``import brats_seg`` stays cheap)::
+
+    import brats_seg as bs
+    cases = bs.discover_cases("data/brats2021")
+    vol = bs.load_case(cases[0])            # vol.image: (4, H, W, D) float32
+    model = bs.build_model("unet3d", preset="tiny")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API: dict[str, str] = {
+    "discover_cases": "brats_seg.data.cases",
+    "load_case": "brats_seg.data.cases",
+    "Case": "brats_seg.data.cases",
+    "check_case": "brats_seg.data.checks",
+    "check_dataset": "brats_seg.data.checks",
+    "preprocess_case": "brats_seg.data.preprocess",
+    "preprocess_dataset": "brats_seg.data.preprocess",
+    "synthesize_dataset": "brats_seg.data.synth",
+    "build_model": "brats_seg.models.registry",
+    "list_models": "brats_seg.models.registry",
+    "register_model": "brats_seg.models.registry",
+    "load_checkpoint": "brats_seg.checkpoint",
+    "save_checkpoint": "brats_seg.checkpoint",
+    "Predictor": "brats_seg.inference.predictor",
+    "sliding_window": "brats_seg.inference.sliding_window",
+    "evaluate_case": "brats_seg.evaluation.metrics",
+    "evaluate_folder": "brats_seg.evaluation.report",
+    "train": "brats_seg.training.trainer",
+    "TrainConfig": "brats_seg.training.trainer",
+    "PreprocessConfig": "brats_seg.config",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'brats_seg' has no attribute {name!r}")
