@@ -22,8 +22,8 @@ Regions (what BraTS scores) are nested: ET ⊂ TC ⊂ WT.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from brats_seg.conventions import (
-    LABEL_SCHEMES, MODALITIES, canonical_modality, convert_labels, detect_scheme,
-    get_scheme, labels_to_regions, regions_to_labels,
+    LABEL_SCHEMES,
+    MODALITIES,
+    canonical_modality,
+    convert_labels,
+    detect_scheme,
+    get_scheme,
+    labels_to_regions,
+    regions_to_labels,
 )
 from brats_seg.errors import BratsSegError
 

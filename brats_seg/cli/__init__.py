@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # name -> one-line help. The module brats_seg.cli.<name> implements it.
 COMMANDS: dict[str, str] = {

@@ -6,9 +6,9 @@ A :class:`Case` only names files; :func:`load_case` reads them into a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -72,7 +72,8 @@ def _read_channel(case: Case, modality: str, cache: dict) -> Image:
     img = cache[path]
     if modality in case.channel_index:
         if img.array.ndim != 4:
-            raise CaseError(f"case {case.case_id}: {path} should be 4-D (one volume per modality), got shape {img.shape}")
+            raise CaseError(f"case {case.case_id}: {path} should be 4-D (one volume per modality),"
+                            f" got shape {img.shape}")
         return Image(img.array[..., case.channel_index[modality]], img.affine, img.header, path)
     if img.array.ndim != 3:
         raise CaseError(f"case {case.case_id}: {modality} file {path} is {img.array.ndim}-D with shape "
@@ -103,6 +104,7 @@ def load_case(case: Case, channels: Sequence[str] = MODALITIES, *, with_label: b
         if lab.shape != ref.shape:
             raise CaseError(f"case {case.case_id}: label {case.label} has shape {'x'.join(map(str, lab.shape))},"
                             f" images have {'x'.join(map(str, ref.shape))}")
-        label = np.rint(np.asarray(lab.array)).astype(np.uint8) if lab.array.dtype.kind == "f" else np.asarray(lab.array).astype(np.uint8)
+        label = np.asarray(lab.array)
+        label = (np.rint(label) if label.dtype.kind == "f" else label).astype(np.uint8)
     image = np.stack([v.array for v in vols]).astype(np.float32, copy=False)
     return CaseVolumes(case.case_id, image, tuple(channels), label, ref, case.label_scheme)

@@ -12,9 +12,10 @@ import contextlib
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -106,7 +107,8 @@ def read_image(path: str | Path, *, dtype: Any = np.float32, mmap: bool = False)
     except CaseError:
         raise
     except Exception as e:  # nibabel/SimpleITK raise many types for bad files
-        raise CaseError(f"{path}: unreadable ({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
+        detail = str(e).splitlines()[0] if str(e) else "no detail"
+        raise CaseError(f"{path}: unreadable ({e.__class__.__name__}: {detail})") from None
     raise CaseError(f"{path}: not a volume file (expected {', '.join(NIFTI_SUFFIXES + ITK_SUFFIXES)})")
 
 
