@@ -1,0 +1,122 @@
+"""Overlay pictures: a scan with its tumor regions in three planes.
+
+WT, TC and ET are drawn as nested filled contours in fixed colours (edema-only
+WT green, TC-not-ET yellow, ET red), so a prediction and its reference can be
+compared side by side at the same slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..conventions import REGIONS, labels_to_regions
+
+REGION_COLORS: Mapping[str, tuple[float, float, float]] = {
+    "WT": (0.15, 0.8, 0.2),
+    "TC": (1.0, 0.85, 0.1),
+    "ET": (0.9, 0.1, 0.1),
+}
+PLANES = ("axial", "coronal", "sagittal")
+
+
+def focus_point(volume_or_mask: np.ndarray) -> tuple[int, int, int]:
+    """Voxel index ``(i, j, k)`` to slice through: the centre of mass of the mask if
+    it has any voxel, else the centre of the nonzero region, else the array centre."""
+    arr = np.asarray(volume_or_mask)
+    nz = np.argwhere(arr > 0)
+    if len(nz) == 0:
+        return tuple(s // 2 for s in arr.shape[:3])  # type: ignore[return-value]
+    return tuple(int(round(c)) for c in nz.mean(axis=0))  # type: ignore[return-value]
+
+
+def plane_slice(volume: np.ndarray, plane: str, point: tuple[int, int, int]) -> np.ndarray:
+    """2-D slice ``(rows, cols)`` of a ``(H, W, D)`` volume in RAS-like voxel order,
+    rotated so anterior/superior point up."""
+    i, j, k = point
+    if plane == "axial":
+        sl = volume[:, :, k]
+    elif plane == "coronal":
+        sl = volume[:, j, :]
+    elif plane == "sagittal":
+        sl = volume[i, :, :]
+    else:
+        raise ValueError(f"unknown plane {plane!r}; valid: {', '.join(PLANES)}")
+    return np.rot90(sl)
+
+
+def region_rgba(labels_2d_regions: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """``(3, r, c)`` bool region masks -> ``(r, c, 4)`` RGBA overlay, innermost region on top."""
+    rgba = np.zeros((*labels_2d_regions.shape[1:], 4), dtype=np.float32)
+    for idx, region in enumerate(REGIONS):  # WT first, ET last: inner regions overwrite
+        mask = labels_2d_regions[idx]
+        rgba[mask, :3] = REGION_COLORS[region]
+        rgba[mask, 3] = alpha
+    return rgba
+
+
+def _window(slice_2d: np.ndarray) -> tuple[float, float]:
+    vals = slice_2d[slice_2d != 0]
+    if vals.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(vals, (0.5, 99.5))
+    return float(lo), float(hi if hi > lo else lo + 1)
+
+
+def overlay_figure(
+    image: np.ndarray,
+    label_maps: Mapping[str, tuple[np.ndarray, str]],
+    out: str | Path | None = None,
+    *,
+    title: str = "",
+    point: tuple[int, int, int] | None = None,
+):
+    """Draw ``image`` ``(H, W, D)`` with each label map in three planes.
+
+    ``label_maps``: column title -> ``(labels (H, W, D), scheme name)``; with no
+    label maps the scan alone is drawn. The slices go through ``point`` (default:
+    the centre of the first map's tumor). Returns the matplotlib figure; saves a
+    PNG when ``out`` is given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    regions = {name: labels_to_regions(lab, scheme) for name, (lab, scheme) in label_maps.items()}
+    if point is None:
+        first = next(iter(regions.values()), None)
+        point = focus_point(first[0] if first is not None and first[0].any() else image)
+    columns = list(regions) or ["scan"]
+    fig, axes = plt.subplots(len(PLANES), len(columns), figsize=(3.2 * len(columns), 9.0), squeeze=False)
+    for row, plane in enumerate(PLANES):
+        base = plane_slice(image, plane, point)
+        vmin, vmax = _window(base)
+        for col, name in enumerate(columns):
+            ax = axes[row][col]
+            ax.imshow(base, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            if name in regions:
+                reg2d = np.stack([plane_slice(r, plane, point) for r in regions[name]])
+                ax.imshow(region_rgba(reg2d), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(name, fontsize=10)
+            if col == 0:
+                ax.set_ylabel(plane, fontsize=10)
+    handles = [Patch(color=REGION_COLORS[r], label=r) for r in REGIONS]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp.png")
+        fig.savefig(tmp, dpi=90)
+        tmp.replace(out)
+        plt.close(fig)
+    return fig
