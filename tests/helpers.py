@@ -41,3 +41,85 @@ def tiny_volumes(shape=(24, 24, 20), seed=0):
         v += 40.0 * (label > 0) * (1 + k % 2)
         vols[name] = np.where(brain, v, 0).astype(np.float32)
     return vols, label
+
+
+# --------------------------------------------------------------------------- tiny datasets in every layout
+
+DATASET_LAYOUTS = ("brats2021", "brats2023", "msd", "nnunet", "csv")
+MSD_DATASET_JSON = {
+    "name": "BRATS", "tensorImageSize": "4D",
+    "modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"},
+    "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"},
+}
+NNUNET_DATASET_JSON = {  # as nnU-Net v2's Dataset137_BraTS2021 writes it (region-based, msd values)
+    "channel_names": {"0": "T1", "1": "T1ce", "2": "T2", "3": "Flair"},
+    "labels": {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": 3},
+    "regions_class_order": [1, 2, 3], "file_ending": ".nii.gz",
+}
+
+
+def dataset_case_ids(layout: str, n_cases: int = 1) -> list[str]:
+    """The case ids :func:`write_dataset` uses for ``layout``."""
+    fmt = {"brats2021": "BraTS2021_{:05d}", "brats2023": "BraTS-GLI-{:05d}-000", "msd": "BRATS_{:03d}",
+           "nnunet": "BraTS2021_{:05d}", "csv": "case{:03d}"}[layout]
+    return [fmt.format(i + 1) for i in range(n_cases)]
+
+
+def write_dataset(root: Path, layout: str, n_cases: int = 1, *, labeled: bool = True,
+                  shape=(16, 16, 16), seed: int = 0) -> Path:
+    """Write ``n_cases`` tiny cases (4 modalities + label in the layout's scheme) in ``layout``.
+
+    Layouts: brats2021, brats2023, msd (4-D images, dataset.json), nnunet (v2 dataset.json,
+    ``_0000`` channel files), csv (files plus ``cases.csv``). ``labeled=False`` writes no
+    label maps (MSD/nnU-Net: into imagesTs). Returns what to give ``discover_cases``:
+    the dataset folder, or the CSV file for ``csv``.
+    """
+    import json
+
+    from brats_seg.conventions import MSD_CHANNEL_ORDER, canonical_modality, convert_labels
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    split = "Tr" if labeled else "Ts"
+    rows = []
+    for i, case_id in enumerate(dataset_case_ids(layout, n_cases)):
+        vols, label = tiny_volumes(shape, seed=seed + i)
+        by_mod = {canonical_modality(k): v for k, v in vols.items()}
+        if layout in ("brats2021", "brats2023"):
+            sep, names = ("_", vols) if layout == "brats2021" else ("-", by_mod)
+            lab = label if layout == "brats2021" else convert_labels(label, "brats2021", "brats2023")
+            for name, v in names.items():
+                write_nifti(root / case_id / f"{case_id}{sep}{name}.nii.gz", v)
+            if labeled:
+                write_nifti(root / case_id / f"{case_id}{sep}seg.nii.gz", lab)
+        elif layout == "msd":
+            stacked = np.stack([by_mod[m] for m in MSD_CHANNEL_ORDER], axis=-1)
+            write_nifti(root / f"images{split}" / f"{case_id}.nii.gz", stacked)
+            if labeled:
+                write_nifti(root / "labelsTr" / f"{case_id}.nii.gz", convert_labels(label, "brats2021", "msd"))
+        elif layout == "nnunet":
+            for ch, m in enumerate(("t1n", "t1c", "t2w", "t2f")):
+                write_nifti(root / f"images{split}" / f"{case_id}_{ch:04d}.nii.gz", by_mod[m])
+            if labeled:
+                write_nifti(root / "labelsTr" / f"{case_id}.nii.gz", convert_labels(label, "brats2021", "msd"))
+        elif layout == "csv":
+            row = {"case_id": case_id}
+            for m, v in by_mod.items():
+                row[m] = f"files/{case_id}_{m}.nii.gz"
+                write_nifti(root / row[m], v)
+            if labeled:
+                row["label"] = f"files/{case_id}_seg.nii.gz"
+                write_nifti(root / row["label"], label)
+            rows.append(row)
+        else:
+            raise ValueError(f"unknown layout {layout!r}")
+    if layout == "msd":
+        (root / "dataset.json").write_text(json.dumps(MSD_DATASET_JSON))
+    if layout == "nnunet":
+        (root / "dataset.json").write_text(json.dumps(NNUNET_DATASET_JSON))
+    if layout == "csv":
+        cols = list(rows[0])
+        lines = [",".join(cols)] + [",".join(r.get(c, "") for c in cols) for r in rows]
+        (root / "cases.csv").write_text("\n".join(lines) + "\n")
+        return root / "cases.csv"
+    return root
