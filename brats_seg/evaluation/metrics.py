@@ -227,29 +227,22 @@ def _check_values(values: set[int], scheme, what: str) -> None:
         )
 
 
-def evaluate_case(
-    pred_labels, ref_labels, spacing=None, pred_scheme=None, ref_scheme=None, *,
-    hd95_mode: str = DEFAULT_HD95_MODE, regions: Sequence[str] = REGIONS,
-) -> dict[str, dict[str, float]]:
-    """Score a predicted label map against a reference label map ``(H, W, D)``.
+def case_regions(pred_labels, ref_labels, pred_scheme=None, ref_scheme=None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both label maps ``(H, W, D)`` -> region masks ``(3, h, w, d)`` (WT, TC, ET), cropped, and the full voxel count.
 
-    Each map may use its own label scheme (``brats2021``, ``brats2023``, ``msd``,
-    ``brats2015``); ``ref_scheme=None`` means the same as ``pred_scheme``, and both
-    None means detected from the values (an ambiguous set raises). Returns
-    ``{"WT": {"dice": ..., "hd95": ..., ...}, "TC": ..., "ET": ...}``.
-
-    Both maps are first cropped to the box around all their tumor voxels (every
-    region lies inside it), so scoring costs little more than reading the files.
+    The crop is the box around every tumor voxel of either map plus one voxel: all
+    regions lie inside it, so surface distances, components and dilations computed
+    on the crop equal those on the full volume. Label schemes: ``ref_scheme=None``
+    means the same as ``pred_scheme``; both None means detected from the values
+    (an ambiguous set raises). Values outside a scheme raise.
     """
     pred, ref = np.asarray(pred_labels), np.asarray(ref_labels)
     _check_pair(pred, ref)
-    spacing = _spacing(spacing, pred.ndim)
     n_voxels = pred.size
     box = bounding_box((pred != 0) | (ref != 0), margin=1)
-    if box is not None:
-        pred, ref = pred[box], ref[box]
-    else:
-        pred, ref = pred[(slice(0, 1),) * pred.ndim], ref[(slice(0, 1),) * ref.ndim]
+    if box is None:
+        box = (slice(0, 1),) * pred.ndim
+    pred, ref = pred[box], ref[box]
     pred_values, ref_values = label_values(pred), label_values(ref)
     if pred_scheme is None and ref_scheme is None:
         # two empty maps score the same in every scheme
@@ -261,5 +254,23 @@ def evaluate_case(
         ref_scheme = pred_scheme
     _check_values(pred_values, pred_scheme, "prediction")
     _check_values(ref_values, ref_scheme, "reference")
-    return evaluate_regions(labels_to_regions(pred, pred_scheme), labels_to_regions(ref, ref_scheme),
-                            spacing, hd95_mode=hd95_mode, regions=regions, n_voxels=n_voxels)
+    return labels_to_regions(pred, pred_scheme), labels_to_regions(ref, ref_scheme), n_voxels
+
+
+def evaluate_case(
+    pred_labels, ref_labels, spacing=None, pred_scheme=None, ref_scheme=None, *,
+    hd95_mode: str = DEFAULT_HD95_MODE, regions: Sequence[str] = REGIONS,
+) -> dict[str, dict[str, float]]:
+    """Score a predicted label map against a reference label map ``(H, W, D)``.
+
+    Each map may use its own label scheme (``brats2021``, ``brats2023``, ``msd``,
+    ``brats2015``); ``ref_scheme=None`` means the same as ``pred_scheme``, and both
+    None means detected from the values (an ambiguous set raises). Returns
+    ``{"WT": {"dice": ..., "hd95": ..., ...}, "TC": ..., "ET": ...}``.
+
+    Both maps are first cropped to the box around all their tumor voxels
+    (:func:`case_regions`), so scoring costs little more than reading the files.
+    """
+    spacing = _spacing(spacing, np.ndim(pred_labels))
+    pred, ref, n_voxels = case_regions(pred_labels, ref_labels, pred_scheme, ref_scheme)
+    return evaluate_regions(pred, ref, spacing, hd95_mode=hd95_mode, regions=regions, n_voxels=n_voxels)
