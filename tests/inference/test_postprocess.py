@@ -1,0 +1,71 @@
+"""Postprocessing rules on hand-made masks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from brats_seg.conventions import get_scheme, labels_to_regions
+from brats_seg.inference.postprocess import (
+    PostprocessConfig,
+    postprocess_regions,
+    probabilities_to_labels,
+    remove_small_components,
+)
+
+
+def regions(shape=(20, 20, 20)):
+    r = np.zeros((3, *shape), bool)
+    r[0, 2:12, 2:12, 2:12] = True      # a big tumor (1000 voxels)
+    r[1, 4:10, 4:10, 4:10] = True      # core (216)
+    r[2, 5:7, 5:7, 5:7] = True         # tiny ET (8)
+    r[0, 16:18, 16:18, 16:18] = True   # a small separate WT blob (8)
+    return r
+
+
+def test_probabilities_to_labels_enforce_nesting():
+    p = np.zeros((3, 4, 4, 4), np.float32)
+    p[2, 0] = 0.9          # ET without TC or WT: dropped
+    p[1, 1] = p[0, 1] = 0.9  # TC inside WT
+    p[0, 2] = 0.7
+    labels, _ = probabilities_to_labels(p, "brats2023")
+    assert labels.dtype == np.uint8
+    assert (labels[0] == 0).all() and (labels[1] == 1).all() and (labels[2] == 2).all() and (labels[3] == 0).all()
+    r = labels_to_regions(labels, "brats2023")
+    assert (r[2] <= r[1]).all() and (r[1] <= r[0]).all()
+
+
+def test_threshold_is_configurable():
+    p = np.full((3, 2, 2, 2), 0.4, np.float32)
+    assert probabilities_to_labels(p, "brats2021")[0].max() == 0
+    assert (probabilities_to_labels(p, "brats2021", PostprocessConfig(threshold=0.3))[0] == 4).all()
+
+
+def test_small_et_relabeled_as_core():
+    r = regions()
+    out, record = postprocess_regions(r, PostprocessConfig(et_min_voxels=9))
+    assert not out[2].any() and record["et_relabeled_as_core"] and record["et_voxels"] == 8
+    np.testing.assert_array_equal(out[1], r[1])  # former ET stays tumor core
+    labels, _ = probabilities_to_labels(r.astype(np.float32), "brats2021", PostprocessConfig(et_min_voxels=9))
+    assert (labels[5:7, 5:7, 5:7] == get_scheme("brats2021").from_regions[1][1]).all()  # necrosis/core label 1
+    kept, record = postprocess_regions(r, PostprocessConfig(et_min_voxels=8))
+    assert kept[2].sum() == 8 and not record["et_relabeled_as_core"]
+
+
+def test_small_components_removed_with_their_core():
+    r = regions()
+    r[1, 16, 16, 16] = r[2, 16, 16, 16] = True  # core + ET inside the small blob
+    out, record = postprocess_regions(r, PostprocessConfig(min_component_voxels=9))
+    assert not out[:, 14:, 14:, 14:].any()
+    assert out[0].sum() == 1000 and record["removed_wt_voxels"] == 8
+    assert out[2].sum() == 8  # ET inside the big tumor untouched
+    # diagonal neighbours belong to the same (26-connected) component
+    m = np.zeros((5, 5, 5), bool)
+    m[1, 1, 1] = m[2, 2, 2] = m[3, 3, 3] = True
+    assert remove_small_components(m, 3).sum() == 3 and remove_small_components(m, 4).sum() == 0
+
+
+def test_all_rules_off_changes_nothing():
+    r = regions()
+    out, record = postprocess_regions(r, PostprocessConfig())
+    np.testing.assert_array_equal(out, r)
+    assert record == {}
