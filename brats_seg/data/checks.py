@@ -1,0 +1,274 @@
+"""Integrity checks of cases before any work starts (``brats-seg check``).
+
+Per case: every modality present and not duplicated; same shape and affine
+(within :data:`AFFINE_ATOL` mm + :data:`AFFINE_RTOL` relative) across modalities
+and the label; finite values; no all-zero volume; 3-D where 3-D is expected
+(4-D only for MSD's one-file-per-case images); files readable and complete;
+integer label values inside the label scheme; a scheme that is known, not
+guessed (values that fit several schemes without a layout hint are an error
+unless the whole dataset's values decide it).
+
+Each file is read once. ``.nii.gz`` files are decompressed in one piece with
+:func:`gzip.decompress`, which verifies the gzip CRC and length: a truncated or
+bit-flipped file is reported even where nibabel's streaming reader would stop
+before the damage (it reads only the bytes the header asks for).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from ..conventions import MODALITIES, detect_scheme, get_scheme, schemes_matching
+from ..errors import BratsSegError, CaseError
+from .cases import Case, discover_cases
+from .io import Image, read_image
+
+AFFINE_ATOL = 1e-3
+"""Absolute affine tolerance (mm, and mm per voxel for the rotation/zoom part)."""
+AFFINE_RTOL = 1e-4
+"""Relative affine tolerance."""
+
+
+@dataclass
+class CheckResult:
+    """The verdict on one case. ``ok`` is True exactly when ``errors`` is empty.
+
+    ``shape``: the spatial shape of the images (of the label when no image is
+    readable), or None. ``label_values``: the distinct label values (None without
+    a readable label). ``ambiguity``: the error text when the label values fit
+    several schemes and nothing decided (:func:`check_dataset` may resolve it).
+    """
+
+    case: str
+    ok: bool
+    layout: str
+    label_scheme: str | None
+    modalities: list[str]
+    shape: list[int] | None
+    errors: list[str]
+    label_values: list[int] | None = None
+    ambiguity: str | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        """The JSON record of ``brats-seg check --json``."""
+        return {"case": self.case, "ok": self.ok, "layout": self.layout, "label_scheme": self.label_scheme,
+                "modalities": list(self.modalities), "shape": self.shape, "errors": list(self.errors)}
+
+
+def _fmt(shape: Sequence[int]) -> str:
+    return "x".join(str(int(s)) for s in shape)
+
+
+def read_volume(path: str | Path) -> Image:
+    """Read a volume in its stored data type, verifying a ``.nii.gz`` stream to its end.
+
+    Raises :class:`CaseError` naming the file when it is missing, unreadable,
+    truncated or corrupt.
+    """
+    path = Path(path)
+    if not str(path).lower().endswith(".nii.gz") or not path.is_file():
+        return read_image(path, dtype=None)
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except (EOFError, OSError, zlib.error) as e:
+        raise CaseError(f"{path}: corrupt or truncated file ({e})") from None
+    try:
+        img = nib.Nifti1Image.from_bytes(data)
+        array = np.asanyarray(img.dataobj)
+    except Exception as e:  # nibabel raises many types for bad headers
+        detail = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        raise CaseError(f"{path}: unreadable ({detail})") from None
+    return Image(np.asarray(array), np.asarray(img.affine, dtype=np.float64), img.header, path)
+
+
+def _affine_error(affine: np.ndarray, reference: np.ndarray) -> float | None:
+    """Largest affine difference, or None when within tolerance."""
+    if np.allclose(affine, reference, rtol=AFFINE_RTOL, atol=AFFINE_ATOL):
+        return None
+    return float(np.abs(affine - reference).max())
+
+
+def _volume_errors(name: str, array: np.ndarray) -> list[str]:
+    errors = []
+    if array.dtype.kind in "fc":
+        bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+        if bad:
+            errors.append(f"{name} has {bad} NaN/Inf voxels")
+    if not array.any():
+        errors.append(f"{name} is all zero")
+    return errors
+
+
+def _label_values(array: np.ndarray) -> tuple[list[int] | None, list[str]]:
+    """Distinct integer values of a label map, or the errors that make it no label map."""
+    if array.dtype.kind == "b":
+        array = array.view(np.uint8)
+    if array.dtype.kind in "fc":
+        finite = np.isfinite(array)
+        if not finite.all():
+            return None, [f"label has {array.size - int(np.count_nonzero(finite))} NaN/Inf voxels"]
+        fractional = array[array != np.rint(array)]
+        if fractional.size:
+            return None, [f"label has non-integer values (e.g. {float(fractional.flat[0]):g});"
+                          " a label map holds integer classes"]
+    lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if 0 <= lo and hi < 256:  # the usual case: a histogram is far faster than np.unique
+        counts = np.bincount(array.astype(np.uint8, copy=False).ravel(), minlength=1)
+        return [int(v) for v in np.flatnonzero(counts)], []
+    return [int(v) for v in np.unique(array)], []
+
+
+def _scheme_of(values: list[int], hint: str | None, forced: str | None) -> tuple[str | None, str | None, bool]:
+    """(scheme, error, ambiguous) for a case's label values."""
+    if forced is not None:
+        scheme = get_scheme(forced)
+        outside = sorted(set(values) - scheme.values)
+        if outside:
+            return None, (f"label values {outside} are outside scheme {scheme.name}"
+                          f" (valid {sorted(scheme.values)})"), False
+        return scheme.name, None, False
+    try:
+        return detect_scheme(values, hint=hint), None, False
+    except BratsSegError as e:
+        ambiguous = hint is None and len(schemes_matching(values)) > 1
+        return None, f"label: {e}", ambiguous
+
+
+def check_case(case: Case, scheme: str | None = None) -> CheckResult:
+    """Check one case's files (see the module docstring); never raises for bad data.
+
+    ``scheme``: the label scheme the labels must follow; None detects it from the
+    values and the layout's hint (``case.label_scheme``).
+    """
+    errors = list(case.problems)
+    missing = [m for m in MODALITIES if m not in case.images]
+    if missing:
+        found = ", ".join(case.modalities) or "none"
+        errors.append(f"missing modality {', '.join(missing)} (found {found})")
+
+    files: dict[Path, Image | None] = {}
+    for path in dict.fromkeys(case.images[m] for m in case.modalities):
+        try:
+            files[path] = read_volume(path)
+        except CaseError as e:
+            errors.append(_short(e, path))
+            files[path] = None
+
+    ref_name, ref = None, None  # the first good modality: shapes and affines are compared with it
+    for modality in case.modalities:
+        img = files[case.images[modality]]
+        if img is None:
+            continue
+        array = img.array
+        fname = case.images[modality].name
+        if modality in case.channel_index:
+            index = case.channel_index[modality]
+            if array.ndim != 4 or index >= array.shape[3]:
+                order = sorted((i, m) for m, i in case.channel_index.items() if case.images.get(m) == img.path)
+                errors.append(f"{fname} has shape {_fmt(array.shape)}; expected 4-D with {len(order)} volumes"
+                              f" ({', '.join(m for _, m in order)}) along the 4th axis")
+                files[img.path] = None  # one error per file
+                continue
+            array = array[..., index]
+        elif array.ndim != 3:
+            errors.append(f"{modality} file {fname} is {array.ndim}-D with shape {_fmt(array.shape)};"
+                          " expected a 3-D volume")
+            continue
+        errors.extend(_volume_errors(modality, array))
+        if ref is None:
+            ref_name, ref = modality, Image(array, img.affine, img.header, img.path)
+        elif array.shape != ref.shape:
+            errors.append(f"{modality} has shape {_fmt(array.shape)}, {ref_name} has {_fmt(ref.shape)}")
+        elif (diff := _affine_error(img.affine, ref.affine)) is not None:
+            errors.append(f"{modality} affine differs from {ref_name}'s by up to {diff:.4g} mm"
+                          f" ({fname} vs {ref.path.name})")
+    shape = list(ref.shape) if ref is not None else None
+
+    label_scheme, values, ambiguity = (scheme and get_scheme(scheme).name) or case.label_scheme, None, None
+    if case.label is not None:
+        try:
+            lab = read_volume(case.label)
+        except CaseError as e:
+            errors.append(_short(e, case.label))
+            lab = None
+        if lab is not None and lab.array.ndim != 3:
+            errors.append(f"label file {case.label.name} is {lab.array.ndim}-D with shape {_fmt(lab.shape)};"
+                          " expected a 3-D volume")
+        elif lab is not None:
+            if ref is None:
+                shape = list(lab.shape)
+            elif lab.shape != ref.shape:
+                errors.append(f"label has shape {_fmt(lab.shape)}, {ref_name} has {_fmt(ref.shape)}")
+            elif (diff := _affine_error(lab.affine, ref.affine)) is not None:
+                errors.append(f"label affine differs from {ref_name}'s by up to {diff:.4g} mm"
+                              f" ({case.label.name} vs {ref.path.name})")
+            values, value_errors = _label_values(lab.array)
+            errors.extend(value_errors)
+            if values is not None:
+                label_scheme, error, ambiguous = _scheme_of(values, case.label_scheme, scheme)
+                if error:
+                    errors.append(error)
+                    ambiguity = error if ambiguous else None
+    return CheckResult(case.case_id, not errors, case.layout, label_scheme, list(case.modalities), shape,
+                       errors, values, ambiguity)
+
+
+def _short(error: CaseError, path: Path) -> str:
+    """A read error with the file's name instead of its full path (the case is known)."""
+    return str(error).replace(str(path), path.name, 1)
+
+
+def _resolve_ambiguity(cases: Sequence[Case], results: list[CheckResult]) -> None:
+    """Decide the scheme of ambiguous cases from all hint-less cases' label values together.
+
+    A dataset follows one convention: a case holding only 0, 1, 2 is brats2021 when
+    another case of the same dataset holds a 4.
+    """
+    pooled = [r for c, r in zip(cases, results) if c.label_scheme is None and r.label_values is not None]
+    if not any(r.ambiguity for r in pooled):
+        return
+    try:
+        name = detect_scheme(sorted({v for r in pooled for v in r.label_values}))
+    except BratsSegError:
+        return
+    for r in pooled:
+        if r.ambiguity:
+            r.errors.remove(r.ambiguity)
+            r.label_scheme, r.ambiguity, r.ok = name, None, not r.errors
+
+
+def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: bool = True,
+                workers: int | None = None) -> list[CheckResult]:
+    """:func:`check_case` over ``cases`` on a thread pool (decompression and numpy release
+    the GIL), in the order given, with a tqdm bar on stderr for more than a few cases."""
+    from tqdm.auto import tqdm
+
+    if scheme is not None:
+        get_scheme(scheme)  # an unknown name is bad input, not a bad case
+    workers = workers or min(4, os.cpu_count() or 1, max(1, len(cases)))
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(cases), desc="check", unit="case", file=sys.stderr,
+                                                 disable=not progress or len(cases) <= 4) as bar:
+        results = []
+        for result in pool.map(lambda c: check_case(c, scheme), cases):
+            results.append(result)
+            bar.update()
+    if scheme is None:
+        _resolve_ambiguity(cases, results)
+    return results
+
+
+def check_dataset(root: str | Path, layout: str | None = None, scheme: str | None = None, *,
+                  progress: bool = True) -> list[CheckResult]:
+    """Discover the cases under ``root`` (see :func:`~brats_seg.data.cases.discover_cases`) and check
+    each. Raises :class:`CaseError` only when no case can be found; bad cases are results."""
+    return check_cases(discover_cases(root, layout), scheme, progress=progress)
