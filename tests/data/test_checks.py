@@ -181,3 +181,31 @@ def test_real_cases_are_valid(shared_data):
     assert all(r.label_values == [0, 1, 2, 4] for r in old)
     (gli,) = check_dataset(shared_data / "brats-gli", progress=False)
     assert (gli.ok, gli.label_scheme, gli.shape, gli.label_values) == (True, "brats2023", [182, 218, 182], [0, 1, 2, 3])
+
+
+def test_itk_formats_are_checked(tmp_path):
+    """A BraTS 2023-named case stored as .nrrd/.mha: valid, then one truncated file is reported."""
+    import SimpleITK as sitk
+
+    from helpers import tiny_volumes
+
+    vols, label = tiny_volumes((16, 16, 16))
+    case = tmp_path / "ds" / "BraTS-MEN-00001-000"
+    case.mkdir(parents=True)
+    names = {"t1n": "t1", "t1c": "t1ce", "t2w": "t2", "t2f": "flair"}
+    for m, old in names.items():
+        sitk.WriteImage(sitk.GetImageFromArray(vols[old]), str(case / f"{case.name}-{m}.nrrd"), True)
+    sitk.WriteImage(sitk.GetImageFromArray(label // 4 * 3 + (label < 4) * label), str(case / f"{case.name}-seg.mha"))
+    (result,) = check_dataset(tmp_path / "ds", progress=False)
+    assert (result.ok, result.label_scheme, result.shape) == (True, "brats2023", [16, 16, 16]), result.errors
+    seg = case / f"{case.name}-seg.mha"
+    seg.write_bytes(seg.read_bytes()[:-2000])
+    (error,) = _errors(tmp_path / "ds")
+    assert error.startswith(f"{seg.name}: unreadable")
+
+
+def test_csv_file_that_does_not_exist(tmp_path):
+    path = write_dataset(tmp_path / "csv", "csv")
+    (tmp_path / "csv" / "files" / "case001_t2w.nii.gz").unlink()
+    (result,) = check_dataset(path, progress=False)
+    assert result.errors == ["case001_t2w.nii.gz: file not found"]
