@@ -66,14 +66,22 @@ def dataset_case_ids(layout: str, n_cases: int = 1) -> list[str]:
 
 
 def write_dataset(root: Path, layout: str, n_cases: int = 1, *, labeled: bool = True,
-                  shape=(16, 16, 16), seed: int = 0) -> Path:
+                  shape=(16, 16, 16), seed: int = 0, defect: str | None = None) -> Path:
     """Write ``n_cases`` tiny cases (4 modalities + label in the layout's scheme) in ``layout``.
 
     Layouts: brats2021, brats2023, msd (4-D images, dataset.json), nnunet (v2 dataset.json,
     ``_0000`` channel files), csv (files plus ``cases.csv``). ``labeled=False`` writes no
-    label maps (MSD/nnU-Net: into imagesTs). Returns what to give ``discover_cases``:
-    the dataset folder, or the CSV file for ``csv``.
+    label maps (MSD/nnU-Net: into imagesTs). ``defect``: one of :data:`DEFECTS`, applied to
+    the LAST case only (the others stay valid), so batch commands can be tested on a
+    dataset with one bad case. Returns what to give ``discover_cases``: the dataset
+    folder, or the CSV file for ``csv``.
     """
+    if defect is not None:
+        out = write_dataset(root, layout, n_cases, labeled=labeled, shape=shape, seed=seed)
+        from brats_seg.data.cases import discover_cases
+
+        break_case(discover_cases(out)[-1], defect)
+        return out
     import json
 
     from brats_seg.conventions import MSD_CHANNEL_ORDER, canonical_modality, convert_labels
@@ -123,3 +131,35 @@ def write_dataset(root: Path, layout: str, n_cases: int = 1, *, labeled: bool = 
         (root / "cases.csv").write_text("\n".join(lines) + "\n")
         return root / "cases.csv"
     return root
+
+
+def _rewrite(path: Path, fn, affine=None) -> None:
+    img = nib.load(str(path))
+    write_nifti(path, fn(np.asanyarray(img.dataobj)), img.affine if affine is None else affine)
+
+
+DEFECTS = {
+    # name: (modality file or "label", how it is broken); check reports exactly one error for each
+    "missing": ("t1c", lambda p: p.unlink()),
+    "shape": ("t1c", lambda p: _rewrite(p, lambda a: a[:, :, :-1])),
+    "affine": ("t2w", lambda p: _rewrite(p, lambda a: a, tiny_affine((1.0, 1.0, 1.5)))),
+    "nan": ("t2w", lambda p: _rewrite(p, lambda a: np.where(a > 0, a, np.nan).astype(np.float32))),
+    "zero": ("t2f", lambda p: _rewrite(p, np.zeros_like)),
+    "4d": ("t1n", lambda p: _rewrite(p, lambda a: np.stack([a, a], -1))),
+    "truncated": ("t1c", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
+    "label_shape": ("label", lambda p: _rewrite(p, lambda a: a[1:])),
+    "label_values": ("label", lambda p: _rewrite(p, lambda a: np.where(a > 0, 7, 0).astype(np.uint8))),
+    "float_label": ("label", lambda p: _rewrite(p, lambda a: (a * 0.5).astype(np.float32))),
+}
+"""Broken-case kinds for :func:`write_dataset` / :func:`break_case` (NIfTI files; MSD: the
+4-D file, so "4d" does not apply there)."""
+
+
+def break_case(case, defect: str) -> Path:
+    """Break one file of a discovered ``Case`` in the way ``defect`` names; returns that file."""
+    target, how = DEFECTS[defect]
+    path = case.label if target == "label" else case.images[target]
+    if path is None:
+        raise ValueError(f"defect {defect!r} needs a labeled case")
+    how(path)
+    return path

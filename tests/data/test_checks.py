@@ -12,7 +12,7 @@ import pytest
 from brats_seg.data.cases import discover_cases
 from brats_seg.data.checks import check_case, check_dataset, read_volume
 from brats_seg.errors import CaseError
-from helpers import DATASET_LAYOUTS, tiny_affine, write_dataset, write_nifti
+from helpers import DATASET_LAYOUTS, DEFECTS, tiny_affine, write_dataset, write_nifti
 
 SCHEMES = {"brats2021": "brats2021", "brats2023": "brats2023", "msd": "msd", "nnunet": "msd", "csv": "brats2021"}
 CASE = "BraTS2021_00001"
@@ -209,3 +209,12 @@ def test_csv_file_that_does_not_exist(tmp_path):
     (tmp_path / "csv" / "files" / "case001_t2w.nii.gz").unlink()
     (result,) = check_dataset(path, progress=False)
     assert result.errors == ["case001_t2w.nii.gz: file not found"]
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+@pytest.mark.parametrize("layout", ["brats2023", "nnunet"])
+def test_write_dataset_defects_break_only_the_last_case(tmp_path, layout, defect):
+    root = write_dataset(tmp_path / "ds", layout, n_cases=2, defect=defect)
+    first, last = check_dataset(root, progress=False)
+    assert first.ok, first.errors
+    assert len(last.errors) == 1, last.errors
