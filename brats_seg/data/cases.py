@@ -188,47 +188,54 @@ class _CaseBuilder:
 
 @dataclass(frozen=True)
 class _BratsNaming:
-    """``<case>/<case><sep><suffix>.nii.gz`` with ``sep`` '_' (2017-2021) or '-' (2023+)."""
+    """``<case>/<case><sep><suffix>.nii.gz`` with ``sep`` '_' (2017-2021) or '-' (2023+).
+
+    A dataset folder holds one folder per case; a single case folder and a flat
+    folder of several cases' files (grouped by the part before the suffix) work too.
+    """
 
     sep: str
     hint: str
 
-    def key(self, stem: str, case_id: str) -> tuple[str, bool]:
-        """The suffix naming the file's role, and whether the file starts with the case id."""
-        prefix = case_id + self.sep
-        if stem.startswith(prefix) and len(stem) > len(prefix):
-            return stem[len(prefix):].lower(), True
-        return (stem.rsplit(self.sep, 1)[-1].lower() if self.sep in stem else ""), False
+    def split(self, stem: str) -> tuple[str, str] | None:
+        """(case prefix, role) when the file name ends in a modality or label suffix, else None."""
+        if self.sep not in stem:
+            return None
+        prefix, key = stem.rsplit(self.sep, 1)
+        key = key.lower()
+        role = "label" if key in LABEL_KEYS else _modality_or_none(key)
+        return (prefix, role) if prefix and role else None
 
-    def recognises(self, folder: Path) -> bool:
-        for f in _volume_files(folder):
-            key, _ = self.key(strip_suffix(f), folder.name)
-            if key in LABEL_KEYS or _modality_or_none(key) is not None:
-                return True
-        return False
+    def _parsed(self, folder: Path) -> list[tuple[Path, tuple[str, str] | None]]:
+        return [(f, self.split(strip_suffix(f))) for f in _volume_files(folder)]
 
-    def case_folders(self, root: Path) -> list[Path]:
-        """``root`` itself when it is one case folder, else its case subfolders."""
+    def read(self, root: Path, layout: str) -> list[Case]:
         if not root.is_dir():
             return []
-        if self.recognises(root):
-            return [root]
-        return [f for f in _subfolders(root) if self.recognises(f)]
+        files = self._parsed(root)
+        prefixes = {p[0] for _, p in files if p}
+        if len(prefixes) == 1:  # root is one case folder
+            return [self._case(prefixes.pop(), files, layout)]
+        if prefixes:  # a flat folder of several cases' files
+            return [self._case(cid, [(f, p) for f, p in files if strip_suffix(f).startswith(cid + self.sep)], layout)
+                    for cid in sorted(prefixes)]
+        cases = []
+        for folder in _subfolders(root):
+            files = self._parsed(folder)
+            if any(p for _, p in files):
+                cases.append(self._case(folder.name, files, layout))
+        return cases
 
-    def read_case(self, folder: Path, layout: str) -> Case:
-        b = _CaseBuilder(folder.name)
-        for f in _volume_files(folder):
+    def _case(self, case_id: str, files, layout: str) -> Case:
+        b = _CaseBuilder(case_id)
+        for f, parsed in files:
             stem = strip_suffix(f)
-            key, prefixed = self.key(stem, folder.name)
-            modality = _modality_or_none(key)
-            if key in LABEL_KEYS or modality is not None:
-                if not prefixed:
-                    b.problems.append(f"file {f.name} does not start with the case id {folder.name}{self.sep}")
-                if key in LABEL_KEYS:
-                    b.add_label(f)
-                else:
-                    b.add_image(modality, f)
-            elif _LOOKS_LIKE_VOLUME_ROLE.search(stem[len(folder.name):].lower() if prefixed else stem.lower()):
+            if parsed:
+                prefix, role = parsed
+                if prefix != case_id:
+                    b.problems.append(f"file {f.name} does not start with the case id {case_id}{self.sep}")
+                b.add_label(f) if role == "label" else b.add_image(role, f)
+            elif _LOOKS_LIKE_VOLUME_ROLE.search(stem.removeprefix(case_id).lower()):
                 b.problems.append(f"unrecognised file {f.name} (expected suffixes "
                                   f"{', '.join(_SUFFIXES[self.sep])}, seg)")
         return b.build(layout, self.hint)
@@ -240,11 +247,11 @@ _BRATS2023 = _BratsNaming("-", "brats2023")
 
 
 def _brats_detect(naming: _BratsNaming) -> Callable[[Path], int]:
-    return lambda root: len(naming.case_folders(root))
+    return lambda root: len(naming.read(root, naming.hint))
 
 
 def _brats_read(naming: _BratsNaming, layout: str) -> Callable[[Path], list[Case]]:
-    return lambda root: [naming.read_case(f, layout) for f in naming.case_folders(root)]
+    return lambda root: naming.read(root, layout)
 
 
 # --------------------------------------------------------------------------- MSD and nnU-Net

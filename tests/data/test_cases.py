@@ -179,3 +179,16 @@ def test_real_cases_are_discovered(shared_data):
     (gli,) = discover_cases(shared_data / "brats-gli")
     assert gli.case_id == "BraTS-GLI-00000-000" and gli.layout == "brats2023" and gli.label_scheme == "brats2023"
     assert gli.images["t1c"].name == "BraTS-GLI-00000-000-t1c.nii.gz"
+
+
+def test_flat_folder_of_several_cases(tmp_path):
+    """All cases' files in one folder (as some downloads unpack): grouped by the name before the suffix."""
+    root = write_dataset(tmp_path / "ds", "brats2023", n_cases=3)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for f in root.glob("*/*.nii.gz"):
+        f.rename(flat / f.name)
+    cases = discover_cases(flat)
+    assert [c.case_id for c in cases] == dataset_case_ids("brats2023", 3)
+    assert all(c.modalities == MODALITIES and c.label is not None and not c.problems for c in cases)
+    assert all(p.parent == flat and p.name.startswith(c.case_id) for c in cases for p in c.images.values())
