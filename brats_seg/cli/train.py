@@ -1,0 +1,95 @@
+"""``brats-seg train DATA --model NAME --out RUN``: region-based training into one run folder.
+
+Settings come from ``--config cfg.yaml`` (a :class:`~brats_seg.training.trainer.TrainConfig`
+as YAML) with flags overriding it. ``--resume`` continues the run in ``--out`` from its
+``config.yaml`` (flags still override, e.g. ``--epochs`` to extend it). Under
+``torchrun --nproc_per_node N`` the same command trains with DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _patch(text: str) -> tuple[int, int, int]:
+    parts = [p for p in text.replace("x", ",").split(",") if p]
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"patch must be integers like 128 or 128,128,96, got {text!r}") from None
+    if len(sizes) == 1:
+        sizes *= 3
+    if len(sizes) != 3:
+        raise argparse.ArgumentTypeError(f"patch needs 1 or 3 sizes, got {text!r}")
+    return tuple(sizes)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="?", help="raw dataset folder or preprocessing cache")
+    parser.add_argument("--out", required=True, help="run folder (config.yaml, checkpoints/, log.csv, curves.png)")
+    parser.add_argument("--config", help="YAML file of TrainConfig settings; flags override it")
+    parser.add_argument("--model", help="registered model name (brats-seg models lists them)")
+    parser.add_argument("--preset", help="model size: tiny or base")
+    parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--steps-per-epoch", type=int, help="optimizer steps per epoch (default 250)")
+    parser.add_argument("--patch", type=_patch, help="patch size: 128 or 128,128,96")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--loss", help="dice_bce (sigmoid regions, default) or dice_ce (softmax over labels)")
+    parser.add_argument("--no-deep-supervision", dest="deep_supervision", action="store_const", const=False)
+    parser.add_argument("--optimizer", help="adamw (default) or sgd")
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--schedule", help="poly (default) or cosine")
+    parser.add_argument("--warmup", type=float, help="warm-up epochs")
+    parser.add_argument("--grad-clip", type=float)
+    parser.add_argument("--amp", help="auto (bf16 on CUDA), bf16, fp16 or none")
+    parser.add_argument("--fold", type=int)
+    parser.add_argument("--folds", type=int, help="k of k-fold cross-validation (1: no validation)")
+    parser.add_argument("--val-every", type=int, help="validate every N epochs")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    parser.add_argument("--workers", type=int, help="data loader worker processes")
+    parser.add_argument("--threads", type=int, help="torch CPU threads per process")
+    parser.add_argument("--no-augment", dest="augment", action="store_const", const=False)
+    parser.add_argument("--init-from", help="weights file: our checkpoint, a state dict, or 2-D torchvision weights")
+    parser.add_argument("--freeze-encoder-epochs", type=int)
+    parser.add_argument("--encoder-lr-scale", type=float)
+    parser.add_argument("--resume", action="store_const", const=True, help="continue the run in --out")
+    parser.add_argument("--no-progress", dest="progress", action="store_const", const=False)
+
+
+FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "patch", "batch_size", "loss",
+         "deep_supervision", "optimizer", "lr", "weight_decay", "schedule", "warmup", "grad_clip", "amp", "fold",
+         "folds", "val_every", "seed", "device", "workers", "threads", "augment", "init_from",
+         "freeze_encoder_epochs", "encoder_lr_scale", "resume", "progress")
+
+
+def config_from_args(args: argparse.Namespace):
+    from pathlib import Path
+
+    from ..config import load_yaml, replace
+    from ..training.trainer import TrainConfig, load_run_config
+
+    if args.config:
+        cfg = load_yaml(TrainConfig, args.config)
+    elif args.resume and (Path(args.out) / "config.yaml").is_file():
+        cfg = load_run_config(args.out)
+    else:
+        cfg = TrainConfig()
+    return replace(cfg, **{k: getattr(args, k) for k in FLAGS})
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from ..training.trainer import train
+
+    summary = train(config_from_args(args))
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    best = summary["history"][summary["best_epoch"] - 1] if summary["best_epoch"] else {}
+    dice = " ".join(f"{r} {best[f'val_dice_{r}']:.3f}" for r in ("WT", "TC", "ET") if f"val_dice_{r}" in best)
+    print(f"trained {summary['epochs']} epochs in {summary['seconds']:.0f} s; best epoch {summary['best_epoch']}"
+          + (f" (validation Dice {dice})" if dice else "") + f"; run folder {summary['run']}")
+    return 0

@@ -1,0 +1,65 @@
+"""The run's per-epoch history: ``log.csv`` (one row per epoch) and ``curves.png``.
+
+Both are rewritten atomically from the history stored in the checkpoint, so a
+run killed and resumed has no gap and no duplicate epoch in its log.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+COLUMNS = ("epoch", "train_loss", "lr", "val_dice_WT", "val_dice_TC", "val_dice_ET", "val_dice_mean",
+           "seconds", "data_wait")
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_log(path: str | Path, history: Sequence[dict]) -> None:
+    """Write ``history`` (dicts keyed by :data:`COLUMNS`; missing values empty) as CSV."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+    _atomic_write_bytes(Path(path), buf.getvalue().encode())
+
+
+def read_log(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def plot_curves(path: str | Path, history: Sequence[dict]) -> None:
+    """Training loss and validation Dice per region against epoch, as a PNG (atomic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    epochs = [r["epoch"] for r in history]
+    ax1.plot(epochs, [r["train_loss"] for r in history], color="k")
+    ax1.set(xlabel="epoch", ylabel="training loss", title="loss")
+    for region, color in (("WT", "tab:green"), ("TC", "tab:orange"), ("ET", "tab:red")):
+        pts = [(r["epoch"], r[f"val_dice_{region}"]) for r in history if r.get(f"val_dice_{region}") is not None]
+        if pts:
+            ax2.plot(*zip(*pts), marker="o", ms=3, color=color, label=region)
+    ax2.set(xlabel="epoch", ylabel="Dice", title="validation Dice", ylim=(0, 1))
+    if ax2.lines:
+        ax2.legend(loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    _atomic_write_bytes(Path(path), buf.getvalue())

@@ -1,0 +1,180 @@
+"""The plain functions the trainer coordinates: learning-rate schedule, one training epoch, validation.
+
+Nothing here knows about run folders or checkpoints (see :mod:`brats_seg.training.trainer`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..conventions import REGIONS
+
+# --------------------------------------------------------------------------- schedule
+
+
+def lr_factor(step: int, total: int, *, schedule: str = "poly", warmup: int = 0, exponent: float = 0.9) -> float:
+    """Multiplier of the base learning rate at optimizer step ``step`` of ``total``.
+
+    Linear warm-up over ``warmup`` steps, then ``poly`` ((1 - t)^0.9, nnU-Net) or
+    ``cosine`` (Loshchilov & Hutter 2017, no restarts) decay to 0 at ``total``.
+    """
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    t = min(max(step - warmup, 0) / max(total - warmup, 1), 1.0)
+    if schedule == "poly":
+        return (1.0 - t) ** exponent
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    raise ValueError(f"unknown schedule {schedule!r}")
+
+
+SCHEDULES = ("poly", "cosine")
+
+
+def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Set every param group's lr to its ``base_lr`` (stored in the group) times ``factor``."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor
+
+
+def autocast(device: torch.device, amp: str):
+    """bf16 autocast on CUDA (``amp`` auto/bf16), fp16 with ``amp=fp16``; a no-op on CPU or ``none``."""
+    if device.type != "cuda" or amp == "none":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.float16 if amp == "fp16" else torch.bfloat16)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    seconds: float
+    data_wait: float
+    """Share of the epoch's wall time spent waiting for the next batch."""
+    steps: int
+
+
+def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+                    *, device: torch.device, step: int, total_steps: int, schedule: str = "poly",
+                    warmup_steps: int = 0, amp: str = "auto", scaler: torch.amp.GradScaler | None = None,
+                    grad_clip: float | None = 12.0, frozen: Sequence[nn.Parameter] = (),
+                    progress: Callable[[float], None] | None = None) -> EpochStats:
+    """One pass over ``batches`` (``{"image": (B,C,*P), "label": (B,3,*P)}``); returns the mean loss.
+
+    ``step`` is the global optimizer step at the start (for the schedule). Gradients of
+    ``frozen`` parameters are dropped before the update, so those weights stay exactly as they are.
+    """
+    model.train()
+    losses, wait, n = [], 0.0, 0
+    t0 = t_data = time.perf_counter()
+    for batch in batches:
+        wait += time.perf_counter() - t_data
+        image = batch["image"].to(device, non_blocking=True)
+        target = batch["label"].to(device, non_blocking=True)
+        set_lr(optimizer, lr_factor(step + n, total_steps, schedule=schedule, warmup=warmup_steps))
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, amp):
+            outputs = model(image)
+            loss = loss_fn(outputs, target)
+            aux = getattr(getattr(model, "module", model), "aux_loss", None)
+            if aux is not None:
+                loss = loss + aux
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at step {step + n}; lower --lr")
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        for p in frozen:
+            p.grad = None
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]
+                                            if p.grad is not None], grad_clip)
+        if scaler is not None and scaler.is_enabled():
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        losses.append(float(loss.detach()))
+        n += 1
+        if progress is not None:
+            progress(losses[-1])
+        t_data = time.perf_counter()
+    seconds = time.perf_counter() - t0
+    return EpochStats(float(np.mean(losses)) if losses else float("nan"), seconds, wait / max(seconds, 1e-9), n)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _sliding_window(image: torch.Tensor, network: Callable, window: Sequence[int], overlap: float) -> torch.Tensor:
+    try:
+        from ..inference.sliding_window import sliding_window
+    except ImportError:  # inference package not available: MONAI's Gaussian-blended window
+        from monai.inferers import sliding_window_inference
+
+        return sliding_window_inference(image, list(window), 2, network, overlap=overlap, mode="gaussian")
+    return sliding_window(image, network, list(window), overlap=overlap, batch_size=2)
+
+
+def _dice(pred: np.ndarray, ref: np.ndarray) -> float:
+    try:
+        from ..evaluation.metrics import dice
+    except ImportError:
+        s = pred.sum() + ref.sum()
+        return 1.0 if s == 0 else float(2 * np.logical_and(pred, ref).sum() / s)
+    return float(dice(pred, ref))
+
+
+def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: str = "sigmoid",
+                         window: Sequence[int], overlap: float = 0.5, amp: str = "auto") -> torch.Tensor:
+    """Whole-volume region probabilities ``(B, 3, H, W, D)`` for ``image`` ``(B, C, H, W, D)``."""
+    from .losses import softmax_to_regions
+
+    device = next(model.parameters()).device
+
+    def network(x: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
+            out = model(x.to(device))
+        return out.float()
+
+    with torch.no_grad():
+        logits = _sliding_window(image.to(device), network, window, overlap)
+    return softmax_to_regions(logits) if activation == "softmax" else torch.sigmoid(logits)
+
+
+def validate(model: nn.Module, cases: Iterable[tuple], *, window: Sequence[int], activation: str = "sigmoid",
+             overlap: float = 0.5, amp: str = "auto") -> dict[str, float]:
+    """Dice per region (and their mean) over whole validation cases.
+
+    ``cases`` yields ``(case, regions)`` as :func:`brats_seg.data.loaders.iter_validation_cases`
+    does (``case.image`` (C, h, w, d); ``regions`` (3, h, w, d) bool). Returns
+    ``{"WT": ..., "TC": ..., "ET": ..., "mean": ...}`` averaged over cases.
+    """
+    net = getattr(model, "module", model)
+    was_training = net.training
+    net.eval()
+    scores: dict[str, list[float]] = {r: [] for r in REGIONS}
+    try:
+        for case, regions in cases:
+            image = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None]
+            probs = region_probabilities(net, image, activation=activation, window=window, overlap=overlap, amp=amp)
+            pred = (probs[0] > 0.5).cpu().numpy()
+            for i, r in enumerate(REGIONS):
+                scores[r].append(_dice(pred[i], regions[i]))
+    finally:
+        net.train(was_training)
+    result = {r: float(np.mean(v)) if v else float("nan") for r, v in scores.items()}
+    result["mean"] = float(np.mean([result[r] for r in REGIONS]))
+    return result

@@ -1,0 +1,111 @@
+"""Segmentation losses: region-based Dice + BCE (default) or softmax Dice + CE over labels.
+
+Region-based training (sigmoid outputs for the nested regions WT, TC, ET) is what
+the BraTS winners used (Isensee et al. 2021, "nnU-Net for brain tumor
+segmentation", BrainLes 2020; Wang et al. 2017 cascades). Targets are ``(B, 3, *S)``
+float masks from :mod:`brats_seg.data.loaders`. The softmax option classifies the
+four disjoint classes background, edema (WT\\TC), core (TC\\ET) and ET; its network
+has 4 outputs and :func:`softmax_to_regions` turns them back into region
+probabilities (the inference contract).
+
+Deep supervision (Lee et al. 2015; nnU-Net): one loss per resolution, targets
+downsampled by nearest neighbour, weights halving with depth and normalized to 1;
+the lowest resolution gets weight 0 as in nnU-Net.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def regions_to_classes(target: torch.Tensor) -> torch.Tensor:
+    """Nested region masks ``(B, 3, *S)`` -> class indices ``(B, *S)`` long: 0 bg, 1 WT\\TC, 2 TC\\ET, 3 ET."""
+    t = target > 0.5
+    return t[:, 0].long() + (t[:, 0] & t[:, 1]).long() + (t[:, 0] & t[:, 1] & t[:, 2]).long()
+
+
+def softmax_to_regions(logits: torch.Tensor) -> torch.Tensor:
+    """Class logits ``(B, 4, *S)`` -> region probabilities ``(B, 3, *S)``: WT = 1-p0, TC = p2+p3, ET = p3."""
+    p = torch.softmax(logits.float(), dim=1)
+    return torch.stack([1 - p[:, 0], p[:, 2] + p[:, 3], p[:, 3]], dim=1)
+
+
+def soft_dice_loss(probs: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
+    """1 - mean over channels of the batch soft Dice (nnU-Net's batch Dice); ``(B, K, *S)`` each."""
+    dims = (0, *range(2, probs.ndim))
+    inter = (probs * target).sum(dims)
+    denom = probs.sum(dims) + target.sum(dims)
+    return 1.0 - ((2 * inter + smooth) / (denom + smooth)).mean()
+
+
+class DiceBCELoss(nn.Module):
+    """Sigmoid regions: soft Dice + binary cross-entropy. logits, target: ``(B, 3, *S)``."""
+
+    out_channels = 3
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        return soft_dice_loss(torch.sigmoid(logits), target) + F.binary_cross_entropy_with_logits(logits, target)
+
+
+class DiceCELoss(nn.Module):
+    """Softmax over the 4 classes: soft Dice (foreground classes) + cross-entropy.
+    logits ``(B, 4, *S)``, target: region masks ``(B, 3, *S)``."""
+
+    out_channels = 4
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        classes = regions_to_classes(target)
+        onehot = F.one_hot(classes, 4).movedim(-1, 1).float()
+        probs = torch.softmax(logits, dim=1)
+        return soft_dice_loss(probs[:, 1:], onehot[:, 1:]) + F.cross_entropy(logits, classes)
+
+
+LOSSES: dict[str, Callable[[], nn.Module]] = {"dice_bce": DiceBCELoss, "dice_ce": DiceCELoss}
+"""Loss name -> class (``--loss``)."""
+
+OUTPUT_ACTIVATION = {"dice_bce": "sigmoid", "dice_ce": "softmax"}
+"""How the network outputs of a loss become region probabilities (stored in checkpoints)."""
+
+
+def deep_supervision_weights(n: int) -> list[float]:
+    """nnU-Net's weights: 1, 1/2, 1/4, ..., the lowest resolution 0 (when n > 1), normalized to sum 1."""
+    w = [0.5**i for i in range(n)]
+    if n > 1:
+        w[-1] = 0.0
+    total = sum(w)
+    return [x / total for x in w]
+
+
+class DeepSupervisionLoss(nn.Module):
+    """Applies ``loss`` to each output of a deep-supervision list, targets resized (nearest) to each."""
+
+    def __init__(self, loss: nn.Module):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        if isinstance(outputs, torch.Tensor):
+            return self.loss(outputs, target)
+        total = outputs[0].new_zeros((), dtype=torch.float32)
+        for w, out in zip(deep_supervision_weights(len(outputs)), outputs):
+            if w == 0:
+                continue
+            t = target if out.shape[2:] == target.shape[2:] else F.interpolate(target, size=out.shape[2:],
+                                                                               mode="nearest")
+            total = total + w * self.loss(out, t)
+        return total
+
+
+def build_loss(name: str) -> nn.Module:
+    """The training loss ``name`` (``dice_bce`` or ``dice_ce``), wrapped for deep supervision."""
+    from ..errors import ConfigError
+
+    if name not in LOSSES:
+        raise ConfigError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
+    return DeepSupervisionLoss(LOSSES[name]())

@@ -1,0 +1,51 @@
+"""``brats-seg train`` through the real entry point: bad configs fail early; raw data trains and resumes."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from brats_seg.checkpoint import load_checkpoint
+from brats_seg.cli import main
+
+TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size", "2", "--steps-per-epoch", "2",
+        "--workers", "0", "--threads", "1", "--no-progress"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--model", "unet9d"], "unknown model 'unet9d'"),
+    (["--patch", "18"], "patch 18x18x18 does not fit model 'unet3d'"),
+    (["--loss", "focal"], "unknown loss 'focal'"),
+])
+def test_bad_config_fails_before_any_work(brats2021_case, tmp_path, capsys, change, message):
+    run = tmp_path / "run"
+    code = main(["train", str(brats2021_case), "--out", str(run), *TINY, *change])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]
+    assert not run.exists()
+
+
+def test_missing_data_folder(tmp_path, capsys):
+    code = main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), *TINY])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "nowhere: data folder not found" in err[0]
+
+
+def test_train_raw_folder_then_resume(brats2021_case, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(brats2021_case), "--out", str(run), *TINY, "--epochs", "1", "--folds", "1"]) == 0
+    for name in ("config.yaml", "splits.json", "log.csv", "curves.png", "checkpoints/last.pt", "checkpoints/best.pt",
+                 "cache/dataset.json"):
+        assert (run / name).is_file(), name
+    ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert ckpt["model"]["name"] == "unet3d" and ckpt["patch_size"] == [16, 16, 16]
+    assert ckpt["label_scheme"] == "brats2021" and ckpt["channels"] == ["t1n", "t1c", "t2w", "t2f"]
+    # an existing run is never overwritten by accident
+    assert main(["train", str(brats2021_case), "--out", str(run), *TINY, "--epochs", "2"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    # resume reads config.yaml; --epochs extends the run
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["training"]["epoch"] == 2
