@@ -1,0 +1,5 @@
+from model_tester import ModelTester
+
+
+class TestNnunet(ModelTester):
+    name = "nnunet"

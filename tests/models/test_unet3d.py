@@ -1,0 +1,5 @@
+from model_tester import ModelTester
+
+
+class TestUnet3d(ModelTester):
+    name = "unet3d"

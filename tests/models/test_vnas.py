@@ -1,0 +1,5 @@
+from model_tester import ModelTester
+
+
+class TestVnas(ModelTester):
+    name = "vnas"

@@ -1,0 +1,5 @@
+from model_tester import ModelTester
+
+
+class TestVnet(ModelTester):
+    name = "vnet"
