@@ -81,3 +81,13 @@ def test_console_script_exit_code_and_stderr(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "brats_seg.cli", "check", str(tmp_path)], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "no recognisable cases" in proc.stderr
+
+
+def test_progress_bar_on_stderr_for_many_cases(tmp_path, capsys):
+    root = write_dataset(tmp_path / "ds", "nnunet", n_cases=5)
+    assert main(["check", str(root), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)) == 5  # stdout stays pure JSON
+    assert "check" in captured.err and "5/5" in captured.err
+    assert main(["check", str(root), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
