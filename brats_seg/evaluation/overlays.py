@@ -87,6 +87,11 @@ def overlay_figure(
     from matplotlib.patches import Patch
 
     regions = {name: labels_to_regions(lab, scheme) for name, (lab, scheme) in label_maps.items()}
+    if point is None and image.any():  # zoom to the brain: BraTS volumes are mostly background
+        nz = np.argwhere(image != 0)
+        box = tuple(slice(lo, hi + 1) for lo, hi in zip(nz.min(0), nz.max(0)))
+        image = image[box]
+        regions = {name: r[(slice(None), *box)] for name, r in regions.items()}
     if point is None:
         first = next(iter(regions.values()), None)
         point = focus_point(first[0] if first is not None and first[0].any() else image)

@@ -1,0 +1,47 @@
+"""``brats-seg show CASE [--pred FILE] [--out PNG]``: overlay picture of a case."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("case", type=Path, help="a case folder (any supported layout)")
+    parser.add_argument("--pred", type=Path, help="a predicted label map to draw beside the reference")
+    parser.add_argument("--pred-scheme", help="label scheme of --pred (default: detected from its values)")
+    parser.add_argument("--modality", default="t2f", help="background modality (default t2f, FLAIR)")
+    parser.add_argument("--layout", help="force the dataset layout")
+    parser.add_argument("--out", type=Path, help="PNG to write (default: <case_id>_overlay.png here)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..conventions import canonical_modality, detect_scheme
+    from ..data.cases import discover_cases, load_case
+    from ..data.io import read_image
+    from ..errors import CaseError
+    from ..evaluation.overlays import overlay_figure
+
+    cases = discover_cases(args.case, layout=args.layout)
+    if len(cases) != 1:
+        raise CaseError(f"{args.case}: expected one case, found {len(cases)}; give a case folder")
+    case = cases[0]
+    modality = canonical_modality(args.modality)
+    vol = load_case(case, channels=(modality,))
+    maps = {}
+    if vol.label is not None:
+        scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme)
+        maps["reference"] = (vol.label, scheme)
+    if args.pred is not None:
+        pred = read_image(args.pred, dtype=None)
+        if pred.shape != vol.reference.shape:
+            raise CaseError(f"{args.pred}: shape {'x'.join(map(str, pred.shape))} does not match the case's"
+                            f" {'x'.join(map(str, vol.reference.shape))}")
+        labels = np.rint(np.asarray(pred.array)).astype(np.uint8)
+        maps["prediction"] = (labels, args.pred_scheme or detect_scheme(np.unique(labels), hint=case.label_scheme))
+    out = args.out or Path(f"{case.case_id}_overlay.png")
+    overlay_figure(vol.image[0], maps, out, title=f"{case.case_id} ({modality})")
+    print(out)
+    return 0
