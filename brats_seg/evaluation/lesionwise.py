@@ -111,7 +111,8 @@ def lesionwise_region(
 
     # matched (lesion, predicted component) pairs: the prediction touches the dilated lesion
     both = (lesion_cc > 0) & (pred_cc > 0)
-    pairs = np.unique(np.stack([lesion_cc[both], pred_cc[both]]), axis=1) if both.any() else np.zeros((2, 0), int)
+    keys = np.unique(lesion_cc[both].astype(np.int64) * (n_pred + 1) + pred_cc[both])
+    pairs = np.stack([keys // (n_pred + 1), keys % (n_pred + 1)])
     ref_lesion = np.where(ref, lesion_cc, 0)
     volumes = np.bincount(ref_lesion.ravel(), minlength=n_lesions + 1) * voxel_mm3
 
