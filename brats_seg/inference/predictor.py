@@ -54,6 +54,8 @@ class Member:
     regions: tuple[str, ...] = REGIONS
     name: str = "network"
     weight: float = 1.0
+    model: dict[str, Any] = field(default_factory=dict)
+    """The checkpoint's ``model`` entry (registry name and kwargs), for the record."""
 
 
 @dataclass
@@ -96,7 +98,7 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     if len(win) != 3:
         raise CheckpointError(f"{name}: window/patch size must have 3 sides, got {list(win)}")
     return Member(network, _canonical(ckpt["channels"]), preprocessing_of(ckpt), win, str(ckpt["label_scheme"]),
-                  tuple(ckpt["regions"]), name)
+                  tuple(ckpt["regions"]), name, model=dict(ckpt["model"]))
 
 
 def default_device() -> torch.device:
@@ -179,7 +181,7 @@ class Predictor:
     def settings(self) -> dict[str, Any]:
         """Every setting that affects the result (JSON-able), for the sidecar."""
         return {
-            "members": [{"name": m.name, "channels": list(m.channels), "window": list(m.window),
+            "members": [{"name": m.name, "model": m.model, "channels": list(m.channels), "window": list(m.window),
                          "weight": m.weight, "preprocessing": to_dict(m.preprocessing),
                          "label_scheme": m.label_scheme} for m in self.members],
             "device": str(self.device), "overlap": self.overlap, "tta": self.tta,

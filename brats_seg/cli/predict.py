@@ -1,0 +1,132 @@
+"""``brats-seg predict``: segment raw scans with one or more checkpoints.
+
+    brats-seg predict data/BraTS2021 --model fold0.pt fold1.pt --out preds/ --tta 8
+    brats-seg predict --t1n a.nii.gz --t1c b.nii.gz --t2w c.nii.gz --t2f d.nii.gz --model m.pt --out preds/
+    torchrun --nproc_per_node 4 -m brats_seg.cli predict cohort/ --model m.pt --out preds/
+
+Exit status: 0 all cases written, 1 some cases failed (listed at the end), 2 bad
+input (unreadable checkpoint, no cases, output over an input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+MODALITY_FLAGS = ("t1n", "t1c", "t2w", "t2f")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", nargs="?", type=Path,
+                        help="a case folder, a dataset folder (any layout) or a CSV manifest;"
+                             " or give one file per modality with --t1n/--t1c/--t2w/--t2f")
+    parser.add_argument("--model", nargs="+", required=True, type=Path, metavar="CKPT",
+                        help="checkpoint(s); several form an ensemble (probabilities averaged)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    files = parser.add_argument_group("one case given as files")
+    for m in MODALITY_FLAGS:
+        files.add_argument(f"--{m}", type=Path, metavar="FILE", help=f"{m} volume")
+    files.add_argument("--case-id", help="case id for --t1n.. files (default: their common name prefix)")
+    parser.add_argument("--layout", help="dataset layout (default: detected)")
+    parser.add_argument("--label-scheme", help="scheme of the written labels (default: the input's, else the"
+                                               " checkpoint's): brats2015, brats2021, brats2023, msd")
+    parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (default 0.5)")
+    parser.add_argument("--tta", type=int, default=0, metavar="N",
+                        help="test-time mirroring: number of flip combinations 0..8 (0 off, 8 all)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if available)")
+    parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")
+    parser.add_argument("--window", type=int, nargs=3, metavar=("H", "W", "D"),
+                        help="sliding-window size (default: the checkpoint's patch size)")
+    parser.add_argument("--weights", type=float, nargs="+", help="ensemble weights, one per checkpoint")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write {case_id}_probabilities.nii.gz (H, W, D, 3: WT, TC, ET)")
+    parser.add_argument("--uncertainty", nargs="?", const="variance", choices=("variance", "entropy"),
+                        help="also write {case_id}_uncertainty.nii.gz: variance across members x mirrors"
+                             " (default) or entropy of the averaged probability")
+    parser.add_argument("--name-format", default="{case_id}.nii.gz",
+                        help="label file name (default {case_id}.nii.gz, as BraTS submissions expect)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="region probability threshold")
+    parser.add_argument("--min-component", type=int, default=0, metavar="VOXELS",
+                        help="remove whole-tumor components smaller than this (0: off)")
+    parser.add_argument("--et-min-voxels", type=int, default=0, metavar="VOXELS",
+                        help="relabel enhancing tumor as core when its volume is below this (nnU-Net BraTS"
+                             " 2020 rule; 0: off)")
+    parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _cases_from_files(args):
+    import os
+    import re
+
+    from ..data.cases import Case
+    from ..data.io import strip_suffix
+    from ..errors import BratsSegError
+
+    images = {m: getattr(args, m) for m in MODALITY_FLAGS if getattr(args, m) is not None}
+    if args.input is not None:
+        raise BratsSegError("give either INPUT or --t1n/--t1c/--t2w/--t2f files, not both")
+    case_id = args.case_id
+    if not case_id:
+        stems = [strip_suffix(p) for p in images.values()]
+        prefix = os.path.commonprefix(stems) if len(stems) > 1 else stems[0]
+        cut = re.match(r"(.*)[-_.]", prefix)  # drop the partial modality name: "subj7-t" -> "subj7"
+        case_id = (cut.group(1) if cut and len(stems) > 1 else prefix).rstrip("-_. ")
+    return [Case(case_id or "case", images, None, "files", None)]
+
+
+def find_cases(args):
+    """The cases named on the command line (raises BratsSegError if none)."""
+    from ..data.cases import discover_cases
+    from ..errors import BratsSegError
+
+    if any(getattr(args, m) is not None for m in MODALITY_FLAGS):
+        return _cases_from_files(args)
+    if args.input is None:
+        raise BratsSegError("no input: give a case or dataset folder, or --t1n/--t1c/--t2w/--t2f files")
+    return discover_cases(args.input, layout=args.layout)
+
+
+def _init_distributed(env):
+    import torch
+    import torch.distributed as dist
+
+    if env.world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..inference.batch import OutputOptions, dist_env, predict_cases, write_summary
+    from ..inference.postprocess import PostprocessConfig
+    from ..inference.predictor import Predictor
+
+    env = dist_env()
+    cases = find_cases(args)
+    device = args.device
+    if device is None and env.world > 1 and torch.cuda.is_available():
+        device = f"cuda:{env.local_rank}"
+    predictor = Predictor(
+        [str(p) for p in args.model], device=device, overlap=args.overlap, tta=args.tta,
+        batch_size=args.batch_size, weights=args.weights, amp=not args.no_amp, compile=args.compile,
+        postprocess=PostprocessConfig(args.threshold, args.min_component, args.et_min_voxels),
+        uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window,
+    )
+    options = OutputOptions(args.name_format, args.probabilities, uncertainty=args.uncertainty is not None)
+    _init_distributed(env)
+    try:
+        report = predict_cases(predictor, cases, args.out, options, progress=not args.no_progress, env=env)
+        report = write_summary(args.out, report, env, predictor.settings())
+    finally:
+        if env.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if env.rank == 0:
+        print(f"{len(report.written)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
+        for msg in report.failed.values():
+            print(f"  failed: {msg}", file=sys.stderr)
+    return 1 if report.failed else 0

@@ -1,0 +1,259 @@
+"""Predicting many cases: output naming, writing, failures, and sharding over processes.
+
+:func:`predict_cases` runs a :class:`~.predictor.Predictor` over a list of cases and
+writes per case (all atomically; a failing case leaves no file behind):
+
+* ``OUT/{case_id}.nii.gz`` (``name_format``): uint8 labels with the input's affine,
+  header and shape, as the BraTS submission expects;
+* optionally ``OUT/{case_id}_probabilities.nii.gz`` (H, W, D, 3: WT, TC, ET) and
+  ``OUT/{case_id}_uncertainty.nii.gz`` (H, W, D, 3);
+* ``OUT/{case_id}.json``: every setting used, inputs, outputs, timing.
+
+A bad case (missing or mismatched modality, corrupt file, channels the
+checkpoint does not know) is reported in one line and skipped.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes cases ``rank::world``
+(:func:`shard`) and writes its own; after a barrier rank 0 writes ``OUT/summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.cases import Case, load_case
+from ..data.io import atomic_path, write_image, write_label
+from ..errors import BratsSegError
+from .predictor import Prediction, Predictor
+
+DEFAULT_NAME_FORMAT = "{case_id}.nii.gz"
+
+
+# --------------------------------------------------------------------------- processes
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This process's place under torchrun (``rank`` of ``world``; ``local_rank`` picks the GPU)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+
+def dist_env(environ: dict[str, str] | None = None) -> DistEnv:
+    """Read ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (as torchrun sets them); defaults: one process."""
+    env = os.environ if environ is None else environ
+    try:
+        world = int(env.get("WORLD_SIZE", 1))
+        rank = int(env.get("RANK", 0))
+        local = int(env.get("LOCAL_RANK", rank))
+    except ValueError:
+        raise BratsSegError("RANK/WORLD_SIZE/LOCAL_RANK must be integers") from None
+    if world < 1 or not 0 <= rank < world:
+        raise BratsSegError(f"bad process group: RANK={rank}, WORLD_SIZE={world}")
+    return DistEnv(rank, world, local)
+
+
+def shard(items: Sequence, rank: int, world: int) -> list:
+    """The items process ``rank`` of ``world`` takes: every ``world``-th, starting at ``rank``."""
+    return list(items[rank::world])
+
+
+# --------------------------------------------------------------------------- names
+
+def sanitize_case_id(case_id: str) -> str:
+    """A case id safe as a file name: only letters, digits, ``._-`` (others, and ``..``, become
+    ``_``); no leading dot, never empty, so no output can land outside the output folder."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "_", str(case_id))
+    safe = re.sub(r"_{2,}", "_", safe).lstrip("._")
+    return safe or "case"
+
+
+def output_paths(out: Path, case_id: str, name_format: str = DEFAULT_NAME_FORMAT) -> dict[str, Path]:
+    """Where a case's outputs go; raises :class:`BratsSegError` if one would leave ``out``."""
+    safe = sanitize_case_id(case_id)
+    try:
+        name = name_format.format(case_id=safe)
+    except (KeyError, IndexError, ValueError) as e:
+        raise BratsSegError(f"--name-format {name_format!r}: only {{case_id}} may be used ({e})") from None
+    base = out.resolve()
+    paths = {"labels": base / name, "probabilities": base / f"{safe}_probabilities.nii.gz",
+             "uncertainty": base / f"{safe}_uncertainty.nii.gz", "sidecar": base / f"{safe}.json"}
+    for p in paths.values():
+        resolved = p.resolve()
+        if base not in resolved.parents:
+            raise BratsSegError(f"case {case_id!r}: output {resolved} would be outside {base}")
+    if not paths["labels"].name.endswith((".nii.gz", ".nii")):
+        raise BratsSegError(f"--name-format {name_format!r} must end in .nii.gz or .nii")
+    return paths
+
+
+def _input_files(case: Case) -> set[Path]:
+    files = set(case.images.values()) | ({case.label} if case.label else set())
+    return {Path(f).resolve() for f in files}
+
+
+def plan_outputs(cases: Sequence[Case], out: Path, name_format: str) -> dict[str, dict[str, Path]]:
+    """Output paths of every case, checked before any work: no output overwrites an input,
+    lands in a case's own folder, or collides with another case's."""
+    inputs = set().union(*(_input_files(c) for c in cases)) if cases else set()
+    folders = {f.parent for c in cases for f in _input_files(c)}
+    base = out.resolve()
+    if base in folders:
+        raise BratsSegError(f"--out {out} is an input folder; choose another folder (inputs are never overwritten)")
+    plan, taken = {}, {}
+    for case in cases:
+        paths = output_paths(out, case.case_id, name_format)
+        for p in paths.values():
+            if p in inputs:
+                raise BratsSegError(f"case {case.case_id}: output {p} is an input file; choose another --out")
+            if p in taken:
+                raise BratsSegError(f"cases {taken[p]} and {case.case_id} would both write {p}")
+            taken[p] = case.case_id
+        plan[case.case_id] = paths
+    return plan
+
+
+# --------------------------------------------------------------------------- one case
+
+@dataclass
+class OutputOptions:
+    """What to write besides the labels (probability and uncertainty maps are float32 NIfTI:
+    nibabel cannot write float16)."""
+
+    name_format: str = DEFAULT_NAME_FORMAT
+    probabilities: bool = False
+    uncertainty: bool = False
+
+
+def write_prediction(pred: Prediction, reference, paths: dict[str, Path], options: OutputOptions,
+                     sidecar: dict[str, Any]) -> list[Path]:
+    """Write one case's files; on any failure remove the ones already written and re-raise."""
+    maps = {"probabilities": pred.probabilities if options.probabilities else None,
+            "uncertainty": pred.uncertainty if options.uncertainty else None}
+    written: dict[str, Path] = {}
+    try:
+        written["labels"] = write_label(paths["labels"], pred.labels, reference)
+        for key, array in maps.items():
+            if array is not None:  # (3, H, W, D) -> (H, W, D, 3): NIfTI keeps the spatial axes first
+                written[key] = write_image(paths[key], np.moveaxis(array, 0, -1).astype(np.float32), reference)
+        sidecar = {**sidecar, "outputs": {k: str(p) for k, p in written.items()}}
+        with atomic_path(paths["sidecar"]) as tmp:
+            tmp.write_text(json.dumps(sidecar, indent=1, default=str))
+        written["sidecar"] = paths["sidecar"]
+    except BaseException:
+        for p in written.values():
+            p.unlink(missing_ok=True)
+        raise
+    return list(written.values())
+
+
+def predict_case(predictor: Predictor, case: Case, paths: dict[str, Path], options: OutputOptions,
+                 label_scheme: str | None = None) -> dict[str, Any]:
+    """Load, predict and write one case; returns its sidecar record."""
+    vol = load_case(case, predictor.channels, with_label=False)
+    pred = predictor.predict(vol, label_scheme=label_scheme)
+    from .. import __version__
+
+    sidecar = {
+        "case_id": case.case_id,
+        "inputs": {m: str(case.images[m]) for m in predictor.channels},
+        "input_shape": list(vol.reference.shape[:3]),
+        "label_scheme": pred.info["label_scheme"],
+        "name_format": options.name_format,
+        "settings": predictor.settings(),
+        "result": pred.info,
+        "brats_seg": __version__,
+    }
+    write_prediction(pred, vol.reference, paths, options, sidecar)
+    return sidecar
+
+
+# --------------------------------------------------------------------------- many cases
+
+@dataclass
+class BatchReport:
+    """``written``: case ids done; ``failed``: case id -> one-line reason; ``seconds`` per case."""
+
+    written: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"written": self.written, "failed": self.failed, "seconds": self.seconds}
+
+
+def _one_line(case_id: str, e: BaseException) -> str:
+    msg = str(e).splitlines()[0] if str(e) else ""
+    if not isinstance(e, BratsSegError):
+        msg = f"{e.__class__.__name__}: {msg}"
+    return msg if msg.startswith(f"case {case_id}") or case_id in msg else f"case {case_id}: {msg}"
+
+
+def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, options: OutputOptions | None = None,
+                  *, label_scheme: str | None = None, progress: bool = True, env: DistEnv | None = None,
+                  log=sys.stderr) -> BatchReport:
+    """Predict this process's share of ``cases`` into ``out``; see the module docstring.
+
+    Output paths are planned (and checked) for all cases before any work. Failures are
+    printed one line each to ``log`` as they happen and collected in the report.
+    """
+    from tqdm.auto import tqdm
+
+    options = options or OutputOptions()
+    out = Path(out)
+    env = env or DistEnv()
+    plan = plan_outputs(cases, out, options.name_format)
+    out.mkdir(parents=True, exist_ok=True)
+    mine = shard(cases, env.rank, env.world)
+    report = BatchReport()
+    bar = tqdm(mine, desc="predict", unit="case", disable=not progress or env.rank != 0)
+    for case in bar:
+        t0 = time.perf_counter()
+        try:
+            predict_case(predictor, case, plan[case.case_id], options, label_scheme)
+        except Exception as e:  # one bad case never stops the others
+            report.failed[case.case_id] = _one_line(case.case_id, e)
+            print(f"brats-seg predict: {report.failed[case.case_id]}", file=log)
+            continue
+        report.written.append(case.case_id)
+        report.seconds[case.case_id] = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def write_summary(out: str | Path, report: BatchReport, env: DistEnv, settings: dict[str, Any]) -> BatchReport:
+    """Write ``OUT/summary.json``; under torchrun every rank writes its part, rank 0 merges
+    them after a barrier. Returns the merged report (on rank 0; the own part elsewhere)."""
+    out = Path(out)
+    if env.world > 1:
+        import torch.distributed as dist
+
+        part = out / f".summary.rank{env.rank}.json"
+        with atomic_path(part) as tmp:
+            tmp.write_text(json.dumps(report.to_dict()))
+        dist.barrier()
+        if env.rank != 0:
+            return report
+        merged = BatchReport()
+        for r in range(env.world):
+            p = out / f".summary.rank{r}.json"
+            d = json.loads(p.read_text())
+            merged.written += d["written"]
+            merged.failed.update(d["failed"])
+            merged.seconds.update(d["seconds"])
+            p.unlink()
+        report = merged
+    summary = {"cases": len(report.written) + len(report.failed), **report.to_dict(), "processes": env.world,
+               "settings": settings}
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, default=str))
+    return report
