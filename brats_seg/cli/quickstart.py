@@ -1,0 +1,34 @@
+"""``brats-seg quickstart [--data DIR] [--out DIR]``: the whole toolkit once, with a report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..experiments.quickstart import QuickstartConfig as Q
+
+    parser.add_argument("--data", help="dataset folder (any layout); default: synthesize a small dataset")
+    parser.add_argument("--out", default=Q.out, help=f"run folder (default {Q.out})")
+    parser.add_argument("--cases", type=int, default=Q.synth_cases, help="synthetic cases to make without --data")
+    parser.add_argument("--model", default=Q.model, help=f"registered model (default {Q.model})")
+    parser.add_argument("--preset", default=Q.preset, help=f"model size preset (default {Q.preset})")
+    parser.add_argument("--epochs", type=int, default=Q.epochs)
+    parser.add_argument("--steps-per-epoch", type=int, default=Q.steps_per_epoch)
+    parser.add_argument("--patch", type=int, nargs=3, default=Q.patch, metavar=("H", "W", "D"))
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    parser.add_argument("--seed", type=int, default=Q.seed)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..experiments.quickstart import QuickstartConfig, run_quickstart
+
+    cfg = QuickstartConfig(out=args.out, data=args.data, synth_cases=args.cases, model=args.model,
+                           preset=args.preset, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                           patch=tuple(args.patch), device=args.device, seed=args.seed)
+    summary = run_quickstart(cfg, progress=not args.no_progress)
+    dice = {r: summary["metrics"][r]["dice"]["mean"] for r in summary["metrics"]}
+    print("held-out Dice: " + ", ".join(f"{r} {v:.3f}" for r, v in dice.items() if v is not None))
+    print(f"report: {args.out}/report.html ({summary['timings_s']['total']:.0f} s)")
+    return 1 if summary["prediction_failures"] else 0
