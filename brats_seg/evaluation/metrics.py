@@ -130,8 +130,9 @@ DISTANCE_METHODS: tuple[str, ...] = ("kdtree", "edt")
 def surface_distances(pred_mask, ref_mask, spacing=None, *, method: str = "kdtree") -> tuple[np.ndarray, np.ndarray]:
     """Directed surface distances (mm) ``(ref -> pred, pred -> ref)``.
 
-    The first array holds, for each reference surface voxel, the distance to the
-    nearest prediction surface voxel; the second the reverse. Both masks must be
+    The first array holds, for each reference surface voxel (in no particular
+    order), the distance to the nearest prediction surface voxel; the second the
+    reverse. Both masks must be
     non-empty. ``method="kdtree"`` (default) queries a k-d tree of the other
     surface's voxel centres (scaled by ``spacing``); ``"edt"`` reads a Euclidean
     distance transform of the cropped box, as the official package does on the
@@ -162,10 +163,11 @@ def surface_distances(pred_mask, ref_mask, spacing=None, *, method: str = "kdtre
     both = np.argwhere(common) * scale
     d_ref = np.zeros(n_common + len(ref_only))
     d_pred = np.zeros(n_common + len(pred_only))
+    fast = {"leafsize": 32, "balanced_tree": False, "compact_nodes": False}  # ~20% faster builds, same answers
     if len(ref_only):
-        d_ref[n_common:] = cKDTree(np.concatenate([both, pred_only])).query(ref_only)[0]
+        d_ref[n_common:] = cKDTree(np.concatenate([both, pred_only]), **fast).query(ref_only)[0]
     if len(pred_only):
-        d_pred[n_common:] = cKDTree(np.concatenate([both, ref_only])).query(pred_only)[0]
+        d_pred[n_common:] = cKDTree(np.concatenate([both, ref_only]), **fast).query(pred_only)[0]
     return d_ref, d_pred
 
 

@@ -185,3 +185,19 @@ def test_float_labels_accepted():
     lab = _label_map()
     res = evaluate_case(lab.astype(np.float32), lab, None, "brats2021")
     assert res["ET"]["dice"] == 1.0
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.8, 1.3, 3.0)])
+def test_kdtree_and_distance_transform_agree(spacing):
+    from brats_seg.evaluation.metrics import surface_distances
+
+    rng = np.random.default_rng(7)
+    ref = ndimage.binary_dilation(rng.random((20, 18, 16)) > 0.99, iterations=2)
+    pred = np.roll(ref, 1, axis=1) | ndimage.binary_dilation(rng.random((20, 18, 16)) > 0.995)
+    a = surface_distances(pred, ref, spacing, method="kdtree")
+    b = surface_distances(pred, ref, spacing, method="edt")
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(np.sort(x), np.sort(y), atol=1e-12)
+    assert a[0].max() > 0
+    with pytest.raises(BratsSegError, match="distance method"):
+        surface_distances(pred, ref, method="brute")
