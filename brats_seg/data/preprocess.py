@@ -140,7 +140,8 @@ def preprocess_volumes(vol: CaseVolumes, cfg: PreprocessConfig | None = None) ->
     ``properties``: ``case_id``, ``channels``, ``label_scheme``, ``original_shape``,
     ``original_spacing``, ``affine`` (4x4 of the original grid), ``bbox`` ``[[lo, hi]]x3``
     (hi exclusive, in original voxels), ``cropped_shape``, ``shape`` (final),
-    ``spacing`` (final), ``preprocessed_affine`` (4x4 of the final grid), ``normalization``,
+    ``spacing`` (final, exact: the grid is rounded, so it can differ slightly from
+    ``target_spacing``), ``preprocessed_affine`` (4x4 of the final grid), ``normalization``,
     ``config``, ``version``.
     Raises :class:`BratsSegError` naming the case on any problem.
     """
@@ -205,6 +206,7 @@ def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig) -> Preprocessed:
         "cropped_shape": list(cropped_shape),
         "shape": [int(s) for s in image.shape[1:]],
         "spacing": [float(s) for s in spacing],
+        "target_spacing": None if cfg.spacing is None else [float(s) for s in cfg.spacing],
         "normalization": cfg.normalization,
         "config": to_dict(cfg),
         "version": PREPROCESS_VERSION,
