@@ -22,7 +22,7 @@ files; ``spacing`` s gives ``round(240/s) x round(240/s) x round(155/s)``, 120x1
    8-28 mm) whose radius is perturbed by low-frequency noise; necrotic centre of uneven
    size, enhancing rim in irregular patches (the rest non-enhancing), edema 1.3-2.3 times
    the core size reaching much further in white than in grey matter and never into CSF.
-   Median volumes over 30 seeds: WT 69 mL, TC 34 mL, ET 17 mL (BraTS: same order);
+   Median volumes over 30 seeds: WT 74 mL, TC 30 mL, ET 14 mL (BraTS: same order);
 3. contrast per sequence from tissue and tumor compartments (:data:`CONTRAST`, relative to
    WM; T1: WM > GM > CSF; T1-Gd: as T1 plus enhancing rim and vessels; T2: CSF > GM > WM;
    FLAIR: CSF dark, GM > WM, edema bright), per-case jitter, tumor texture at 4 and 10 mm;
@@ -235,7 +235,12 @@ def _random_orthogonal(rng: np.random.Generator) -> np.ndarray:
 class _Warp:
     """Output voxel -> template voxel: ``t = c_t + R w(u) / s`` with ``u`` the output position in mm
     from the brain centre and ``w`` a per-axis smooth warp ``u / scale + amp sin(2 pi u / period + phase)``
-    (monotone: ``scale * amp * 2 pi / period < 0.35``)."""
+    (monotone: ``scale * amp * 2 pi / period < 0.35``).
+
+    Because ``w`` acts per axis, each template coordinate is a sum of three 1-D tables indexed by
+    the output voxel's three indices: :meth:`grid` costs three gathers per coordinate. Coordinates
+    are kept as ``grid_sample`` wants them: normalised to [-1, 1], in (z, y, x) order.
+    """
 
     def __init__(self, rng: np.random.Generator, anat: Anatomy, shape: tuple[int, ...], spacing: float):
         self.s, self.anat, self.shape = spacing, anat, shape
@@ -245,12 +250,18 @@ class _Warp:
         self.amp = rng.uniform(0, 3.5, 3)
         self.period = rng.uniform(70, 140, 3)
         self.phase = rng.uniform(0, 2 * np.pi, 3)
-        # per-axis lookup: output index -> warped mm
-        self.axes = []
+        size = np.asarray(anat.maps.shape[1:], dtype=np.float64)
+        self.norm_scale = 2.0 / (size - 1)  # template voxel -> [-1, 1]
+        warped = []
         for a in range(3):
             u = (np.arange(shape[a]) - self.centre[a]) * spacing
-            self.axes.append(u / self.scale[a] + self.amp[a] * np.sin(2 * np.pi * u / self.period[a] + self.phase[a]))
-        self.matrix = (self.rot.T / spacing).astype(np.float32)  # row vector w @ matrix = R w / s
+            warped.append(u / self.scale[a] + self.amp[a] * np.sin(2 * np.pi * u / self.period[a] + self.phase[a]))
+        # tables[j][a]: contribution of output axis a to grid coordinate j (j = 0: template z, 1: y, 2: x)
+        self.tables = []
+        for c in (2, 1, 0):
+            k = self.norm_scale[c] / spacing
+            self.tables.append([(self.rot[c, a] * k * warped[a]).astype(np.float32) for a in range(3)])
+        self.offset = (anat.centre[[2, 1, 0]] * self.norm_scale[[2, 1, 0]] - 1.0).astype(np.float32)
 
     def box(self, margin_mm: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
         """Output index range [lo, hi) that can hold brain."""
@@ -260,10 +271,15 @@ class _Warp:
         hi = np.clip(np.ceil(self.centre + half_o / self.s) + 1, 0, self.shape).astype(int)
         return lo, hi
 
-    def template_coords(self, ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndarray:
-        """Template voxel coordinates ``(N, 3)`` float32 of output voxels (index arrays)."""
-        w = np.stack([self.axes[0][ix], self.axes[1][iy], self.axes[2][iz]], axis=1).astype(np.float32)
-        return w @ self.matrix + self.anat.centre.astype(np.float32)
+    def grid(self, ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndarray:
+        """Normalised template coordinates ``(N, 3)`` float32, (z, y, x) order, of output voxels."""
+        out = np.empty((len(ix), 3), np.float32)
+        for j, (tx, ty, tz) in enumerate(self.tables):
+            col = tx[ix] + ty[iy]
+            col += tz[iz]
+            col += self.offset[j]
+            out[:, j] = col
+        return out
 
     def inverse(self, t: np.ndarray) -> np.ndarray:
         """Output voxel (continuous) that maps to template voxel ``t`` (fixed-point per axis)."""
@@ -274,79 +290,75 @@ class _Warp:
         return u / self.s + self.centre
 
 
-def _sample(maps: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """Trilinear samples ``(C, N)`` of ``maps`` ``(C, X, Y, Z)`` at voxel coordinates ``coords`` ``(N, 3)``;
-    0 outside. One ``grid_sample`` call."""
+def _sample(volumes: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Trilinear samples ``(C, N)`` of ``volumes`` ``(C, X, Y, Z)`` at normalised (z, y, x) coordinates
+    ``grid`` ``(N, 3)`` in [-1, 1] (``align_corners=True``); 0 outside. One ``grid_sample`` call."""
     import torch
     import torch.nn.functional as F
 
-    size = np.asarray(maps.shape[1:], dtype=np.float32)
-    norm = coords * (2.0 / (size - 1)) - 1.0
-    grid = torch.from_numpy(np.ascontiguousarray(norm[:, ::-1]))  # grid_sample wants (z, y, x) order
-    out = F.grid_sample(torch.from_numpy(maps)[None], grid[None, None, None], mode="bilinear",
-                        padding_mode="zeros", align_corners=True)
+    g = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32))
+    out = F.grid_sample(torch.from_numpy(np.ascontiguousarray(volumes))[None], g[None, None, None],
+                        mode="bilinear", padding_mode="zeros", align_corners=True)
     return out[0, :, 0, 0].numpy()
 
 
 def _candidate_voxels(warp: _Warp, anat: Anatomy) -> tuple[np.ndarray, ...]:
-    """Output voxels that may be brain: a 2x coarser pass over the box, dilated by 2 coarse voxels."""
+    """Output voxels that may be brain: a 2x coarser pass over the box, dilated by one coarse voxel."""
     from scipy import ndimage as ndi
 
     lo, hi = warp.box()
     coarse = [np.arange(a, b, 2) for a, b in zip(lo, hi)]
     cx, cy, cz = (g.ravel() for g in np.meshgrid(*coarse, indexing="ij"))
-    brain = _sample(anat.maps[:3], warp.template_coords(cx, cy, cz)).sum(0) > 0.02
-    brain = ndi.binary_dilation(brain.reshape([len(c) for c in coarse]), iterations=2)
+    brain = _sample(anat.maps[:3], warp.grid(cx, cy, cz)).sum(0) > 0.02
+    brain = ndi.binary_dilation(brain.reshape([len(c) for c in coarse]))
     fine = brain.repeat(2, 0).repeat(2, 1).repeat(2, 2)[: hi[0] - lo[0], : hi[1] - lo[1], : hi[2] - lo[2]]
     ix, iy, iz = np.nonzero(fine)
     return ix + lo[0], iy + lo[1], iz + lo[2]
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], n: int, cells: int) -> np.ndarray:
-    """``n`` low-frequency noise fields ``(n, *shape)`` float32 of unit-ish variance (clipped to ±2.5):
-    Gaussian noise on a ``cells``^3 lattice, trilinearly interpolated."""
-    import torch
-    import torch.nn.functional as F
-
-    coarse = torch.from_numpy(rng.standard_normal((1, n, cells, cells, cells)).astype(np.float32))
-    out = F.interpolate(coarse, size=tuple(shape), mode="trilinear", align_corners=True)[0].numpy()
-    return np.clip(out, -2.5, 2.5)
+def _lattice_noise(rng: np.random.Generator, n: int, cells: int, grid: np.ndarray) -> np.ndarray:
+    """``n`` low-frequency noise fields sampled at ``grid`` ``(M, 3)`` (normalised): Gaussian noise
+    on a ``cells``^3 lattice spanning [-1, 1]^3, trilinearly interpolated, clipped to ±2. ``(n, M)``."""
+    lattice = rng.standard_normal((n, cells, cells, cells)).astype(np.float32)
+    return np.clip(_sample(lattice, grid), -2.0, 2.0)
 
 
 def _soft(x: np.ndarray, width: float) -> np.ndarray:
     """Partial-volume weight of ``x > 0`` with a linear ramp ``width`` wide: float32 in [0, 1]."""
-    return np.clip(x / np.float32(width) + np.float32(0.5), 0.0, 1.0)
+    out = x * np.float32(1.0 / width)
+    out += np.float32(0.5)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _tumor(rng: np.random.Generator, dense: dict[str, np.ndarray], spacing: float, r_core: float,
-           f_edema: float) -> dict[str, np.ndarray]:
-    """Tumor compartments on the dense sub-box arrays ``dense`` (``u``: (3, *box) mm from the centre,
-    ``wm``, ``csf``, ``brain``): weights in [0, 1] for edema, core, necrosis and enhancing rim.
+def _tumor(rng: np.random.Generator, u: np.ndarray, wm: np.ndarray, csf: np.ndarray, reach: float,
+           spacing: float, r_core: float, f_edema: float) -> dict[str, np.ndarray]:
+    """Tumor compartments at the brain voxels near its centre, given their offsets ``u`` ``(3, M)`` mm
+    (all within ``reach`` mm) and their WM and CSF fractions ``(M,)``: weights in [0, 1] for edema,
+    core, necrosis and enhancing rim, texture, and the nested hard masks ``WT``, ``TC``, ``ET``.
 
-    Also the hard region masks ``WT``, ``TC``, ``ET`` (bool, nested).
-
-    Core: an ellipsoid (radius ``r_core`` mm) with low-frequency noise on its radius; necrosis inside;
-    a rim that enhances in irregular patches; edema ``f_edema`` times the core size, reaching much
-    further in white than in grey matter (``0.3 + 0.8 WM``) and never into CSF.
+    Core: an ellipsoid (radius ``r_core`` mm) with low-frequency noise on its radius; necrosis inside
+    with an uneven border; a rim that enhances in irregular patches; edema ``f_edema`` times the core
+    size, reaching much further in white than in grey matter (``0.3 + 0.8 WM``) and never into CSF.
     """
-    u, b = dense["u"], dense["brain"]
     s = spacing
-    noise = _smooth_noise(rng, b.shape, 5, cells=max(3, int(round(max(b.shape) * s / 10))))
+    grid = np.ascontiguousarray((u[::-1] / np.float32(reach)).T)  # (M, 3), (z, y, x), in [-1, 1]
+    noise = _lattice_noise(rng, 5, max(3, int(round(2 * reach / 10))), grid)  # ~10 mm features
+    fine = _lattice_noise(rng, 1, max(3, int(round(2 * reach / 4))), grid)[0]  # ~4 mm features
 
     def radius(axes_mm, rot, n, amp):
-        v = np.tensordot(rot.astype(np.float32), u, axes=1) / axes_mm.astype(np.float32)[:, None, None, None]
-        return np.sqrt((v * v).sum(0)) / (1.0 + np.float32(amp) * n)
+        v = (rot / axes_mm[:, None]).astype(np.float32) @ u
+        r = np.sqrt(np.einsum("ij,ij->j", v, v))
+        return r / (1.0 + np.float32(amp) * n)
 
     rho = radius(r_core * rng.uniform(0.75, 1.25, 3), _random_orthogonal(rng), noise[0], 0.3)
     rho_ed = radius(r_core * f_edema * rng.uniform(0.8, 1.2, 3), _random_orthogonal(rng), noise[1], 0.3)
     ramp = s / r_core  # one voxel, in units of the core radius
     r_nec = rng.uniform(0.45, 0.8)
-    core = _soft(1.0 - rho, ramp) * b
+    core = _soft(1.0 - rho, ramp)
     nec = _soft(r_nec * (1.0 + np.float32(0.25) * noise[4]) - rho, ramp) * core  # rim of uneven thickness
     rim = core - nec
     enh = rim * _soft(noise[2] - np.float32(rng.uniform(-1.4, 0.2)), 0.4)
-    allowed = b * _soft(0.5 - dense["csf"], 0.3)
-    edema = _soft(0.3 + 0.8 * dense["wm"] - rho_ed, ramp / f_edema) * allowed
+    edema = _soft(0.3 + 0.8 * wm - rho_ed, ramp / f_edema) * _soft(0.5 - csf, 0.3)
     edema = np.maximum(edema, core)  # the whole tumor contains the core
 
     # every case shows all three regions
@@ -356,21 +368,19 @@ def _tumor(rng: np.random.Generator, dense: dict[str, np.ndarray], spacing: floa
         hard_enh = enh > 0.5
     if not hard_enh.any():
         enh = core * _soft(rho - 0.6, ramp)
-        hard_enh = enh > 0.5
-    if not (hard_core & ~hard_enh).any():
+    if not (hard_core & ~(enh > 0.5)).any():
         nec = core * _soft(0.5 - rho, ramp)
         enh = np.minimum(enh, core - nec)
     if not ((edema > 0.5) & ~hard_core).any():
-        edema = np.maximum(edema, _soft(1.6 - rho, ramp) * b)
+        edema = np.maximum(edema, _soft(1.6 - rho, ramp))
     tc = core > 0.5
     masks = {"WT": (edema > 0.5) | tc, "TC": tc, "ET": (enh > 0.5) & tc}
-    fine = _smooth_noise(rng, b.shape, 1, cells=max(3, int(round(max(b.shape) * s / 4))))[0]
-    texture = 1.0 + np.float32(0.07) * noise[3] + np.float32(0.10) * fine  # heterogeneity at 12 and 4 mm
+    texture = 1.0 + np.float32(0.07) * noise[3] + np.float32(0.10) * fine  # heterogeneity at 10 and 4 mm
     edema *= np.float32(rng.uniform(0.8, 1.0))  # edema changes the tissue's signal, keeps some structure
     return {"edema": edema, "core": core, "nec": nec, "enh": enh, "texture": texture, **masks}
 
 
-def _bias_curves(rng: np.random.Generator, shape: tuple[int, ...], amp: float) -> list[np.ndarray]:
+def _bias_tables(rng: np.random.Generator, shape: tuple[int, ...], amp: float) -> list[np.ndarray]:
     """Smooth random log-bias curves along each axis (two Fourier terms), float32."""
     curves = []
     for n in shape:
@@ -392,54 +402,47 @@ def synthesize_case(seed: int, spacing: float = 1.0) -> SynthCase:
     shape = grid_shape(spacing)
     warp = _Warp(rng, anat, shape, spacing)
     ix, iy, iz = _candidate_voxels(warp, anat)
-    coords = warp.template_coords(ix, iy, iz)
+    grid = warp.grid(ix, iy, iz)
 
     # tumor centre: a cerebral white-matter voxel of the template, found in the output grid
     target = anat.candidates[rng.integers(len(anat.candidates))]
     centre = np.clip(np.rint(warp.inverse(target)), 0, np.asarray(shape) - 1).astype(int)
-    t_centre = warp.template_coords(*(centre[a:a + 1] for a in range(3)))[0]
+    g_centre = warp.grid(*(centre[a:a + 1] for a in range(3)))[0]
+    d2 = np.square((ix - centre[0]).astype(np.float32))
+    d2 += np.square((iy - centre[1]).astype(np.float32))
+    d2 += np.square((iz - centre[2]).astype(np.float32))
+    d2 *= np.float32(spacing**2)  # squared mm from the centre
 
-    # mass effect: within R of the centre, voxels sample template points closer to it
+    # mass effect: within `push` mm of the centre, voxels sample template points closer to it
     # (squeeze 1 - k (1 - r^2/R^2)^2 keeps the map monotone for k < 1 and is 1 at r = R)
-    k, reach = rng.uniform(0.1, 0.35), rng.uniform(20.0, 40.0)
-    r2 = ((ix - centre[0]) ** 2 + (iy - centre[1]) ** 2 + (iz - centre[2]) ** 2).astype(np.float32)
-    r2 *= np.float32(spacing**2 / reach**2)
-    near = np.flatnonzero(r2 < 1.0)
-    squeeze = 1.0 - np.float32(k) * (1.0 - r2[near]) ** 2
-    coords[near] = t_centre + (coords[near] - t_centre) * squeeze[:, None]
+    k, push = rng.uniform(0.1, 0.35), rng.uniform(20.0, 40.0)
+    near = np.flatnonzero(d2 < push**2)
+    squeeze = 1.0 - np.float32(k) * np.square(1.0 - d2[near] * np.float32(1 / push**2))
+    grid[near] = g_centre + (grid[near] - g_centre) * squeeze[:, None]
 
-    tissue = _sample(anat.maps, coords)  # (4, N): WM, GM, CSF, vessel
+    tissue = _sample(anat.maps, grid)  # (4, N): WM, GM, CSF, vessel
     total = tissue[:3].sum(0)
     keep = np.flatnonzero(total > 0.5)  # skull-stripped: the brain, and nothing else
-    ix, iy, iz, tissue = ix[keep], iy[keep], iz[keep], tissue[:, keep]
+    ix, iy, iz, d2, tissue = ix[keep], iy[keep], iz[keep], d2[keep], tissue[:, keep]
     tissue[:3] /= total[keep]
     n_vox = len(keep)
-
-    # tumor, on a dense sub-box around the centre
-    r_core, f_edema = max(rng.uniform(8.0, 28.0), 2.5 * spacing), rng.uniform(1.3, 2.3)
-    half = int(math.ceil(min(90.0, 2.6 * r_core * f_edema + 4) / spacing))
-    lo, hi = np.maximum(centre - half, 0), np.minimum(centre + half + 1, shape)
-    inbox = np.flatnonzero((ix >= lo[0]) & (ix < hi[0]) & (iy >= lo[1]) & (iy < hi[1])
-                           & (iz >= lo[2]) & (iz < hi[2]))
-    bshape = tuple(int(h - l) for l, h in zip(lo, hi))
-    local = (ix[inbox] - lo[0], iy[inbox] - lo[1], iz[inbox] - lo[2])
-    dense = {"brain": np.zeros(bshape, np.float32), "wm": np.zeros(bshape, np.float32),
-             "csf": np.zeros(bshape, np.float32)}
-    dense["brain"][local] = 1.0
-    dense["wm"][local] = tissue[0, inbox]
-    dense["csf"][local] = tissue[2, inbox]
-    axes = [((np.arange(l, h) - c) * spacing).astype(np.float32) for l, h, c in zip(lo, hi, centre)]
-    dense["u"] = np.stack(np.broadcast_arrays(axes[0][:, None, None], axes[1][None, :, None],
-                                              axes[2][None, None, :]))
-    parts = _tumor(rng, dense, spacing, r_core, f_edema)
-    weights = {name: parts[name][local] for name in ("edema", "core", "nec", "enh")}
-    texture = parts["texture"][local]
-
-    # bias field: shared + per-sequence smooth curves along each axis, plus cross terms
-    unit = [np.linspace(-1, 1, n, dtype=np.float32) for n in shape]
-    cross = [unit[0][ix] * unit[1][iy], unit[1][iy] * unit[2][iz], unit[0][ix] * unit[2][iz]]
-    shared = _bias_curves(rng, shape, 0.08)
     flat = (ix * shape[1] + iy) * shape[2] + iz
+
+    # tumor, at the brain voxels within `reach` mm of its centre
+    r_core, f_edema = max(rng.uniform(8.0, 28.0), 2.5 * spacing), rng.uniform(1.3, 2.3)
+    reach = float(min(90.0, 1.9 * r_core * f_edema + 4.0))
+    inbox = np.flatnonzero(d2 < reach**2)
+    u = np.stack([(ix[inbox] - centre[0]), (iy[inbox] - centre[1]), (iz[inbox] - centre[2])]).astype(np.float32)
+    u *= np.float32(spacing)
+    parts = _tumor(rng, u, tissue[0, inbox], tissue[2, inbox], reach, spacing, r_core, f_edema)
+
+    # bias field: shared + per-sequence smooth curves along each axis (exp taken on the tables), cross terms
+    unit = [np.linspace(-1, 1, n, dtype=np.float32) for n in shape]
+    cross = np.float32(rng.normal(0, 0.05)) * unit[0][ix] * unit[1][iy]
+    cross += np.float32(rng.normal(0, 0.05)) * unit[1][iy] * unit[2][iz]
+    cross += np.float32(rng.normal(0, 0.05)) * unit[0][ix] * unit[2][iz]
+    cross = np.exp(cross)
+    shared = _bias_tables(rng, shape, 0.08)
 
     images = {}
     for m in MODALITIES:
@@ -447,31 +450,32 @@ def synthesize_case(seed: int, spacing: float = 1.0) -> SynthCase:
         con["wm"] = 1.0
         if m == "t2f":
             con["nec"] = rng.uniform(0.6, 1.3)  # necrosis on FLAIR: anything from dark to bright
-        values = tissue[0] * np.float32(con["wm"]) + tissue[1] * np.float32(con["gm"])
-        values += tissue[2] * np.float32(con["csf"])
-        if con["vessel"]:
-            values += tissue[3] * np.float32(con["vessel"] * rng.uniform(0.5, 1.0))
+        level = WM_LEVEL[m] * math.exp(rng.uniform(math.log(0.5), math.log(2.5)))
+        weights = [con["wm"], con["gm"], con["csf"], con["vessel"] * rng.uniform(0.5, 1.0)]
+        values = np.asarray(weights, dtype=np.float32) @ tissue  # one pass over the (4, N) tissue maps
         sub = values[inbox]
         for name, key in (("edema", "ed"), ("core", "net"), ("nec", "nec"), ("enh", "enh")):
-            sub += weights[name] * (np.float32(con[key]) * texture - sub)
+            sub += parts[name] * (np.float32(con[key]) * parts["texture"] - sub)
         values[inbox] = sub
-        own = _bias_curves(rng, shape, 0.04)
-        log_bias = (shared[0] + own[0])[ix] + (shared[1] + own[1])[iy] + (shared[2] + own[2])[iz]
-        for c in cross:
-            log_bias += np.float32(rng.normal(0, 0.05)) * c
-        level = WM_LEVEL[m] * math.exp(rng.uniform(math.log(0.5), math.log(2.5)))
-        values *= np.exp(log_bias) * np.float32(level)
+        own = _bias_tables(rng, shape, 0.04)
+        bias = [np.exp(a + b) for a, b in zip(shared, own)]
+        bias[0] *= np.float32(level)  # the sequence's raw intensity scale rides along
+        values *= cross
+        values *= bias[0][ix]
+        values *= bias[1][iy]
+        values *= bias[2][iz]
         sigma_n = np.float32(level * rng.uniform(0.015, 0.045))
-        re = values + sigma_n * rng.standard_normal(n_vox, dtype=np.float32)
+        values += sigma_n * rng.standard_normal(n_vox, dtype=np.float32)
         im = sigma_n * rng.standard_normal(n_vox, dtype=np.float32)
+        values = np.hypot(values, im, out=values)  # Rician: magnitude of a complex Gaussian
         out = np.zeros(shape, np.int16)
-        out.reshape(-1)[flat] = np.clip(np.rint(np.sqrt(re * re + im * im)), 1, 32767)  # Rician magnitude
+        out.reshape(-1)[flat] = np.clip(np.rint(values), 1, 32767)
         images[m] = out
 
     regions = np.zeros((3, *shape), bool)
-    sl = tuple(slice(int(l), int(h)) for l, h in zip(lo, hi))
+    sel = flat[inbox]
     for r, name in enumerate(("WT", "TC", "ET")):
-        regions[(r, *sl)] = parts[name]
+        regions[r].reshape(-1)[sel[parts[name]]] = True
     info = {"seed": int(seed), "spacing": float(spacing), "tumor_centre": [int(c) for c in centre],
             "brain_voxels": int(n_vox),
             "voxels": {r: int(regions[i].sum()) for i, r in enumerate(("WT", "TC", "ET"))}}
