@@ -1,0 +1,39 @@
+"""``brats-seg experiment NAME [--data DIR] --out DIR [--preset smoke|full]``: the review's comparisons.
+
+``architectures`` (every registered model, one budget), ``transfer`` (scratch vs
+self-supervised pretraining vs synthetic-to-real vs inflated 2-D weights, encoder
+frozen or not, several training-set sizes), ``ensembles`` (members, EMMA-style
+combinations, error correlation vs gain). Each writes ``results.csv``, ``results.md``,
+``results.png`` and ``summary.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..experiments.common import EXPERIMENTS
+
+    parser.add_argument("name", choices=list(EXPERIMENTS), help="which comparison to run")
+    parser.add_argument("--data", help="labeled dataset folder (any layout); default: synthesize the preset's"
+                                       " dataset into OUT/data")
+    parser.add_argument("--out", required=True, help="output folder (results.csv, results.md, results.png)")
+    parser.add_argument("--preset", default="smoke", choices=("smoke", "full"),
+                        help="smoke: tiny models, seconds on a CPU; full: BraTS-size models for a GPU")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    parser.add_argument("--weights-2d", metavar="FILE",
+                        help="transfer: torchvision-format 2-D ResNet state-dict file to inflate (default: a"
+                             " randomly initialized one, labeled as such in the table)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..experiments.common import run_experiment
+
+    options = {"weights_2d": args.weights_2d} if args.name == "transfer" else {}
+    summary = run_experiment(args.name, args.data, args.out, args.preset, device=args.device,
+                             progress=not args.no_progress, **options)
+    print(f"{args.name}: {len(summary['rows'])} rows in {summary['paths']['md']}"
+          f" ({summary['timings_s']['total']:.0f} s)")
+    return 0

@@ -1,0 +1,132 @@
+"""Experiment ``architectures``: every registered model under the same training budget.
+
+The review behind this project (and the BraTS reports it summarizes: Isensee et al.,
+nnU-Net, arXiv:1809.10486 and arXiv:2011.00848; Myronenko 2018, arXiv:1810.11654) asks how much
+the architecture matters once training is fixed. Each model is trained on the same cases with
+the same :class:`~brats_seg.experiments.common.Budget` and seed, then predicts the same held-out
+cases. The table gives Dice and HD95 per region (means over held-out cases), trainable parameters,
+training seconds and prediction seconds per case; ``results.png`` draws Dice per region and
+Dice against parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..conventions import REGIONS
+from .common import (
+    METRIC_COLUMNS,
+    Budget,
+    DataPlan,
+    Timer,
+    build_cache,
+    ensure_data,
+    figure,
+    mean_metrics,
+    per_case_rows,
+    progress_bar,
+    region_bars,
+    resolve_preset,
+    save_figure,
+    score_checkpoints,
+    split_dataset,
+    torch_threads,
+    train_arm,
+    write_csv,
+    write_results,
+)
+
+
+@dataclass(frozen=True)
+class ArchitecturesConfig:
+    """``models``: registry names (empty: every registered model). ``budget``: shared by all."""
+
+    models: tuple[str, ...] = ()
+    budget: Budget = field(default_factory=Budget)
+    data: DataPlan = field(default_factory=DataPlan)
+    seed: int = 0
+
+
+PRESETS: dict[str, ArchitecturesConfig] = {
+    # CPU, seconds: three structurally different families (plain, residual, nnU-Net) on tiny synthetic volumes.
+    "smoke": ArchitecturesConfig(models=("unet3d", "resunet", "nnunet"),
+                                 budget=Budget(preset="tiny", epochs=1, steps_per_epoch=4, patch=(32, 32, 32),
+                                               batch_size=2, threads=1)),
+    # one GPU, hours: every registered model at its BraTS size, 20 x 100 steps of 128^3 crops, 20% held out.
+    "full": ArchitecturesConfig(models=(),
+                                budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),
+                                              batch_size=2, workers=4, overlap=0.5),
+                                data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0)),
+}
+
+COLUMNS: tuple[str, ...] = ("model", "parameters", *METRIC_COLUMNS, "train_seconds", "seconds_per_case",
+                            "n_train", "n_test", "steps")
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Left: held-out Dice per region per model. Right: mean Dice against parameters (log scale)."""
+    fig, (left, right) = figure(2)
+    region_bars(left, [r["model"] for r in rows], rows)
+    left.set_title("same budget, held-out cases")
+    for r in rows:
+        right.scatter(r["parameters"], r["dice_mean"], s=30)
+        right.annotate(r["model"], (r["parameters"], r["dice_mean"]), fontsize=7, xytext=(3, 3),
+                       textcoords="offset points")
+    right.set_xscale("log")
+    right.set_xlabel("trainable parameters")
+    right.set_ylabel("mean Dice (WT, TC, ET)")
+    right.set_ylim(0, 1)
+    return save_figure(fig, path)
+
+
+def run(data: str | Path | None, out: str | Path, *, preset: str = "smoke", device: str | None = None,
+        progress: bool = True, config: ArchitecturesConfig | None = None) -> dict[str, Any]:
+    """Train and score every model of the preset (or ``config``); write ``results.{csv,md,png}`` into ``out``."""
+    cfg = config or resolve_preset(PRESETS, preset, "architectures")
+    with torch_threads(cfg.budget.threads):
+        return _run(cfg, data, Path(out), preset if config is None else "custom", device, progress)
+
+
+def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: str, device: str | None,
+         progress: bool) -> dict[str, Any]:
+    from ..models.registry import list_models, model_info
+
+    out.mkdir(parents=True, exist_ok=True)
+    timer = Timer()
+    models = list(cfg.models) or list_models()
+    for m in models:
+        model_info(m)  # unknown names fail before any work
+    root = ensure_data(data, out, cfg.data, progress=progress)
+    split = split_dataset(root, cfg.data)
+    cache = build_cache(split.train, out / "cache", cfg.data)
+    timer.lap("data")
+    rows, case_rows = [], []
+    bar = progress_bar(len(models), "architectures", progress)
+    for name in models:
+        arm = train_arm(name, cache, out / "runs" / name, cfg.budget, model=name, seed=cfg.seed, device=device)
+        scores = score_checkpoints([arm.checkpoint], split.test, overlap=cfg.budget.overlap, device=device)
+        rows.append({"model": name, "parameters": arm.parameters, **mean_metrics(scores),
+                     "train_seconds": round(arm.train_seconds, 2), "n_train": len(split.train),
+                     "n_test": len(split.test), "steps": cfg.budget.steps})
+        case_rows += per_case_rows(name, scores)
+        bar.update(1)
+    bar.close()
+    timer.lap("train+score")
+    plot(rows, out / "results.png")
+    write_csv(out / "per_case.csv", case_rows, ("arm", "case_id", "seconds",
+                                                *(f"{m}_{r}" for r in REGIONS for m in ("dice", "hd95"))))
+    best = max(rows, key=lambda r: r["dice_mean"])
+    notes = [f"preset `{preset}`: {split.describe()}",
+             f"budget per model: {cfg.budget.steps} steps of {cfg.budget.batch_size} x "
+             f"{'x'.join(map(str, cfg.budget.patch))} crops, model size `{cfg.budget.preset}`, seed {cfg.seed}",
+             "Dice and HD95 (mm) are means over the held-out cases; seconds_per_case is prediction"
+             " (preprocessing + sliding window) on " + (device or "the default device"),
+             f"highest mean Dice: {best['model']} ({best['dice_mean']:.3f})"]
+    summary = {"experiment": "architectures", "preset": preset, "data": str(root), "rows": rows,
+               "train_cases": [c.case_id for c in split.train], "test_cases": [c.case_id for c in split.test],
+               "timings_s": {**timer.stages, "total": timer.total()}}
+    paths = write_results(out, rows, COLUMNS, title="Architectures under one training budget", notes=notes,
+                          summary=summary)
+    return {**summary, "paths": {k: str(v) for k, v in paths.items()}}
