@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import multiprocessing as mp
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -226,7 +228,10 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool) -> list[dict]:
                 results.append(score_case(job))
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            # fork is fast, but unsafe once torch has started its thread pools (e.g. after training)
+            fork_ok = "torch" not in sys.modules and "fork" in mp.get_all_start_methods()
+            method = "fork" if fork_ok else "spawn"
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context(method)) as pool:
                 futures = [pool.submit(score_case, job) for job in jobs]
                 for fut in as_completed(futures):
                     results.append(fut.result())

@@ -19,10 +19,11 @@ REAL_LABELS = {
 
 
 def perturb(ref: np.ndarray, scheme: str) -> np.ndarray:
-    """A plausible wrong prediction: shifted by (2, -1, 1) voxels, inner edema relabelled as core."""
+    """A plausible wrong prediction: shifted by (2, -1, 1) voxels, the tumor core grown by two voxels into edema."""
     core, edema = get_scheme(scheme).from_regions[1][1], get_scheme(scheme).from_regions[2][1]
     pred = np.roll(ref, (2, -1, 1), axis=(0, 1, 2)).astype(np.uint8)
-    pred[ndimage.binary_erosion(pred > 0, iterations=2) & (pred == edema)] = core
+    tc = (pred > 0) & (pred != edema)
+    pred[ndimage.binary_dilation(tc, iterations=2) & (pred == edema)] = core
     return pred
 
 

@@ -121,3 +121,4 @@ def test_official_ignores_spacing_we_use_it(official_evaluator, tmp_path):
     ours_mm = evaluate_case(pred, ref, (1.0, 1.0, 3.0), "brats2023")["WT"]["hd95"]
     assert res["wt"]["global_bin_hd95"] == pytest.approx(ours_vox, abs=0.01)
     assert ours_vox == pytest.approx(2.0) and ours_mm == pytest.approx(6.0)
+
