@@ -119,14 +119,12 @@ def _nonempty_windows(image: torch.Tensor, slices: list[tuple[slice, ...]]) -> l
     """
     occupied = (image != 0).any(dim=1).any(dim=0).to(torch.int32)  # (H, W, D)
     table = F.pad(occupied.cumsum(0).cumsum(1).cumsum(2), (1, 0, 1, 0, 1, 0))
-    lo = torch.tensor([[s.start for s in sl] for sl in slices])
-    hi = torch.tensor([[s.stop for s in sl] for sl in slices])
-    total = torch.zeros(len(slices), dtype=torch.int64)
-    table = table.cpu() if table.device.type != "cpu" else table
+    lo = torch.tensor([[s.start for s in sl] for sl in slices], device=table.device)
+    hi = torch.tensor([[s.stop for s in sl] for sl in slices], device=table.device)
+    total = torch.zeros(len(slices), dtype=table.dtype, device=table.device)
     for corner in itertools.product((0, 1), repeat=3):
         idx = [hi[:, k] if c else lo[:, k] for k, c in enumerate(corner)]
-        sign = (-1) ** (3 - sum(corner))
-        total += sign * table[idx[0], idx[1], idx[2]].long()
+        total += (-1) ** (3 - sum(corner)) * table[idx[0], idx[1], idx[2]]
     return (total > 0).tolist()
 
 
