@@ -4,7 +4,8 @@
 
     from brats_seg.models.registry import build_model, list_models
     net = build_model("nnunet", preset="tiny", deep_supervision=True)
-    net.build_kwargs   # {"in_channels": 4, "out_channels": 3, "preset": "tiny", "deep_supervision": True}
+    net.build_kwargs   # {"in_channels": 4, "out_channels": 3, "preset": "tiny", "deep_supervision": True,
+                       #  "features": [4, 8, 16], "strides": [1, 2, 2]}
     same = build_model("nnunet", **net.build_kwargs)   # what a checkpoint stores and rebuilds
 
 A model module registers a builder with :func:`register_model`; the builder takes
@@ -122,8 +123,9 @@ def build_model(name: str, *, in_channels: int = 4, out_channels: int = 3, prese
     """Build registered model ``name``: input ``(B, in_channels, H, W, D)`` -> logits ``(B, out_channels, H, W, D)``.
 
     ``preset`` picks the size (``tiny`` or ``base``); ``kwargs`` override the preset's arguments.
-    The returned module carries ``registry_name`` and ``build_kwargs`` (plain values), and
-    ``build_model(name, **module.build_kwargs)`` rebuilds the same network.
+    The returned module carries ``registry_name`` and ``build_kwargs`` (plain values: the preset
+    name and its resolved arguments), and ``build_model(name, **module.build_kwargs)`` rebuilds
+    the same network; store ``build_kwargs`` in checkpoints.
     """
     spec = model_info(name)
     if preset not in spec.presets:
@@ -140,8 +142,9 @@ def build_model(name: str, *, in_channels: int = 4, out_channels: int = 3, prese
     model = spec.builder(in_channels=int(in_channels), out_channels=int(out_channels),
                          deep_supervision=bool(deep_supervision), **params)
     model.registry_name = name
+    # resolved preset values are stored too, so a checkpoint rebuilds even if a preset changes later
     model.build_kwargs = {"in_channels": int(in_channels), "out_channels": int(out_channels), "preset": preset,
-                          "deep_supervision": bool(deep_supervision), **overrides}
+                          "deep_supervision": bool(deep_supervision), **_plain(params, "preset")}
     return model
 
 

@@ -146,9 +146,8 @@ def _splits(data: Any, cfg: SearchConfig) -> tuple[Any, Any, int]:
     if not pairs:
         raise ConfigError("search: no data given")
     train, val = (pairs[0::2], pairs[1::2]) if len(pairs) > 1 else (pairs, pairs)
-    make = _ArrayPatches
-    return (make(train, cfg.patch_size, cfg.batch_size, cfg.steps_per_epoch, cfg.seed),
-            make(val, cfg.patch_size, cfg.batch_size, cfg.steps_per_epoch, cfg.seed + 1),
+    return (_ArrayPatches(train, cfg.patch_size, cfg.batch_size, cfg.steps_per_epoch, cfg.seed),
+            _ArrayPatches(val, cfg.patch_size, cfg.batch_size, cfg.steps_per_epoch, cfg.seed + 1),
             int(np.asarray(pairs[0][0]).shape[0]))
 
 
