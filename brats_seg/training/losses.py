@@ -94,8 +94,7 @@ class DeepSupervisionLoss(nn.Module):
             return self.loss(outputs, target)
         total = outputs[0].new_zeros((), dtype=torch.float32)
         for w, out in zip(deep_supervision_weights(len(outputs)), outputs):
-            if w == 0:
-                continue
+            # a weight-0 head still enters the graph (zero gradients): DDP needs every parameter used
             t = target if out.shape[2:] == target.shape[2:] else F.interpolate(target, size=out.shape[2:],
                                                                                mode="nearest")
             total = total + w * self.loss(out, t)

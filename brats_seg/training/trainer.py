@@ -287,6 +287,12 @@ def save_run(run: Path, model: nn.Module, cfg: TrainConfig, data: RunData, progr
 # --------------------------------------------------------------------------- the run
 
 
+def ddp_backend() -> str:
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_initialized() else "none"
+
+
 def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.DistInfo,
         device: torch.device) -> Progress:
     """Train ``model`` for ``cfg.epochs``, validating and saving after each epoch (resuming if asked)."""
@@ -298,7 +304,12 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
     optimizer = build_optimizer(cfg, model)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp == "fp16")
     last_pt = run / "checkpoints" / "last.pt"
+    if info.is_main:
+        for stale in run.glob("**/.*.tmp*"):  # temporary files of a write that was killed
+            stale.unlink()
     progress = restore(last_pt, model, optimizer, scaler) if cfg.resume and last_pt.is_file() else Progress()
+    if info.distributed and info.is_main:
+        print(f"DDP: {info.world_size} processes ({ddp_backend()}), batch {cfg.batch_size} per process")
     if progress.epoch and info.is_main:
         write_log(run / "log.csv", progress.history)  # drop rows of an epoch whose checkpoint never landed
         print(f"resuming {run} after epoch {progress.epoch}")
@@ -351,6 +362,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     """
     check_config(cfg)
     run = Path(cfg.out)
+    seed_everything(cfg.seed)  # the initial weights depend on the seed only
     model = build_network(cfg, len(data_channels(cfg)))
     if (run / "checkpoints" / "last.pt").is_file() and not cfg.resume:
         raise ConfigError(f"{run}: already holds a training run; pass --resume to continue it or choose another --out")
