@@ -25,13 +25,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights-2d", metavar="FILE",
                         help="transfer: torchvision-format 2-D ResNet state-dict file to inflate (default: a"
                              " randomly initialized one, labeled as such in the table)")
+    parser.add_argument("--genotype", metavar="FILE",
+                        help="architectures: genotype.json of a V-NAS search (brats-seg search) for the vnas model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
     from ..experiments.common import run_experiment
+    from ..models.nas.genotype import load_genotype
 
-    options = {"weights_2d": args.weights_2d} if args.name == "transfer" else {}
+    options: dict = {}
+    if args.name == "transfer":
+        options["weights_2d"] = args.weights_2d
+    if args.genotype:
+        if args.name != "architectures":
+            raise ConfigError("--genotype applies to the architectures experiment only")
+        genotype = load_genotype(args.genotype)
+        options["model_kwargs"] = {"vnas": {"genotype": genotype}}
     summary = run_experiment(args.name, args.data, args.out, args.preset, device=args.device,
                              progress=not args.no_progress, **options)
     print(f"{args.name}: {len(summary['rows'])} rows in {summary['paths']['md']}"

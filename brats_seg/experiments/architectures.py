@@ -11,6 +11,7 @@ Dice against parameters.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,17 +42,19 @@ from .common import (
 
 @dataclass(frozen=True)
 class ArchitecturesConfig:
-    """``models``: registry names (empty: every registered model). ``budget``: shared by all."""
+    """``models``: registry names (empty: every registered model). ``budget``: shared by all.
+    ``model_kwargs``: per-model build arguments, e.g. ``{"vnas": {"genotype": <genotype.json>}}``."""
 
     models: tuple[str, ...] = ()
+    model_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)
     data: DataPlan = field(default_factory=DataPlan)
     seed: int = 0
 
 
 PRESETS: dict[str, ArchitecturesConfig] = {
-    # CPU, seconds: three structurally different families (plain, residual, nnU-Net) on tiny synthetic volumes.
-    "smoke": ArchitecturesConfig(models=("unet3d", "resunet", "nnunet"),
+    # CPU, seconds: plain U-Net, its residual twin and V-NAS cells, answering two of the review's questions.
+    "smoke": ArchitecturesConfig(models=("unet3d", "resunet", "vnas"),
                                  budget=Budget(preset="tiny", epochs=1, steps_per_epoch=4, patch=(32, 32, 32),
                                                batch_size=2, threads=1)),
     # one GPU, hours: every registered model at its BraTS size, 20 x 100 steps of 128^3 crops, 20% held out.
@@ -61,8 +64,29 @@ PRESETS: dict[str, ArchitecturesConfig] = {
                                 data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0)),
 }
 
+QUESTIONS: dict[str, tuple[str, str, str]] = {
+    "residual connections": ("resunet", "unet3d", "residual units vs plain double convolutions (same U-Net depth)"),
+    "architecture search": ("vnas", "unet3d", "V-NAS searched cells vs the hand-designed 3-D U-Net"),
+    "nnU-Net configuration": ("nnunet", "unet3d", "nnU-Net's plain U-Net recipe vs the 3-D U-Net"),
+}
+"""Open questions of the review answered by a pair of rows: (model, baseline, what differs)."""
+
 COLUMNS: tuple[str, ...] = ("model", "parameters", *METRIC_COLUMNS, "train_seconds", "seconds_per_case",
                             "n_train", "n_test", "steps")
+
+
+def answers(rows: list[dict[str, Any]]) -> str:
+    """One line per question of :data:`QUESTIONS` whose two models both ran: the mean-Dice difference."""
+    by = {r["model"]: r for r in rows}
+    lines = []
+    for question, (model, base, what) in QUESTIONS.items():
+        if model in by and base in by:
+            d = by[model]["dice_mean"] - by[base]["dice_mean"]
+            lines.append(f"- {question} ({what}): {model} {by[model]['dice_mean']:.3f} vs {base}"
+                         f" {by[base]['dice_mean']:.3f} mean Dice ({d:+.3f}) on {by[model]['n_test']} held-out cases")
+        else:
+            lines.append(f"- {question}: not measured ({model} and {base} must both be in the run)")
+    return "\n".join(lines)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -82,9 +106,13 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def run(data: str | Path | None, out: str | Path, *, preset: str = "smoke", device: str | None = None,
-        progress: bool = True, config: ArchitecturesConfig | None = None) -> dict[str, Any]:
-    """Train and score every model of the preset (or ``config``); write ``results.{csv,md,png}`` into ``out``."""
+        progress: bool = True, config: ArchitecturesConfig | None = None,
+        model_kwargs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Train and score every model of the preset (or ``config``); write ``results.{csv,md,png}`` into ``out``.
+    ``model_kwargs`` adds per-model build arguments (e.g. a searched V-NAS genotype)."""
     cfg = config or resolve_preset(PRESETS, preset, "architectures")
+    if model_kwargs:
+        cfg = dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, **model_kwargs})
     with torch_threads(cfg.budget.threads):
         return _run(cfg, data, Path(out), preset if config is None else "custom", device, progress)
 
@@ -105,7 +133,8 @@ def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: s
     rows, case_rows = [], []
     bar = progress_bar(len(models), "architectures", progress)
     for name in models:
-        arm = train_arm(name, cache, out / "runs" / name, cfg.budget, model=name, seed=cfg.seed, device=device)
+        arm = train_arm(name, cache, out / "runs" / name, cfg.budget, model=name, seed=cfg.seed, device=device,
+                        model_kwargs=cfg.model_kwargs.get(name))
         scores = score_checkpoints([arm.checkpoint], split.test, overlap=cfg.budget.overlap, device=device)
         rows.append({"model": name, "parameters": arm.parameters, **mean_metrics(scores),
                      "train_seconds": round(arm.train_seconds, 2), "n_train": len(split.train),
@@ -124,9 +153,12 @@ def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: s
              "Dice and HD95 (mm) are means over the held-out cases; seconds_per_case is prediction"
              " (preprocessing + sliding window) on " + (device or "the default device"),
              f"highest mean Dice: {best['model']} ({best['dice_mean']:.3f})"]
+    if "vnas" in models:
+        notes.append("vnas: " + ("searched genotype given" if "genotype" in cfg.model_kwargs.get("vnas", {})
+                                 else "default genotype (no search run; pass --genotype genotype.json)"))
     summary = {"experiment": "architectures", "preset": preset, "data": str(root), "rows": rows,
                "train_cases": [c.case_id for c in split.train], "test_cases": [c.case_id for c in split.test],
                "timings_s": {**timer.stages, "total": timer.total()}}
     paths = write_results(out, rows, COLUMNS, title="Architectures under one training budget", notes=notes,
-                          summary=summary)
+                          sections={"The review's questions": answers(rows)}, summary=summary)
     return {**summary, "paths": {k: str(v) for k, v in paths.items()}}

@@ -241,6 +241,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
         if pts:
             ax.plot(*zip(*pts), marker="o", ls="--" if frozen else "-", color=colors.get(strategy),
                     label=f"{strategy}{' (frozen encoder)' if frozen else ''}")
+    ax.set_xticks(sorted({r["n_train"] for r in rows}))
     ax.set_xlabel("labeled training cases")
     ax.set_ylabel("mean held-out Dice (WT, TC, ET)")
     ax.set_ylim(0, 1)

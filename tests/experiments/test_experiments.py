@@ -64,7 +64,10 @@ def check_outputs(out: Path, n_rows: int) -> list[dict[str, str]]:
 
 def test_architectures_smoke(synth_root, tmp_path, capsys):
     out = tmp_path / "arch"
-    assert main(["experiment", "architectures", "--data", str(synth_root), "--out", str(out), "--no-progress"]) == 0
+    genotype = {"format": 1, "ops": ["conv3d", "conv2d", "p3d"], "cells": ["p3d", "conv2d", "conv3d", "p3d", "conv2d"]}
+    (tmp_path / "genotype.json").write_text(json.dumps(genotype))
+    assert main(["experiment", "architectures", "--data", str(synth_root), "--out", str(out), "--no-progress",
+                 "--genotype", str(tmp_path / "genotype.json")]) == 0
     assert "3 rows" in capsys.readouterr().out
     models = architectures.PRESETS["smoke"].models
     rows = check_outputs(out, len(models))
@@ -72,11 +75,19 @@ def test_architectures_smoke(synth_root, tmp_path, capsys):
     assert list(rows[0]) == list(architectures.COLUMNS)
     from brats_seg.models.registry import build_model, count_parameters
 
+    kwargs = {"vnas": {"genotype": genotype}}
     for row in rows:
         check_scores(row)
-        assert int(row["parameters"]) == count_parameters(build_model(row["model"], preset="tiny"))
+        want = build_model(row["model"], preset="tiny", **kwargs.get(row["model"], {}))
+        assert int(row["parameters"]) == count_parameters(want)
         assert int(row["n_train"]) == 4 and int(row["n_test"]) == 2
         assert num(row["train_seconds"]) > 0
+    from brats_seg.checkpoint import load_checkpoint
+
+    vnas = load_checkpoint(out / "runs" / "vnas" / "checkpoints" / "best.pt")
+    assert vnas["model"]["kwargs"]["genotype"]["cells"] == genotype["cells"]  # the searched cells were trained
+    md = (out / "results.md").read_text()
+    assert "- residual connections (" in md and "- architecture search (" in md and "searched genotype given" in md
     per_case = read_rows(out / "per_case.csv")
     assert len(per_case) == 2 * len(models)
     summary = json.loads((out / "summary.json").read_text())
@@ -195,6 +206,8 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     assert main(["experiment", "architectures", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]
+    assert main(["experiment", "transfer", "--out", str(tmp_path / "o"), "--genotype", "g.json"]) == 2
+    assert "architectures experiment only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["experiment", "nas", "--out", str(tmp_path / "o")])  # unknown experiment: argparse usage error
     with pytest.raises(ConfigError, match="no preset"):
