@@ -110,16 +110,19 @@ EXPLORE = [
 # Exploring a BraTS case
 
 Intensity histograms per modality, label and region volumes, and slices through the tumor.
-Set `BRATS_SEG_DATA` to a dataset folder (any supported layout); without it, one synthetic
-case is made. Raw MR intensities have no units: compare shapes of histograms, not values."""),
+Set `BRATS_SEG_DATA` to a dataset folder (any supported layout); without it, the shared
+BraTS 2018 cases beside the repository (`../shared/data/brats2018`) are used if present, else one
+synthetic case is made. Raw MR intensities have no units: compare shapes of histograms, not values."""),
     new_code_cell(SETUP + '''
 import matplotlib.pyplot as plt
 
 from brats_seg.conventions import REGIONS, get_scheme, labels_to_regions'''),
     new_code_cell('''\
-DATA = os.environ.get("BRATS_SEG_DATA")
-if not DATA or not Path(DATA).exists():
-    print("no BRATS_SEG_DATA: using a synthetic case")
+# BRATS_SEG_DATA, else the shared real cases next to the repository, else one synthetic case
+candidates = [os.environ.get("BRATS_SEG_DATA"), "../../shared/data/brats2018"]
+DATA = next((Path(c) for c in candidates if c and Path(c).exists()), None)
+if DATA is None:
+    print("no data found: using a synthetic case")
     bs.synthesize_dataset(WORK / "data", 1, spacing=2.0, seed=0, progress=False)
     DATA = WORK / "data"
 case = next(c for c in bs.discover_cases(DATA) if c.label is not None)
