@@ -100,21 +100,30 @@ def lesionwise_region(
     _check_pair(pred, ref)
     spacing = _spacing(spacing, pred.ndim)
     voxel_mm3 = float(np.prod(spacing))
-    box = bounding_box(pred | ref, margin=params.dilation_iterations + 1)
+    empty = {"lesion_dice": 1.0, "lesion_hd95": 0.0, "lesions_tp": 0, "lesions_fn": 0, "lesions_fp": 0}
+    box = bounding_box(pred | ref, margin=1)
     if box is None:
-        return {"lesion_dice": 1.0, "lesion_hd95": 0.0, "lesions_tp": 0, "lesions_fn": 0, "lesions_fp": 0}
+        return empty
     pred, ref = pred[box], ref[box]
     pred_cc, n_pred = _components(pred)
-    ball = ndimage.generate_binary_structure(ref.ndim, 2)
-    dilated = ndimage.binary_dilation(ref, structure=ball, iterations=params.dilation_iterations) if ref.any() else ref
-    lesion_cc, n_lesions = _components(dilated)  # lesion k = ref & (lesion_cc == k); its dilation = (lesion_cc == k)
+    pred_boxes = ndimage.find_objects(pred_cc)
 
-    # matched (lesion, predicted component) pairs: the prediction touches the dilated lesion
-    both = (lesion_cc > 0) & (pred_cc > 0)
-    keys = np.unique(lesion_cc[both].astype(np.int64) * (n_pred + 1) + pred_cc[both])
-    pairs = np.stack([keys // (n_pred + 1), keys % (n_pred + 1)])
-    ref_lesion = np.where(ref, lesion_cc, 0)
-    volumes = np.bincount(ref_lesion.ravel(), minlength=n_lesions + 1) * voxel_mm3
+    # reference lesions live in the reference's box grown by the dilation (the dilated set lies inside it)
+    ref_box = bounding_box(ref, margin=params.dilation_iterations + 1)
+    n_lesions, pairs = 0, np.zeros((2, 0), np.int64)
+    if ref_box is not None:
+        ball = ndimage.generate_binary_structure(ref.ndim, 2)
+        dilated = ndimage.binary_dilation(ref[ref_box], structure=ball, iterations=params.dilation_iterations)
+        lesion_cc, n_lesions = _components(dilated)  # lesion k = ref & (lesion_cc == k); its dilation: lesion_cc == k
+        # matched (lesion, predicted component) pairs: the prediction touches the dilated lesion
+        pred_sub = pred_cc[ref_box]
+        both = (lesion_cc > 0) & (pred_sub > 0)
+        keys = np.unique(lesion_cc[both].astype(np.int64) * (n_pred + 1) + pred_sub[both])
+        pairs = np.stack([keys // (n_pred + 1), keys % (n_pred + 1)])
+        ref_lesion = np.zeros(ref.shape, np.int32)
+        ref_lesion[ref_box] = np.where(ref[ref_box], lesion_cc, 0)
+        volumes = np.bincount(ref_lesion[ref_box].ravel(), minlength=n_lesions + 1) * voxel_mm3
+        lesion_boxes = ndimage.find_objects(ref_lesion)
 
     dices, hds, tp, fn = [], [], 0, 0
     for k in range(1, n_lesions + 1):
@@ -127,17 +136,23 @@ def lesionwise_region(
             hds.append(params.penalty_hd95)
             continue
         tp += 1
-        gt_k = ref_lesion == k
-        pred_k = np.isin(pred_cc, matched)
+        # score on the box holding the lesion and its matched predicted lesions
+        sub = _union_box([lesion_boxes[k - 1], *(pred_boxes[m - 1] for m in matched)])
+        gt_k = ref_lesion[sub] == k
+        pred_k = np.isin(pred_cc[sub], matched)
         dices.append(dice(pred_k, gt_k))
         hds.append(hd95(pred_k, gt_k, spacing, mode=hd95_mode))
     n_fp = n_pred - np.unique(pairs[1]).size
     dices += [0.0] * n_fp
     hds += [params.penalty_hd95] * n_fp
     if not dices:
-        return {"lesion_dice": 1.0, "lesion_hd95": 0.0, "lesions_tp": 0, "lesions_fn": 0, "lesions_fp": 0}
+        return empty
     return {"lesion_dice": float(np.mean(dices)), "lesion_hd95": float(np.mean(hds)),
             "lesions_tp": tp, "lesions_fn": fn, "lesions_fp": int(n_fp)}
+
+
+def _union_box(boxes) -> tuple[slice, ...]:
+    return tuple(slice(min(b[i].start for b in boxes), max(b[i].stop for b in boxes)) for i in range(len(boxes[0])))
 
 
 def lesionwise_case(

@@ -125,3 +125,36 @@ def test_agrees_with_reference_algorithm(seed, challenge):
     got = lesionwise_region(pred, ref, challenge=challenge)
     assert got["lesion_dice"] == pytest.approx(want[0], abs=1e-12)
     assert got["lesion_hd95"] == pytest.approx(want[1], abs=1e-9)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("challenge", ["gli", "men"])
+def test_real_case_agrees_with_reference_algorithm(shared_data, challenge):
+    """A real BraTS 2018 label map with a shifted, fragmented prediction plus far false positives."""
+    import nibabel as nib
+
+    from brats_seg.conventions import labels_to_regions
+
+    ref_labels = np.asarray(nib.load(str(shared_data / "brats2018" / "Brats18_TCIA01_201_1" /
+                                         "Brats18_TCIA01_201_1_seg.nii.gz")).dataobj).astype(np.uint8)
+    rng = np.random.default_rng(1)
+    pred_labels = np.roll(ref_labels, (1, 2, 0), axis=(0, 1, 2))
+    pred_labels[rng.random(pred_labels.shape) > 0.99995] = 4  # scattered single-voxel false positives
+    refs, preds = labels_to_regions(ref_labels, "brats2021"), labels_to_regions(pred_labels, "brats2021")
+    p = get_challenge(challenge)
+    for i in (0, 2):  # WT and ET
+        ref, pred = refs[i], preds[i]
+        # the port runs on the box around the tumor (far false positives outside it are counted separately)
+        idx = np.argwhere(ref)
+        box = tuple(slice(max(lo - 8, 0), hi + 9) for lo, hi in zip(idx.min(0), idx.max(0)))
+        outside = pred.copy()
+        outside[box] = False
+        n_outside = ndimage.label(outside, structure=np.ones((3, 3, 3)))[1]
+        got = lesionwise_region(pred, ref, challenge=challenge)
+        d, h = _reference_port(pred[box], ref[box], p.dilation_iterations, p.volume_threshold)
+        n_box = got["lesions_tp"] + got["lesions_fn"] + got["lesions_fp"] - n_outside
+        want_dice = d * n_box / (n_box + n_outside)
+        want_hd = (h * n_box + 374.0 * n_outside) / (n_box + n_outside)
+        assert n_outside > 10 and got["lesions_tp"] >= 1
+        assert got["lesion_dice"] == pytest.approx(want_dice, abs=1e-9)
+        assert got["lesion_hd95"] == pytest.approx(want_hd, abs=1e-6)
