@@ -193,9 +193,9 @@ def engine_check(vol, net, normalize, device, batch_size: int) -> None:
     d1 = float((ours - same_map).abs().max())
     d2 = float((ours - monai_map).abs().max())
     print(f"engine check (same input and windows, logits): max |ours - MONAI| = {d1:.2e} with our Gaussian map"
-          f" passed to MONAI; {d2:.2e} with MONAI's own Gaussian map (centred at w//2 and clamped to >= 1e-3;"
-          f" ours is centred at (w-1)/2, exactly flip-symmetric; where overlapping windows of a network"
-          f" disagree, the blend follows the weights)")
+          f" passed to MONAI; {d2:.2e} with MONAI's own map (the same Gaussian but clamped to >= 1e-3, which"
+          f" flattens the weights near the volume's edges and corners, where every covering window is near"
+          f" its own border; where overlapping windows of a network disagree, the blend follows the weights)")
 
 
 if __name__ == "__main__":

@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     env = dist_env()
     cases = find_cases(args)
     device = args.device
-    if device is None and env.world > 1 and torch.cuda.is_available():
-        device = f"cuda:{env.local_rank}"
+    if env.world > 1 and (device == "cuda" or (device is None and torch.cuda.is_available())):
+        device = f"cuda:{env.local_rank}"  # one GPU per process
     predictor = Predictor(
         [str(p) for p in args.model], device=device, overlap=args.overlap, tta=args.tta,
         batch_size=args.batch_size, weights=args.weights, amp=not args.no_amp, compile=args.compile,
