@@ -68,13 +68,17 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
                     *, device: torch.device, step: int, total_steps: int, schedule: str = "poly",
                     warmup_steps: int = 0, amp: str = "auto", scaler: torch.amp.GradScaler | None = None,
                     grad_clip: float | None = 12.0, frozen: Sequence[nn.Parameter] = (),
+                    frozen_norms: Sequence[nn.Module] = (),
                     progress: Callable[[float], None] | None = None) -> EpochStats:
     """One pass over ``batches`` (``{"image": (B,C,*P), "label": (B,3,*P)}``); returns the mean loss.
 
     ``step`` is the global optimizer step at the start (for the schedule). Gradients of
-    ``frozen`` parameters are dropped before the update, so those weights stay exactly as they are.
+    ``frozen`` parameters are dropped before the update, so those weights stay exactly as they are;
+    ``frozen_norms`` (batch norms of a frozen encoder) stay in eval mode so their statistics stay too.
     """
     model.train()
+    for m in frozen_norms:
+        m.eval()
     losses, wait, n = [], 0.0, 0
     t0 = t_data = time.perf_counter()
     for batch in batches:

@@ -211,6 +211,13 @@ def encoder_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for n, p in model.named_parameters() if prefixes and n.startswith(prefixes)]
 
 
+def encoder_norms(model: nn.Module) -> list[nn.Module]:
+    """Batch-norm modules of the encoder (kept in eval mode while the encoder is frozen)."""
+    prefixes = tuple(getattr(model, "encoder_prefixes", ()) or ())
+    return [m for n, m in model.named_modules() if prefixes and f"{n}.".startswith(prefixes)
+            and isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """AdamW or SGD (Nesterov, nnU-Net) with two param groups: encoder (lr x ``encoder_lr_scale``), the rest."""
     enc = {id(p) for p in encoder_parameters(model)}
@@ -322,14 +329,14 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
     total = cfg.epochs * cfg.steps_per_epoch
     bar = tqdm(total=total, initial=progress.epoch * cfg.steps_per_epoch, unit="step", desc="train",
                disable=not (cfg.progress and info.is_main), dynamic_ncols=True)
-    encoder = encoder_parameters(model)
+    encoder, norms = encoder_parameters(model), encoder_norms(model)
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         loader.sampler.set_epoch(epoch)
-        frozen = encoder if epoch <= cfg.freeze_encoder_epochs else []
+        freeze = epoch <= cfg.freeze_encoder_epochs
         stats = train_one_epoch(
             net, loader, loss_fn, optimizer, device=device, step=(epoch - 1) * cfg.steps_per_epoch, total_steps=total,
             schedule=cfg.schedule, warmup_steps=int(cfg.warmup * cfg.steps_per_epoch), amp=cfg.amp, scaler=scaler,
-            grad_clip=cfg.grad_clip, frozen=frozen,
+            grad_clip=cfg.grad_clip, frozen=encoder if freeze else (), frozen_norms=norms if freeze else (),
             progress=lambda loss, e=epoch: (bar.update(1), bar.set_postfix(epoch=e, loss=f"{loss:.3f}")))
         row = {"epoch": epoch, "train_loss": round(ddp.all_reduce_mean(info, stats.loss), 5),
                "lr": optimizer.param_groups[-1]["lr"], "seconds": round(stats.seconds, 2),
@@ -364,6 +371,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     run = Path(cfg.out)
     seed_everything(cfg.seed)  # the initial weights depend on the seed only
     model = build_network(cfg, len(data_channels(cfg)))
+    if (cfg.freeze_encoder_epochs or cfg.encoder_lr_scale != 1.0) and not encoder_parameters(model):
+        raise ConfigError(f"model {cfg.model!r} declares no encoder (encoder_prefixes); cannot freeze or scale it")
     if (run / "checkpoints" / "last.pt").is_file() and not cfg.resume:
         raise ConfigError(f"{run}: already holds a training run; pass --resume to continue it or choose another --out")
     info = ddp.setup(cfg.device)

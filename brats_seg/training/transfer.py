@@ -144,7 +144,7 @@ def load_pretrained(model: nn.Module, path: str | Path, *, strict_shapes: bool =
         else:
             update[key] = source[key].to(want.dtype)
             report.loaded.append(key)
-    report.unexpected += sorted(set(source) - set(own))
+    report.unexpected = sorted({*report.unexpected, *(set(source) - set(own))})
     if not update:
         raise ConfigError(f"{path}: none of its {len(source)} tensors fits model "
                           f"{getattr(model, 'registry_name', type(model).__name__)}")
