@@ -65,14 +65,18 @@ TISSUES = ("wm", "gm", "csf", "vessel")
 """Channels of the anatomy maps: tissue probabilities plus a vessel map (bright on T1-Gd)."""
 
 # Mean intensity of each tissue/tumor compartment relative to white matter, per sequence.
-# Typical MR appearance of glioma (e.g. Menze et al., IEEE TMI 2015, Fig. 1), in round numbers:
-# necrosis dark on T1/T1-Gd and bright on T2; enhancing rim bright on T1-Gd; edema bright on T2/FLAIR.
+# Mean intensity of each tissue/tumor compartment relative to white matter, per sequence. The
+# tissue values follow the usual appearance (T1: WM > GM > CSF; T2: CSF > GM > WM; FLAIR: CSF dark).
+# The tumor values were calibrated on the shared real BraTS cases: after z-scoring inside the brain
+# (2 mm), the median of each compartment in each sequence matches theirs (benchmarks/bench_synth.py
+# --calibration prints both): e.g. enhancing tumor z ~ +2 on T1-Gd, edema and necrosis z ~ +1.5-2
+# on FLAIR, necrosis bright on T2 and slightly dark on T1/T1-Gd.
 CONTRAST: Mapping[str, Mapping[str, float]] = {
     #           WM    GM    CSF   vessel necrosis  non-enh  enhancing edema
-    "t1n": dict(wm=1.0, gm=0.74, csf=0.32, vessel=0.0, nec=0.45, net=0.70, enh=0.78, ed=0.80),
-    "t1c": dict(wm=1.0, gm=0.77, csf=0.32, vessel=1.3, nec=0.48, net=0.80, enh=2.00, ed=0.84),
-    "t2w": dict(wm=1.0, gm=1.35, csf=3.10, vessel=0.0, nec=2.40, net=1.70, enh=1.50, ed=1.95),
-    "t2f": dict(wm=1.0, gm=1.25, csf=0.28, vessel=0.0, nec=0.95, net=1.55, enh=1.45, ed=1.80),
+    "t1n": dict(wm=1.0, gm=0.74, csf=0.32, vessel=0.0, nec=0.72, net=0.85, enh=0.88, ed=0.90),
+    "t1c": dict(wm=1.0, gm=0.77, csf=0.32, vessel=1.3, nec=0.70, net=0.86, enh=1.32, ed=0.93),
+    "t2w": dict(wm=1.0, gm=1.35, csf=3.10, vessel=0.0, nec=2.00, net=1.70, enh=1.55, ed=1.60),
+    "t2f": dict(wm=1.0, gm=1.25, csf=0.28, vessel=0.0, nec=1.40, net=1.45, enh=1.40, ed=1.40),
 }
 WM_LEVEL: Mapping[str, float] = {"t1n": 420.0, "t1c": 400.0, "t2w": 120.0, "t2f": 170.0}
 """Typical raw white-matter intensity (BraTS 2018 int16 files); each case scales it by 0.5-2.5."""
@@ -376,7 +380,7 @@ def _tumor(rng: np.random.Generator, u: np.ndarray, wm: np.ndarray, csf: np.ndar
     tc = core > 0.5
     masks = {"WT": (edema > 0.5) | tc, "TC": tc, "ET": (enh > 0.5) & tc}
     texture = 1.0 + np.float32(0.07) * noise[3] + np.float32(0.10) * fine  # heterogeneity at 10 and 4 mm
-    edema *= np.float32(rng.uniform(0.8, 1.0))  # edema changes the tissue's signal, keeps some structure
+    edema *= np.float32(rng.uniform(0.9, 1.0))  # edema changes the tissue's signal, keeps some structure
     return {"edema": edema, "core": core, "nec": nec, "enh": enh, "texture": texture, **masks}
 
 
@@ -446,10 +450,10 @@ def synthesize_case(seed: int, spacing: float = 1.0) -> SynthCase:
 
     images = {}
     for m in MODALITIES:
-        con = {key: v * rng.uniform(0.92, 1.08) for key, v in CONTRAST[m].items()}
+        # per-case jitter: +-8 % for healthy tissue, wider around 1 for the tumor (real tumors vary more)
+        con = {key: v * rng.uniform(0.92, 1.08) if key in ("gm", "csf", "vessel") else
+               1.0 + (v - 1.0) * rng.uniform(0.6, 1.4) for key, v in CONTRAST[m].items()}
         con["wm"] = 1.0
-        if m == "t2f":
-            con["nec"] = rng.uniform(0.6, 1.3)  # necrosis on FLAIR: anything from dark to bright
         level = WM_LEVEL[m] * math.exp(rng.uniform(math.log(0.5), math.log(2.5)))
         weights = [con["wm"], con["gm"], con["csf"], con["vessel"] * rng.uniform(0.5, 1.0)]
         values = np.asarray(weights, dtype=np.float32) @ tissue  # one pass over the (4, N) tissue maps
