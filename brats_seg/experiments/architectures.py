@@ -56,7 +56,7 @@ PRESETS: dict[str, ArchitecturesConfig] = {
     # CPU, seconds: plain U-Net, its residual twin and V-NAS cells, answering two of the review's questions.
     "smoke": ArchitecturesConfig(models=("unet3d", "resunet", "vnas"),
                                  budget=Budget(preset="tiny", epochs=1, steps_per_epoch=4, patch=(32, 32, 32),
-                                               batch_size=2, threads=1)),
+                                               batch_size=2, threads=1, augment=False)),
     # one GPU, hours: every registered model at its BraTS size, 20 x 100 steps of 128^3 crops, 20% held out.
     "full": ArchitecturesConfig(models=(),
                                 budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),

@@ -56,7 +56,8 @@ class Budget:
     ``preset``: model size (``tiny``/``base``); ``epochs`` x ``steps_per_epoch`` optimizer steps
     on ``patch``-sized crops, ``batch_size`` each. ``overlap``: sliding-window overlap when
     predicting the held-out cases. ``threads``: torch CPU threads (None: torch's default; 1 on a
-    small shared CPU avoids oversubscription, ~5x faster on 2 busy cores).
+    small shared CPU avoids oversubscription, ~5x faster on 2 busy cores). ``augment``: MONAI
+    augmentation of the crops (off in the smoke presets, where a handful of steps learns little anyway).
     """
 
     preset: str = "tiny"
@@ -68,6 +69,7 @@ class Budget:
     workers: int = 0
     overlap: float = 0.25
     threads: int | None = None
+    augment: bool = True
 
     @property
     def steps(self) -> int:
@@ -181,7 +183,7 @@ def train_arm(name: str, cache: Path, run: Path, budget: Budget, *, model: str, 
     cfg = TrainConfig(data=str(cache), out=str(run), model=model, preset=budget.preset,
                       model_kwargs=dict(model_kwargs or {}), epochs=budget.epochs,
                       steps_per_epoch=budget.steps_per_epoch, patch=tuple(budget.patch), batch_size=budget.batch_size,
-                      lr=budget.lr, folds=1, seed=seed, device=device, workers=budget.workers,
+                      lr=budget.lr, augment=budget.augment, folds=1, seed=seed, device=device, workers=budget.workers,
                       init_from=str(init_from) if init_from else None, freeze_encoder_epochs=freeze_encoder_epochs,
                       resume=(run / "checkpoints" / "last.pt").is_file(), progress=progress, threads=budget.threads)
     t0 = time.perf_counter()

@@ -64,7 +64,7 @@ PRESETS: dict[str, EnsemblesConfig] = {
     # CPU, seconds: two seeds of one architecture and one other architecture -> 4 combinations.
     "smoke": EnsemblesConfig(members=(("unet3d", 0), ("unet3d", 1), ("resunet", 0)),
                              budget=Budget(preset="tiny", epochs=1, steps_per_epoch=4, patch=(32, 32, 32),
-                                           batch_size=2, threads=1)),
+                                           batch_size=2, threads=1, augment=False)),
     # one GPU: five members (four architectures, one repeated seed) -> 26 combinations.
     "full": EnsemblesConfig(members=(("nnunet", 0), ("nnunet", 1), ("segresnet", 0), ("unet3d", 0), ("resunet", 0)),
                             budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),

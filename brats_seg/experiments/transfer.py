@@ -74,7 +74,8 @@ class TransferConfig:
     seed: int = 0
 
 
-_SMOKE = Budget(preset="tiny", epochs=1, steps_per_epoch=3, patch=(32, 32, 32), batch_size=2, threads=1)
+_SMOKE = Budget(preset="tiny", epochs=1, steps_per_epoch=3, patch=(32, 32, 32), batch_size=2, threads=1,
+                augment=False)
 _FULL = Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128), batch_size=2, workers=4,
                overlap=0.5)
 
