@@ -172,3 +172,42 @@ def test_bad_case_reported_others_done_no_partial_files(tmp_path):
     assert not [n for n in left if "00001" in n or ".tmp" in n], left
     ds = json.loads((out / "dataset.json").read_text())
     assert ds["cases"] == ["BraTS2021_00000", "BraTS2021_00002"] and "BraTS2021_00001" in ds["failed"]
+
+
+def test_n4_removes_a_bias_field():
+    """With --n4, a smooth multiplicative bias across a homogeneous brain is (mostly) removed."""
+    shape = (40, 40, 32)
+    idx = np.indices(shape).astype(np.float32)
+    r = sum(((idx[i] - (n - 1) / 2) / (n * 0.42)) ** 2 for i, n in enumerate(shape))
+    brain = r <= 1
+    rng = np.random.default_rng(0)
+    bias = np.exp(0.4 * (idx[0] / shape[0] - 0.5))
+    chan = np.where(brain, (200 + 5 * rng.standard_normal(shape)) * bias, 0).astype(np.float32)
+    vol = CaseVolumes("n4", np.stack([chan] * 4), CHANNELS, None, Image(chan, tiny_affine()), None)
+
+    pre = preprocess_volumes(vol, PreprocessConfig(normalization="none", n4=True))
+    plain = preprocess_volumes(vol, PreprocessConfig(normalization="none"))
+    m = np.any(plain.image != 0, axis=0)
+    xs = np.indices(m.shape)[0][m]
+
+    def trend(img):  # correlation of intensity with the biased axis, inside the brain
+        return abs(np.corrcoef(xs, img[0][m])[0, 1])
+
+    assert trend(plain.image) > 0.8
+    assert trend(pre.image) < 0.5 * trend(plain.image)
+    assert np.all(pre.image[:, ~m] == 0) and pre.properties["config"]["n4"] is True
+    assert pre.label is None and pre.properties["label_scheme"] is None
+
+
+def test_unlabeled_and_ambiguous_cases(tmp_path):
+    """A case without a label map is cached without one; a case with two files for one modality fails."""
+    data, out = _dataset(tmp_path / "data", 2), tmp_path / "cache"
+    (data / "BraTS2021_00000" / "BraTS2021_00000_seg.nii.gz").unlink()
+    t1 = data / "BraTS2021_00001" / "BraTS2021_00001_t1.nii.gz"
+    (data / "BraTS2021_00001" / "BraTS2021_00001_t1.nii").write_bytes(b"")  # a second t1 file
+    rep = preprocess_dataset(data, out, PreprocessConfig(), workers=1, progress=False)
+    assert rep.done == ["BraTS2021_00000"] and list(rep.failed) == ["BraTS2021_00001"]
+    assert "duplicate t1n" in rep.failed["BraTS2021_00001"] and t1.name in rep.failed["BraTS2021_00001"]
+    cached = load_cached(out, "BraTS2021_00000")
+    assert cached.label is None and not (out / "BraTS2021_00000_label.npy").exists()
+    assert cached.image.shape[0] == 4 and cached.properties["has_label"] is False
