@@ -522,6 +522,13 @@ def write_case(out: Path, case_id: str, case: SynthCase, layout: str) -> list[Pa
     return files
 
 
+def _one_thread() -> None:
+    """Pool initializer: one torch thread per worker process (the workers are the parallelism)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _one(out: Path, layout: str, case_id: str, seed: int, spacing: float) -> tuple[str, float, float]:
     t0 = time.perf_counter()
     case = synthesize_case(seed, spacing)
@@ -565,7 +572,7 @@ def synthesize_dataset(out: str | Path, n_cases: int, layout: str = "brats2021",
         else:
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
                 for res in pool.map(_one, *zip(*jobs)):
                     results.append(res)
                     bar.update(1)
