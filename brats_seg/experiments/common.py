@@ -48,6 +48,10 @@ EXPERIMENTS: dict[str, str] = {
 METRIC_COLUMNS: tuple[str, ...] = (*(f"dice_{r}" for r in REGIONS), "dice_mean", *(f"hd95_{r}" for r in REGIONS))
 """Per-region held-out scores every results table carries (means over the held-out cases)."""
 
+SMOKE_NOTE = ("**smoke preset**: a handful of optimizer steps on tiny synthetic volumes; it shows that every arm runs"
+              " end to end, and its numbers say nothing about which arm is better (batch-norm networks such as"
+              " resnet_unet even score 0 here: their running statistics have barely moved). Use `--preset full`.")
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -309,6 +313,8 @@ def write_results(out: Path, rows: Sequence[Mapping[str, Any]], columns: Sequenc
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": write_csv(out / "results.csv", rows, columns)}
     md = [f"# {title}", ""]
+    if summary is not None and summary.get("preset") == "smoke":
+        md += [SMOKE_NOTE, ""]
     md += [f"- {n}" for n in notes]
     md += ["", markdown_table(rows, columns), ""]
     for head, body in (sections or {}).items():

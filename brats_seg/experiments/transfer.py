@@ -143,49 +143,30 @@ def random_resnet_2d(model_name: str, preset: str, path: Path, seed: int = 0) ->
 
 
 def pretrain_weights(ctx: Context) -> tuple[Path | None, str]:
-    """Models Genesis pretraining on the pool's images through :mod:`brats_seg.training.pretrain`.
-
-    Adapter: builds the module's config from the fields it has, runs it, and returns the weights
-    file it wrote (``None`` and a reason when the module is not in this build).
-    """
-    import importlib
+    """Models Genesis restoration pretraining (:func:`brats_seg.training.pretrain.pretrain`) on the images
+    of every pool case (labels unused); returns its ``last.pt``, whose encoder and decoder (not the
+    head) ``init_from`` loads. Reuses a finished pretraining found in ``out/prep/pretrain``."""
+    import contextlib
     import time
 
-    try:
-        pt = importlib.import_module("brats_seg.training.pretrain")
-    except ImportError:
-        return None, "skipped: brats_seg.training.pretrain is not available in this build"
-    cfg_cls = getattr(pt, "PretrainConfig", None)
-    run_fn = getattr(pt, "pretrain", None)
-    if cfg_cls is None or run_fn is None:
-        return None, "skipped: brats_seg.training.pretrain has no PretrainConfig/pretrain"
+    from ..training.pretrain import PretrainConfig, pretrain
+
     run = ctx.out / "prep" / "pretrain"
+    weights = run / "checkpoints" / "last.pt"
     b = ctx.cfg.pretrain_budget
-    wanted = {"data": str(ctx.pool_cache), "out": str(run), "model": ctx.cfg.model, "preset": b.preset,
-              "epochs": b.epochs, "steps_per_epoch": b.steps_per_epoch, "patch": tuple(b.patch),
-              "batch_size": b.batch_size, "lr": b.lr, "seed": ctx.cfg.seed, "device": ctx.device,
-              "workers": b.workers, "threads": b.threads, "progress": ctx.progress}
-    names = {f.name for f in dataclasses.fields(cfg_cls)}
     t0 = time.perf_counter()
-    found = _weights_file(run)
-    if found is None:
-        result = run_fn(cfg_cls(**{k: v for k, v in wanted.items() if k in names}))
-        found = _weights_file(run, result)
+    if not (run / "done.json").is_file():
+        cfg = PretrainConfig(data=str(ctx.pool_cache), out=str(run), model=ctx.cfg.model, preset=b.preset,
+                             epochs=b.epochs, steps_per_epoch=b.steps_per_epoch, patch=tuple(b.patch),
+                             batch_size=b.batch_size, lr=b.lr, seed=ctx.cfg.seed, device=ctx.device,
+                             workers=b.workers, threads=b.threads, progress=ctx.progress)
+        run.mkdir(parents=True, exist_ok=True)
+        with open(run / "pretrain.log", "a") as log, contextlib.redirect_stdout(log):
+            pretrain(cfg)
+        (run / "done.json").write_text('{"done": true}')
     ctx.prep_seconds["pretrain"] = round(time.perf_counter() - t0, 2)
-    if found is None:
-        return None, f"skipped: pretraining wrote no weights file in {run}"
-    return found, f"Models Genesis pretraining on {ctx.cfg.sizes[-1]} pool cases' images"
-
-
-def _weights_file(run: Path, result: Any = None) -> Path | None:
-    if isinstance(result, dict):
-        for key in ("encoder", "weights", "checkpoint", "best", "last"):
-            if isinstance(result.get(key), (str, Path)) and Path(result[key]).is_file():
-                return Path(result[key])
-    for name in ("encoder.pt", "weights.pt", "checkpoints/best.pt", "checkpoints/last.pt", "pretrained.pt"):
-        if (run / name).is_file():
-            return run / name
-    return None
+    n_pool = len(list(ctx.pool_cache.glob("*_image.npy")))
+    return weights, f"Models Genesis restoration pretraining on {n_pool} cases' images (labels unused), {b.steps} steps"
 
 
 def synth2real_weights(ctx: Context) -> tuple[Path | None, str]:

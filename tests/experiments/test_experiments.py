@@ -54,7 +54,7 @@ def check_outputs(out: Path, n_rows: int) -> list[dict[str, str]]:
     assert (out / "results.png").read_bytes()[:8] == PNG_MAGIC
     md = (out / "results.md").read_text()
     assert md.count("\n| ") == n_rows + 1 or md.count("\n|") >= n_rows + 2  # header + rows
-    assert "![results](results.png)" in md
+    assert "![results](results.png)" in md and "**smoke preset**" in md
     json.loads((out / "summary.json").read_text())
     return rows
 
@@ -103,10 +103,8 @@ def test_transfer_smoke(synth_root, tmp_path):
     rows = check_outputs(out, len(expected))
     assert [(r["strategy"], r["frozen"] == "True", int(r["n_train"])) for r in rows] == expected
     for row in rows:
-        if row["strategy"] == "pretrain" and row["note"].startswith("skipped"):
-            assert math.isnan(num(row["dice_mean"]))  # not run: says so, scores nothing
-            continue
         check_scores(row)
+    assert all("Models Genesis" in r["note"] for r in rows if r["strategy"] == "pretrain")
     inflated = [r for r in rows if r["strategy"] == "inflated2d"]
     assert all(r["note"] == transfer.RANDOM_2D_NOTE for r in inflated)  # random weights are labeled as such
     assert all((out / r["init"]).is_file() for r in rows if r["strategy"] in ("synth2real", "inflated2d"))
@@ -123,6 +121,11 @@ def test_transfer_smoke(synth_root, tmp_path):
     want = inflate_kernel(state_2d["layer1.0.conv1.weight"], frozen[key].shape)
     assert torch.equal(frozen[key], want)
     assert not torch.equal(free[key], want)
+    # the same for the self-supervised weights: a frozen encoder keeps what pretraining learned
+    genesis = load_checkpoint(out / "prep" / "pretrain" / "checkpoints" / "last.pt")["state_dict"]
+    frozen = load_checkpoint(out / "runs" / f"pretrain-frozen-n{n}" / "checkpoints" / "best.pt")["state_dict"]
+    assert torch.equal(frozen[key], genesis[key])
+    assert genesis["head.0.weight"].shape[0] == 4 and frozen["head.0.weight"].shape[0] == 3  # restoration head
 
 
 def test_ensembles_smoke(synth_root, tmp_path):
