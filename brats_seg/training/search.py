@@ -200,7 +200,8 @@ def plot_arch_weights(path: Path, history: Sequence[dict[str, Any]], n_encoder: 
             ax.plot(epochs, weights[:, c, k], marker="o", ms=2, label=op)
         where = f"encoder {c}" if c < n_encoder else f"decoder {n_cells - 1 - c}"
         ax.set_title(f"cell {c} ({where})", fontsize=8)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, min(1.0, float(weights.max()) + 0.1))
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.tick_params(labelsize=7)
     axes.flat[0].legend(fontsize=7)
     fig.supxlabel("epoch", fontsize=8)
