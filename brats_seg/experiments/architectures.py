@@ -90,7 +90,8 @@ def answers(rows: list[dict[str, Any]]) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Left: held-out Dice per region per model. Right: mean Dice against parameters (log scale)."""
+    """Left: held-out Dice per region per model. Right: mean Dice against parameters (log scale if they span
+    more than 10x)."""
     fig, (left, right) = figure(2)
     region_bars(left, [r["model"] for r in rows], rows)
     left.set_title("same budget, held-out cases")
@@ -98,7 +99,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
         right.scatter(r["parameters"], r["dice_mean"], s=30)
         right.annotate(r["model"], (r["parameters"], r["dice_mean"]), fontsize=7, xytext=(3, 3),
                        textcoords="offset points")
-    right.set_xscale("log")
+    params = [r["parameters"] for r in rows]
+    if max(params) > 10 * min(params):
+        from matplotlib.ticker import NullFormatter
+
+        right.set_xscale("log")
+        right.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        right.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     right.set_xlabel("trainable parameters")
     right.set_ylabel("mean Dice (WT, TC, ET)")
     right.set_ylim(0, 1)
