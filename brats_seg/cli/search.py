@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--resume", action="store_true", help="continue RUN/search_state.pt")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     patch = list(args.patch) * 3 if len(args.patch) == 1 else list(args.patch)
     cfg = SearchConfig(epochs=args.epochs, steps_per_epoch=args.steps, patch_size=patch, batch_size=args.batch_size,
                        preset=args.preset, lr=args.lr, arch_lr=args.arch_lr, warmup_epochs=args.warmup,
-                       num_workers=args.workers, device=args.device, seed=args.seed)
+                       num_workers=args.workers, device=args.device, seed=args.seed,
+                       threads=args.threads)
     genotype = search(args.data, args.out, cfg, resume=args.resume, progress=not args.no_progress)
     print(f"genotype: {' '.join(genotype['cells'])}")
     print(f"wrote {args.out}/genotype.json, arch_log.csv, arch_weights.png (resume state: search_state.pt)")

@@ -66,6 +66,8 @@ class SearchConfig:
     num_workers: int = 0
     seed: int = 0
     device: str | None = None
+    threads: int | None = None
+    """torch CPU threads (``None``: torch's default); 1 avoids oversubscription on small, busy CPUs."""
 
     def topology(self) -> tuple[list[int], list[int]]:
         if self.preset not in VNAS_PRESETS:
@@ -255,6 +257,8 @@ def search(data: str | os.PathLike | Sequence[tuple[Any, Any]], out: str | os.Pa
                           f" (the search network's total stride)")
     train_batches, val_batches, in_channels = _splits(data, cfg)
 
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
     net = VNASSearchNet(in_channels=in_channels, out_channels=3, features=features, strides=strides).to(device)

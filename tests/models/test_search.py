@@ -105,3 +105,26 @@ def test_genotype_validation_errors(tmp_path):
         load_genotype(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="not found"):
         load_genotype(tmp_path / "missing.json")
+
+
+def test_vnas_trains_with_the_trainer_and_rebuilds_from_checkpoint(tmp_path):
+    """A genotype goes in as a plain model argument, lands in the checkpoint, and rebuilds the network."""
+    from brats_seg.checkpoint import load_checkpoint, model_from_checkpoint
+    from brats_seg.training.trainer import TrainConfig, train
+    from helpers import tiny_volumes, write_nifti
+
+    for i in range(2):
+        vols, label = tiny_volumes(seed=i)
+        case = tmp_path / "data" / f"BraTS2021_0000{i}"
+        for name, v in vols.items():
+            write_nifti(case / f"{case.name}_{name}.nii.gz", v)
+        write_nifti(case / f"{case.name}_seg.nii.gz", label)
+    genotype = {"cells": ["p3d", "conv2d", "conv3d", "conv2d", "p3d"]}
+    summary = train(TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "run"), model="vnas", preset="tiny",
+                                model_kwargs={"genotype": genotype}, epochs=2, steps_per_epoch=2, patch=(16, 16, 16),
+                                batch_size=2, workers=0, folds=2, progress=False, augment=False))
+    assert len(summary["history"]) == 2
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["model"]["name"] == "vnas" and ckpt["model"]["kwargs"]["genotype"]["cells"] == genotype["cells"]
+    model = model_from_checkpoint(ckpt)
+    assert model.genotype_cells == genotype["cells"]
