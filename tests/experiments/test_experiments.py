@@ -215,3 +215,20 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
         main(["experiment", "nas", "--out", str(tmp_path / "o")])  # unknown experiment: argparse usage error
     with pytest.raises(ConfigError, match="no preset"):
         architectures.run(None, tmp_path / "o", preset="huge")
+
+
+@pytest.mark.parametrize("module", [architectures, transfer, ensembles], ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_full_presets_build_every_model_for_their_patch(module):
+    """The GPU presets cannot run here; at least every network they name builds (on the meta device, no memory)
+    at their size and takes their patch."""
+    from brats_seg.models.registry import build_model, list_models
+
+    cfg = module.PRESETS["full"]
+    names = {"architectures": lambda: cfg.models or list_models(), "transfer": lambda: (cfg.model,),
+             "ensembles": lambda: tuple(m for m, _ in cfg.members)}[module.__name__.rsplit(".", 1)[-1]]()
+    assert cfg.budget.preset == "base" and cfg.data.n_test >= 10
+    for name in names:
+        with torch.device("meta"):
+            net = build_model(name, preset=cfg.budget.preset, deep_supervision=True)
+        assert all(p % net.size_divisor == 0 for p in cfg.budget.patch), name
+        assert getattr(net, "fixed_input_size", None) in (None, tuple(cfg.budget.patch)), name
