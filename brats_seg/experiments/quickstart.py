@@ -86,17 +86,6 @@ def write_manifest(path: Path, cases: Sequence[Case]) -> Path:
     return path
 
 
-def published_scores() -> list[dict[str, str]]:
-    """The published challenge results shipped with the package (sources included)."""
-    from importlib.resources import files
-
-    path = files("brats_seg.evaluation").joinpath("reference_scores.csv")
-    if not path.is_file():
-        return []
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
 def run_quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str, Any]:
     """Run every step; returns the summary also written to ``OUT/quickstart.json``."""
     from ..data.preprocess import preprocess_dataset
@@ -160,7 +149,7 @@ def run_quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str,
         "device": str(predictor.device),
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str))
-    write_report(out, summary, overlays)
+    write_report(out, summary, result.summary, overlays)
     return summary
 
 
@@ -198,13 +187,14 @@ def metric_table(metrics: dict) -> list[list[str]]:
     return rows
 
 
-def published_table(ours: dict) -> list[list[str]]:
-    """Our mean Dice beside the published results (which come from other data)."""
-    rows = [["**this run** (held-out cases above)", "this run",
-             *(_fmt(ours[r]["dice"]["mean"]) for r in REGIONS), "this report"]]
-    for p in published_scores():
-        rows.append([p["method"], f"{p['edition']}, {p['data_split']}", p["dice_wt"], p["dice_tc"], p["dice_et"],
-                     p["source"]])
+def published_table(summary: dict) -> list[list[str]]:
+    """Our mean Dice beside the published results (which come from other data), as table rows."""
+    from ..evaluation.challenge import our_scores, reference_scores
+
+    rows = []
+    for r in our_scores(summary) + reference_scores():
+        cells = [r["method"], f"{r['edition']} {r['data_split']}".strip(), r["metrics"]]
+        rows.append(cells + [_fmt(r[c]) for c in ("dice_wt", "dice_tc", "dice_et", "dice_mean")])
     return rows
 
 
@@ -215,14 +205,15 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 
 METRIC_HEADER = ("region", "Dice mean ± std", "Dice median", "HD95 median (mm)")
-PUBLISHED_HEADER = ("method", "data", "Dice WT", "Dice TC", "Dice ET", "source")
-PUBLISHED_NOTE = ("The published scores come from OTHER data (challenge test/validation sets of thousands of real"
-                  " cases); they are shown for orientation only and are not comparable to this run unless it was"
-                  " evaluated on the same split.")
+PUBLISHED_HEADER = ("method", "data", "metrics", "Dice WT", "Dice TC", "Dice ET", "Dice mean")
 
 
-def write_report(out: Path, summary: dict, overlays: Sequence[Path]) -> None:
-    """``report.md`` and ``report.html``: what ran, the scores, curves, overlays and published results."""
+def write_report(out: Path, summary: dict, evaluation: dict, overlays: Sequence[Path]) -> None:
+    """``report.md`` and ``report.html``: what ran, the scores, curves, overlays and published results.
+
+    ``summary``: the quickstart summary; ``evaluation``: the held-out evaluation summary."""
+    from ..evaluation.challenge import DISCLAIMER, benchmark_table
+
     kind = "synthetic" if summary["synthetic"] else "real"
     t = summary["timings_s"]
     intro = (f"Trained `{summary['config']['model']}` ({summary['config']['preset']}) on"
@@ -230,14 +221,13 @@ def write_report(out: Path, summary: dict, overlays: Sequence[Path]) -> None:
              f" cases on {summary['device']}. Total {t['total']:.0f} s (training {t['train']:.0f} s,"
              f" prediction {t['predict']:.0f} s).")
     metrics = metric_table(summary["metrics"])
-    published = published_table(summary["metrics"])
+    published = published_table(evaluation)
     rel = [p.relative_to(out).as_posix() for p in overlays]
     md = [f"# brats_seg quickstart report\n\n{intro}\n", "## Held-out scores\n",
           _markdown_table(METRIC_HEADER, metrics), "\nPer case: `evaluation/metrics.csv`; box plots:\n",
           "![box plots](evaluation/boxplots.png)\n", "## Training curves\n", "![curves](run/curves.png)\n",
           "## Held-out cases (reference | prediction)\n", *[f"![{Path(r).stem}]({r})\n" for r in rel],
-          "## Published challenge results (other data)\n", PUBLISHED_NOTE + "\n", _markdown_table(PUBLISHED_HEADER,
-                                                                                                  published)]
+          "## Published challenge results (other data)\n", benchmark_table(evaluation)]
     (out / "report.md").write_text("\n".join(md) + "\n")
 
     def table(header, rows):
@@ -254,7 +244,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px}}figure{{display:inline-block;margi
 <h2>Held-out scores</h2>{table(METRIC_HEADER, metrics)}<img src="evaluation/boxplots.png" alt="box plots">
 <h2>Training curves</h2><img src="run/curves.png" alt="training curves">
 <h2>Held-out cases (reference | prediction)</h2>{images}
-<h2>Published challenge results (other data)</h2><p>{html.escape(PUBLISHED_NOTE)}</p>
+<h2>Published challenge results (other data)</h2><p><b>{html.escape(DISCLAIMER)}</b></p>
 {table(PUBLISHED_HEADER, published)}
 </body></html>
 """

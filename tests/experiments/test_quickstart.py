@@ -21,7 +21,7 @@ def test_quickstart_end_to_end_tiny(tmp_path):
     assert pred.shape == raw.shape and (pred.affine == raw.affine).all()
     assert (out / "overlays" / f"{case_id}.png").read_bytes()[:4] == b"\x89PNG"
     md = (out / "report.md").read_text()
-    assert f"overlays/{case_id}.png" in md and "OTHER data" in md and "run/curves.png" in md
+    assert f"overlays/{case_id}.png" in md and "OTHER DATA" in md and "run/curves.png" in md
     assert (out / "run" / "curves.png").is_file() and (out / "evaluation" / "boxplots.png").is_file()
     html = (out / "report.html").read_text()
     assert html.count("<img") >= 3 and "Published challenge results" in html
