@@ -149,6 +149,12 @@ def test_ensembles_smoke(synth_root, tmp_path):
     assert summary["prediction"]["n_combinations"] == 4
     assert "Does error correlation predict the gain?" in (out / "results.md").read_text()
 
+    # run again into the same folder: finished members are reused (not retrained), results identical
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/checkpoints/best.pt")}
+    again = ensembles.run(synth_root, out, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/checkpoints/best.pt")} == mtimes
+    assert [round(r["dice_mean"], 6) for r in again["rows"]] == [round(num(r["dice_mean"]), 6) for r in rows]
+
 
 # --------------------------------------------------------------------------- pieces
 
