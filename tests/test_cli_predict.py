@@ -103,17 +103,23 @@ def test_missing_modality_and_label_scheme_choice(tmp_path, ckpt, capsys):
     assert not (out / "BraTS2021_00002.nii.gz").exists()
 
 
-def test_per_modality_files_and_name_format(tmp_path, ckpt):
+def test_per_modality_files_weighted_ensemble_and_name_format(tmp_path, ckpt):
     vols, _ = tiny_volumes()
     files = {m: write_nifti(tmp_path / "in" / f"subj7-{m}.nii.gz", vols[a])
              for m, a in zip(("t1n", "t1c", "t2w", "t2f"), ("t1", "t1ce", "t2", "flair"))}
+    other = tiny_checkpoint(tmp_path / "other.pt", bias=(-1.0, 2.0, 0.0))
     out = tmp_path / "out"
-    args = ["predict", "--model", str(ckpt), "--out", str(out), "--no-progress",
-            "--name-format", "seg_{case_id}.nii.gz"]
+    args = ["predict", "--model", str(ckpt), str(other), "--weights", "1", "3", "--out", str(out), "--no-progress",
+            "--name-format", "seg_{case_id}.nii.gz", "--uncertainty", "--label-scheme", "msd"]
     for m, f in files.items():
         args += [f"--{m}", str(f)]
     assert main(args) == 0
-    check_label_file(out / "seg_subj7.nii.gz", files["t1n"], "brats2021")
+    check_label_file(out / "seg_subj7.nii.gz", files["t1n"], "msd")
+    side = json.loads((out / "subj7.json").read_text())
+    assert [m["weight"] for m in side["settings"]["members"]] == [0.25, 0.75]
+    assert side["inputs"]["t2f"] == str(files["t2f"])
+    unc = nib.load(str(out / "subj7_uncertainty.nii.gz")).get_fdata()
+    assert unc.shape == (24, 24, 20, 3) and unc.max() > 0  # the two members disagree
 
 
 def test_refusals_exit_2(tmp_path, ckpt, capsys):
@@ -132,7 +138,10 @@ def test_refusals_exit_2(tmp_path, ckpt, capsys):
     before = sorted(p.name for p in case.iterdir())
     assert main(["predict", str(case), "--model", str(ckpt), "--out", str(case)]) == 2
     assert "input folder" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "data"), "--model", str(ckpt), "--out", str(tmp_path / "data")]) == 2
+    assert "input folder" in capsys.readouterr().err
     assert sorted(p.name for p in case.iterdir()) == before
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [case.name]
     assert not (tmp_path / "o").exists()
 
 

@@ -118,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     options = OutputOptions(args.name_format, args.probabilities, uncertainty=args.uncertainty is not None)
     _init_distributed(env)
     try:
-        report = predict_cases(predictor, cases, args.out, options, progress=not args.no_progress, env=env)
+        protected = [args.input] if args.input is not None and args.input.is_dir() else []
+        report = predict_cases(predictor, cases, args.out, options, progress=not args.no_progress, env=env,
+                               protected=protected)
         report = write_summary(args.out, report, env, predictor.settings())
     finally:
         if env.world > 1:

@@ -102,11 +102,13 @@ def _input_files(case: Case) -> set[Path]:
     return {Path(f).resolve() for f in files}
 
 
-def plan_outputs(cases: Sequence[Case], out: Path, name_format: str) -> dict[str, dict[str, Path]]:
+def plan_outputs(cases: Sequence[Case], out: Path, name_format: str,
+                 protected: Sequence[Path] = ()) -> dict[str, dict[str, Path]]:
     """Output paths of every case, checked before any work: no output overwrites an input,
-    lands in a case's own folder, or collides with another case's."""
+    lands in a case's own folder or a ``protected`` one (the dataset folder), or collides
+    with another case's."""
     inputs = set().union(*(_input_files(c) for c in cases)) if cases else set()
-    folders = {f.parent for c in cases for f in _input_files(c)}
+    folders = {f.parent for c in cases for f in _input_files(c)} | {Path(p).resolve() for p in protected}
     base = out.resolve()
     if base in folders:
         raise BratsSegError(f"--out {out} is an input folder; choose another folder (inputs are never overwritten)")
@@ -201,10 +203,11 @@ def _one_line(case_id: str, e: BaseException) -> str:
 
 def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, options: OutputOptions | None = None,
                   *, label_scheme: str | None = None, progress: bool = True, env: DistEnv | None = None,
-                  log=sys.stderr) -> BatchReport:
+                  protected: Sequence[Path] = (), log=sys.stderr) -> BatchReport:
     """Predict this process's share of ``cases`` into ``out``; see the module docstring.
 
-    Output paths are planned (and checked) for all cases before any work. Failures are
+    Output paths are planned (and checked, see :func:`plan_outputs`) for all cases before
+    any work. Failures are
     printed one line each to ``log`` as they happen and collected in the report.
     """
     from tqdm.auto import tqdm
@@ -212,7 +215,7 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
     options = options or OutputOptions()
     out = Path(out)
     env = env or DistEnv()
-    plan = plan_outputs(cases, out, options.name_format)
+    plan = plan_outputs(cases, out, options.name_format, protected)
     out.mkdir(parents=True, exist_ok=True)
     mine = shard(cases, env.rank, env.world)
     report = BatchReport()
