@@ -183,6 +183,8 @@ display(Image(filename=str(WORK / "explore.png")))'''),
 
 
 def build(cells: list, path: Path) -> Path:
+    for i, cell in enumerate(cells):
+        cell.id = f"{path.stem}-{i:02d}"  # stable ids: rebuilding an unchanged notebook changes no byte
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},

@@ -57,3 +57,14 @@ def test_explore_case_notebook_on_a_real_case(shared_data, tmp_path, monkeypatch
     assert set(labels) == {1, 2, 4} and sum(labels.values()) == pytest.approx(volumes["WT"], abs=0.2)
     assert len(re.findall(r"^t1n|^t1c|^t2w|^t2f", text, re.M)) == 4  # a summary line per modality
     assert images(nb) == 3
+
+
+def test_notebooks_match_their_generator(tmp_path):
+    """The committed .ipynb files are exactly what notebooks/build_notebooks.py writes (no hand edits lost)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for name, cells in (("quickstart.ipynb", gen.QUICKSTART), ("explore_case.ipynb", gen.EXPLORE)):
+        assert gen.build(cells, tmp_path / name).read_text() == (NOTEBOOKS / name).read_text(), name
