@@ -242,10 +242,8 @@ def score_checkpoints(checkpoints: Sequence[str | Path], cases: Sequence, *, ove
         ref_scheme = vol.label_scheme or scheme
         metrics = evaluate_case(pred.labels, vol.label, vol.reference.spacing, pred_scheme=scheme,
                                 ref_scheme=ref_scheme)
-        keep = keep_labels
-        scores.append(CaseScore(vol.case_id, metrics, seconds, pred.labels if keep else None,
-                                vol.label if keep else None, vol.image.any(axis=0) if keep else None,
-                                scheme, ref_scheme))
+        kept = (pred.labels, vol.label, vol.image.any(axis=0)) if keep_labels else (None, None, None)
+        scores.append(CaseScore(vol.case_id, metrics, seconds, *kept, scheme, ref_scheme))
     return scores
 
 

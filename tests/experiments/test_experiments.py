@@ -48,9 +48,9 @@ def check_scores(row: dict[str, str]) -> None:
     assert num(row["seconds_per_case"]) > 0
 
 
-def check_outputs(out: Path, n_rows: int) -> list[dict[str, str]]:
+def check_outputs(out: Path, n_rows: int, columns) -> list[dict[str, str]]:
     rows = read_rows(out / "results.csv")
-    assert len(rows) == n_rows
+    assert len(rows) == n_rows and list(rows[0]) == list(columns)
     assert (out / "results.png").read_bytes()[:8] == PNG_MAGIC
     md = (out / "results.md").read_text()
     assert md.count("\n| ") == n_rows + 1 or md.count("\n|") >= n_rows + 2  # header + rows
@@ -70,9 +70,8 @@ def test_architectures_smoke(synth_root, tmp_path, capsys):
                  "--genotype", str(tmp_path / "genotype.json")]) == 0
     assert "3 rows" in capsys.readouterr().out
     models = architectures.PRESETS["smoke"].models
-    rows = check_outputs(out, len(models))
+    rows = check_outputs(out, len(models), architectures.COLUMNS)
     assert [r["model"] for r in rows] == list(models)
-    assert list(rows[0]) == list(architectures.COLUMNS)
     from brats_seg.models.registry import build_model, count_parameters
 
     kwargs = {"vnas": {"genotype": genotype}}
@@ -100,7 +99,7 @@ def test_transfer_smoke(synth_root, tmp_path):
     cfg = transfer.PRESETS["smoke"]
     expected = [(s, f, n) for n in cfg.sizes for s in cfg.strategies
                 for f in ((False,) if s == "scratch" else cfg.freeze)]
-    rows = check_outputs(out, len(expected))
+    rows = check_outputs(out, len(expected), transfer.COLUMNS)
     assert [(r["strategy"], r["frozen"] == "True", int(r["n_train"])) for r in rows] == expected
     for row in rows:
         check_scores(row)
@@ -131,7 +130,7 @@ def test_transfer_smoke(synth_root, tmp_path):
 def test_ensembles_smoke(synth_root, tmp_path):
     out = tmp_path / "ens"
     assert main(["experiment", "ensembles", "--data", str(synth_root), "--out", str(out), "--no-progress"]) == 0
-    rows = check_outputs(out, 3 + 4)  # 3 members, 3 pairs + 1 triple
+    rows = check_outputs(out, 3 + 4, ensembles.COLUMNS)  # 3 members, 3 pairs + 1 triple
     members = [r for r in rows if r["kind"] == "member"]
     combos = [r for r in rows if r["kind"] == "ensemble"]
     assert [r["name"] for r in members] == ["unet3d-s0", "unet3d-s1", "resunet-s0"]
