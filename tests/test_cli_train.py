@@ -49,3 +49,27 @@ def test_train_raw_folder_then_resume(brats2021_case, tmp_path, capsys):
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert load_checkpoint(run / "checkpoints" / "last.pt")["training"]["epoch"] == 2
+
+
+def test_softmax_loss_sgd_cosine_warmup(brats2021_case, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", str(brats2021_case), "--out", str(run), *TINY, "--epochs", "2", "--folds", "1",
+                 "--loss", "dice_ce", "--optimizer", "sgd", "--schedule", "cosine", "--warmup", "1"]) == 0
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["model"]["kwargs"]["out_channels"] == 4 and ckpt["provenance"]["output_activation"] == "softmax"
+    assert ckpt["training"]["optimizer"]["param_groups"][0]["nesterov"] is True
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert float(rows[0]["lr"]) == pytest.approx(0.001)  # end of the 1-epoch warm-up: the base lr
+
+
+def test_config_file_with_flag_override(brats2021_case, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model: unet3d\npreset: tiny\npatch: [16, 16, 16]\nepochs: 3\nsteps_per_epoch: 1\nfolds: 1\n"
+                   "workers: 0\nthreads: 1\nprogress: false\n")
+    run = tmp_path / "run"
+    assert main(["train", str(brats2021_case), "--out", str(run), "--config", str(cfg), "--epochs", "1"]) == 0
+    saved = (run / "config.yaml").read_text()
+    assert "epochs: 1" in saved and "model: unet3d" in saved
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modell: unet3d\n")
+    assert main(["train", str(brats2021_case), "--out", str(tmp_path / "r2"), "--config", str(bad)]) == 2

@@ -45,11 +45,22 @@ def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
         group["lr"] = group["base_lr"] * factor
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (AVX512-BF16/AMX via oneDNN)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
+        return False
+
+
 def autocast(device: torch.device, amp: str):
-    """bf16 autocast on CUDA (``amp`` auto/bf16), fp16 with ``amp=fp16``; a no-op on CPU or ``none``."""
-    if device.type != "cuda" or amp == "none":
+    """Mixed precision: ``auto`` is bf16 on CUDA and fp32 on CPU; ``bf16`` also on CPU (about 2x faster
+    where the CPU has AMX/AVX512-BF16); ``fp16`` (CUDA, with a GradScaler); ``none``."""
+    if amp == "none" or (device.type != "cuda" and amp != "bf16"):
         return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.float16 if amp == "fp16" else torch.bfloat16)
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16 if amp == "fp16" else torch.bfloat16)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 # --------------------------------------------------------------------------- training

@@ -190,9 +190,9 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
             print(f"preprocess: {len(report.failed)} case(s) skipped: {failed}")
     ddp.barrier(info)
     index = json.loads((cache / "dataset.json").read_text()) if (cache / "dataset.json").is_file() else {}
-    ids = cached_case_ids(cache)
+    ids = [c for c in cached_case_ids(cache) if (cache / f"{c}_label.npy").is_file()]
     if not ids:
-        raise ConfigError(f"{cache}: no cases in the cache")
+        raise ConfigError(f"{cache}: no labelled cases in the cache")
     splits = make_splits(ids, cfg.folds, cfg.seed)
     split = splits[cfg.fold if cfg.folds > 1 else 0]
     if info.is_main:
@@ -308,6 +308,8 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
     from ..data.loaders import iter_validation_cases, make_train_loader
 
     model.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick the fastest kernels
     optimizer = build_optimizer(cfg, model)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp == "fp16")
     last_pt = run / "checkpoints" / "last.pt"

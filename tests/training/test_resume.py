@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from trainhelp import write_toy_cache
 
-EPOCHS = 5
+EPOCHS = 4
 DRIVER = '''
 import sys, time, torch
 _save = torch.save
@@ -72,9 +72,9 @@ def test_kill_at_random_moments_and_resume(tmp_path):
     # 2.-4. resumed and killed at random moments
     rng = np.random.default_rng(0)
     kills = 1
-    for _ in range(3):
+    for _ in range(2):
         proc = _start(_command(driver, cache, run, 0.2, resume=True))
-        t_kill = time.monotonic() + rng.uniform(1.0, 6.0)
+        t_kill = time.monotonic() + rng.uniform(2.0, 6.0)
         kills += _kill_when(proc, lambda t=t_kill: time.monotonic() > t)
         if (ckpts / "last.pt").is_file():
             state = torch.load(ckpts / "last.pt", weights_only=True)
