@@ -39,7 +39,8 @@ REQUIRED_KEYS = ("format", "model", "channels", "regions", "label_scheme", "prep
 
 def library_versions() -> dict[str, str]:
     import numpy
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    versions = {"python": platform.python_version(), "torch": str(torch.__version__),
+                "numpy": str(numpy.__version__)}
     try:
         from . import __version__
         versions["brats_seg"] = __version__
@@ -47,7 +48,7 @@ def library_versions() -> dict[str, str]:
         pass
     try:
         import monai
-        versions["monai"] = monai.__version__
+        versions["monai"] = str(monai.__version__)
     except ImportError:  # pragma: no cover
         pass
     return versions
@@ -116,8 +117,10 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        if "global" not in str(e).lower():  # no pickled class asked for: not a torch file at all
+            raise CheckpointError(f"{path}: not a readable checkpoint (not a PyTorch file)") from None
         raise CheckpointError(
-            f"{path}: refused: the file needs pickled Python objects to load ({str(e).splitlines()[0][:120]});"
+            f"{path}: refused: the file needs pickled Python objects to load, which could run code;"
             " brats_seg checkpoints hold only tensors and plain values"
         ) from None
     except Exception as e:

@@ -32,9 +32,6 @@ def tiny_checkpoint(path: Path, patch=(16, 16, 16), bias=(1.0, 0.0, -1.0)) -> Pa
     with torch.no_grad():
         last.bias.copy_(torch.tensor(bias))
     ckpt = make_checkpoint(net, model_name="nnunet", model_kwargs=net.build_kwargs, patch_size=patch)
-    # TODO(lead): checkpoint.library_versions stores torch.__version__ (a TorchVersion object) which
-    # torch.load(weights_only=True) refuses; plain strings here until that is fixed.
-    ckpt["provenance"]["versions"] = {k: str(v) for k, v in ckpt["provenance"]["versions"].items()}
     return save_checkpoint(ckpt, path)
 
 
