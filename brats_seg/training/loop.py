@@ -183,7 +183,7 @@ def validate(model: nn.Module, cases: Iterable[tuple], *, window: Sequence[int],
     scores: dict[str, list[float]] = {r: [] for r in REGIONS}
     try:
         for case, regions in cases:
-            image = torch.from_numpy(np.ascontiguousarray(case.image, dtype=np.float32))[None]
+            image = torch.from_numpy(np.array(case.image, dtype=np.float32))[None]
             probs = region_probabilities(net, image, activation=activation, window=window, overlap=overlap, amp=amp)
             pred = (probs[0] > 0.5).cpu().numpy()
             for i, r in enumerate(REGIONS):
