@@ -65,11 +65,12 @@ def test_softmax_loss_sgd_cosine_warmup(brats2021_case, tmp_path):
 def test_config_file_with_flag_override(brats2021_case, tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("model: unet3d\npreset: tiny\npatch: [16, 16, 16]\nepochs: 3\nsteps_per_epoch: 1\nfolds: 1\n"
-                   "workers: 0\nthreads: 1\nprogress: false\n")
+                   "workers: 0\nthreads: 1\nprogress: false\n"
+                   "augmentation:\n  p_elastic: 1.0\n  scale_range: [0.9, 1.1]\n")
     run = tmp_path / "run"
     assert main(["train", str(brats2021_case), "--out", str(run), "--config", str(cfg), "--epochs", "1"]) == 0
     saved = (run / "config.yaml").read_text()
-    assert "epochs: 1" in saved and "model: unet3d" in saved
+    assert "epochs: 1" in saved and "model: unet3d" in saved and "p_elastic: 1.0" in saved
     bad = tmp_path / "bad.yaml"
     bad.write_text("modell: unet3d\n")
     assert main(["train", str(brats2021_case), "--out", str(tmp_path / "r2"), "--config", str(bad)]) == 2

@@ -32,6 +32,7 @@ from torch import nn
 from ..checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from ..config import PreprocessConfig, dump_yaml, from_dict, to_dict
 from ..conventions import MODALITIES
+from ..data.transforms import AugmentConfig
 from ..errors import CheckpointError, ConfigError
 from . import ddp
 from .history import plot_curves, write_log
@@ -50,7 +51,8 @@ class TrainConfig:
 
     ``data``: a raw dataset folder (preprocessed into ``cache`` or ``RUN/cache``) or a
     preprocessing cache. Defaults follow nnU-Net where it has one (poly schedule, 250
-    steps per epoch, grad-norm clip 12, a third of patches on tumor, deep supervision).
+    steps per epoch, grad-norm clip 12, a third of patches on tumor, deep supervision, the
+    augmentation probabilities of :class:`~brats_seg.data.transforms.AugmentConfig`).
     ``warmup`` is in epochs. ``encoder_lr_scale`` multiplies the learning rate of the
     encoder (``model.encoder_prefixes``) — e.g. 0.1 after ``init_from``.
     """
@@ -85,6 +87,7 @@ class TrainConfig:
     workers: int = 2
     fg_fraction: float = 0.34
     augment: bool = True
+    augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     in_memory: bool | None = None
     init_from: str | None = None
     freeze_encoder_epochs: int = 0
@@ -324,9 +327,9 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
         print(f"resuming {run} after epoch {progress.epoch}")
     net = ddp.wrap(model, info, device)
     loader = make_train_loader(data.cache, data.train_ids, cfg.patch, cfg.batch_size, num_workers=cfg.workers,
-                               fg_fraction=cfg.fg_fraction, augment=cfg.augment, seed=cfg.seed,
-                               steps_per_epoch=cfg.steps_per_epoch, rank=info.rank, world_size=info.world_size,
-                               in_memory=cfg.in_memory)
+                               fg_fraction=cfg.fg_fraction, augment=cfg.augmentation if cfg.augment else False,
+                               seed=cfg.seed, steps_per_epoch=cfg.steps_per_epoch, rank=info.rank,
+                               world_size=info.world_size, in_memory=cfg.in_memory)
     loss_fn = build_loss(cfg.loss)
     total = cfg.epochs * cfg.steps_per_epoch
     bar = tqdm(total=total, initial=progress.epoch * cfg.steps_per_epoch, unit="step", desc="train",

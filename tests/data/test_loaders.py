@@ -100,6 +100,20 @@ def test_augmented_loader_with_workers_and_2023_scheme(tmp_path):
     assert not torch.equal(next(iter(loader0))["image"], batches[0]["image"])
 
 
+def test_every_augmentation_fires_and_keeps_labels_binary(tmp_path):
+    from brats_seg.data.transforms import AugmentConfig
+
+    ids = write_cache(tmp_path / "cache", n=1)
+    always = AugmentConfig(p_rotate=1, p_scale=1, p_elastic=1, p_noise=1, p_blur=1, p_brightness=1, p_shift=1,
+                           p_gamma=1, p_flip=1)
+    plain = PatchDataset(tmp_path / "cache", ids, (16, 16, 16), batch_size=1, augment=False, fg_fraction=1.0)[0]
+    s = PatchDataset(tmp_path / "cache", ids, (16, 16, 16), batch_size=1, augment=always, fg_fraction=1.0)[0]
+    assert s["image"].shape == plain["image"].shape and not torch.equal(s["image"], plain["image"])
+    assert set(torch.unique(s["label"]).tolist()) <= {0.0, 1.0} and s["label"][0].sum() > 0
+    wt, tc, et = s["label"].bool()
+    assert not (tc & ~wt).any() and not (et & ~tc).any()
+
+
 def test_sampler_ranks_are_disjoint():
     a, b = EpochSampler(4, rank=0, world_size=2), EpochSampler(4, rank=1, world_size=2)
     a.set_epoch(3)
