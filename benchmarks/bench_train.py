@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cases", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (CPU runs)")
+    parser.add_argument("--amp", default=None, help="none or bf16 (default: bf16 on CUDA, none on CPU)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
@@ -98,13 +99,14 @@ def main() -> None:
         ids = make_cache(Path(tmp), args.cases, spacing=1.0 if gpu else 4.0)
         print(f"synthetic cache: {len(ids)} cases in {time.perf_counter() - t0:.0f} s; device {device}"
               + (f" ({torch.cuda.get_device_name()})" if gpu else f", {args.threads} thread(s)"))
+        amp = args.amp or ("bf16" if gpu else "none")
         if gpu:
-            configs = [("nnunet base", build_model("nnunet", preset="base", deep_supervision=True), 128, "bf16"),
-                       ("MONAI DynUNet (same size)", dynunet(6, [32, 64, 128, 256, 320, 320], True), 128, "bf16")]
+            configs = [("nnunet base", build_model("nnunet", preset="base", deep_supervision=True), 128, amp),
+                       ("MONAI DynUNet (same size)", dynunet(6, [32, 64, 128, 256, 320, 320], True), 128, amp)]
         else:
-            configs = [("unet3d tiny", build_model("unet3d", preset="tiny", deep_supervision=True), 32, "none"),
-                       ("nnunet tiny", build_model("nnunet", preset="tiny", deep_supervision=True), 32, "none"),
-                       ("MONAI DynUNet (tiny size)", dynunet(3, [8, 16, 32], True), 32, "none")]
+            configs = [("unet3d tiny", build_model("unet3d", preset="tiny", deep_supervision=True), 32, amp),
+                       ("nnunet tiny", build_model("nnunet", preset="tiny", deep_supervision=True), 32, amp),
+                       ("MONAI DynUNet (tiny size)", dynunet(3, [8, 16, 32], True), 32, amp)]
         for name, model, patch, amp in configs:
             loader = make_train_loader(Path(tmp) / "cache", ids, (patch,) * 3, 2, num_workers=args.workers,
                                        steps_per_epoch=args.steps, in_memory=True)

@@ -6,6 +6,7 @@ Nothing here knows about run folders or checkpoints (see :mod:`brats_seg.trainin
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +46,7 @@ def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
         group["lr"] = group["base_lr"] * factor
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_bf16_supported() -> bool:
     """Whether this CPU runs bf16 convolutions natively (AVX512-BF16/AMX via oneDNN)."""
     try:
@@ -54,12 +56,14 @@ def cpu_bf16_supported() -> bool:
 
 
 def autocast(device: torch.device, amp: str):
-    """Mixed precision: ``auto`` is bf16 on CUDA and fp32 on CPU; ``bf16`` also on CPU (about 2x faster
-    where the CPU has AMX/AVX512-BF16); ``fp16`` (CUDA, with a GradScaler); ``none``."""
-    if amp == "none" or (device.type != "cuda" and amp != "bf16"):
+    """Mixed precision. ``auto``: bf16 on CUDA, and on CPUs with native bf16 (AMX/AVX512-BF16: about
+    2x faster steps, same Dice in our tests), else fp32; ``bf16``; ``fp16`` (CUDA, with a GradScaler); ``none``."""
+    if amp == "none" or (device.type != "cuda" and amp == "fp16"):
         return contextlib.nullcontext()
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16 if amp == "fp16" else torch.bfloat16)
+    if amp == "auto" and not (device.type == "cpu" and cpu_bf16_supported()):
+        return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
