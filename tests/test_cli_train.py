@@ -68,7 +68,10 @@ def test_config_file_with_flag_override(brats2021_case, tmp_path):
                    "workers: 0\nthreads: 1\nprogress: false\n"
                    "augmentation:\n  p_elastic: 1.0\n  scale_range: [0.9, 1.1]\n")
     run = tmp_path / "run"
-    assert main(["train", str(brats2021_case), "--out", str(run), "--config", str(cfg), "--epochs", "1"]) == 0
+    assert main(["train", str(brats2021_case), "--out", str(run), "--config", str(cfg), "--epochs", "1",
+                 "--model-arg", "features=[4, 8, 16]", "--fg-fraction", "0.5"]) == 0
+    kwargs = load_checkpoint(run / "checkpoints" / "last.pt")["model"]["kwargs"]
+    assert kwargs["features"] == [4, 8, 16]
     saved = (run / "config.yaml").read_text()
     assert "epochs: 1" in saved and "model: unet3d" in saved and "p_elastic: 1.0" in saved
     bad = tmp_path / "bad.yaml"

@@ -24,12 +24,23 @@ def _patch(text: str) -> tuple[int, int, int]:
     return tuple(sizes)
 
 
+def _model_arg(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="?", help="raw dataset folder or preprocessing cache")
     parser.add_argument("--out", required=True, help="run folder (config.yaml, checkpoints/, log.csv, curves.png)")
     parser.add_argument("--config", help="YAML file of TrainConfig settings; flags override it")
     parser.add_argument("--model", help="registered model name (brats-seg models lists them)")
     parser.add_argument("--preset", help="model size: tiny or base")
+    parser.add_argument("--model-arg", action="append", type=_model_arg, metavar="KEY=VALUE",
+                        help="override a model argument (YAML value), e.g. --model-arg features=[16,32,64]; repeatable")
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps-per-epoch", type=int, help="optimizer steps per epoch (default 250)")
@@ -53,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="data loader worker processes")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
     parser.add_argument("--no-augment", dest="augment", action="store_const", const=False)
+    parser.add_argument("--fg-fraction", type=float, help="share of patches centred on tumor (default 0.34)")
     parser.add_argument("--init-from", help="weights file: our checkpoint, a state dict, or 2-D torchvision weights")
     parser.add_argument("--freeze-encoder-epochs", type=int)
     parser.add_argument("--encoder-lr-scale", type=float)
@@ -63,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "patch", "batch_size", "loss",
          "deep_supervision", "optimizer", "lr", "weight_decay", "schedule", "warmup", "grad_clip", "amp", "fold",
          "folds", "val_every", "seed", "device", "workers", "threads", "augment", "init_from",
-         "freeze_encoder_epochs", "encoder_lr_scale", "resume", "progress")
+         "freeze_encoder_epochs", "encoder_lr_scale", "resume", "progress", "fg_fraction")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -78,7 +90,10 @@ def config_from_args(args: argparse.Namespace):
         cfg = load_run_config(args.out)
     else:
         cfg = TrainConfig()
-    return replace(cfg, **{k: getattr(args, k) for k in FLAGS})
+    cfg = replace(cfg, **{k: getattr(args, k) for k in FLAGS})
+    if args.model_arg:
+        cfg = replace(cfg, model_kwargs={**cfg.model_kwargs, **dict(args.model_arg)})
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:
