@@ -32,6 +32,7 @@ from ..config import PreprocessConfig, to_dict
 from ..conventions import REGIONS, canonical_modality, get_scheme
 from ..data.cases import CaseVolumes
 from ..errors import BratsSegError, CaseError, CheckpointError
+from .activations import get_activation
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
 from .postprocess import PostprocessConfig, probabilities_to_labels
 from .sliding_window import sliding_window
@@ -56,6 +57,8 @@ class Member:
     weight: float = 1.0
     model: dict[str, Any] = field(default_factory=dict)
     """The checkpoint's ``model`` entry (registry name and kwargs), for the record."""
+    activation: str = "sigmoid"
+    """How outputs become region probabilities (:mod:`brats_seg.inference.activations`)."""
 
 
 @dataclass
@@ -97,8 +100,10 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     win = tuple(_round_up(w, divisor) for w in (window or ckpt["patch_size"]))
     if len(win) != 3:
         raise CheckpointError(f"{name}: window/patch size must have 3 sides, got {list(win)}")
+    activation = str(ckpt.get("provenance", {}).get("output_activation", "sigmoid"))
+    get_activation(activation)  # validates
     return Member(network, _canonical(ckpt["channels"]), preprocessing_of(ckpt), win, str(ckpt["label_scheme"]),
-                  tuple(ckpt["regions"]), name, model=dict(ckpt["model"]))
+                  tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation)
 
 
 def default_device() -> torch.device:
@@ -212,7 +217,7 @@ class Predictor:
         def probabilities(t: torch.Tensor) -> torch.Tensor:
             logits = sliding_window(t, m.network, m.window, self.overlap, self.batch_size, amp=self.amp,
                                     channels_last=self.channels_last)
-            return torch.sigmoid_(logits)
+            return get_activation(m.activation)(logits)
 
         for p in mirrored(probabilities, x, self.tta):
             into.add(p[0], m.weight / n_mirror)

@@ -159,7 +159,7 @@ def _dice(pred: np.ndarray, ref: np.ndarray) -> float:
 def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: str = "sigmoid",
                          window: Sequence[int], overlap: float = 0.5, amp: str = "auto") -> torch.Tensor:
     """Whole-volume region probabilities ``(B, 3, H, W, D)`` for ``image`` ``(B, C, H, W, D)``."""
-    from .losses import softmax_to_regions
+    from ..inference.activations import get_activation
 
     device = next(model.parameters()).device
 
@@ -170,7 +170,7 @@ def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: s
 
     with torch.no_grad():
         logits = _sliding_window(image.to(device), network, window, overlap)
-    return softmax_to_regions(logits) if activation == "softmax" else torch.sigmoid(logits)
+    return get_activation(activation)(logits)
 
 
 def validate(model: nn.Module, cases: Iterable[tuple], *, window: Sequence[int], activation: str = "sigmoid",

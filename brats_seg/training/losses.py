@@ -5,7 +5,7 @@ the BraTS winners used (Isensee et al. 2021, "nnU-Net for brain tumor
 segmentation", BrainLes 2020; Wang et al. 2017 cascades). Targets are ``(B, 3, *S)``
 float masks from :mod:`brats_seg.data.loaders`. The softmax option classifies the
 four disjoint classes background, edema (WT\\TC), core (TC\\ET) and ET; its network
-has 4 outputs and :func:`softmax_to_regions` turns them back into region
+has 4 outputs and :func:`brats_seg.inference.activations.softmax_to_regions` turns them back into region
 probabilities (the inference contract).
 
 Deep supervision (Lee et al. 2015; nnU-Net): one loss per resolution, targets
@@ -26,12 +26,6 @@ def regions_to_classes(target: torch.Tensor) -> torch.Tensor:
     """Nested region masks ``(B, 3, *S)`` -> class indices ``(B, *S)`` long: 0 bg, 1 WT\\TC, 2 TC\\ET, 3 ET."""
     t = target > 0.5
     return t[:, 0].long() + (t[:, 0] & t[:, 1]).long() + (t[:, 0] & t[:, 1] & t[:, 2]).long()
-
-
-def softmax_to_regions(logits: torch.Tensor) -> torch.Tensor:
-    """Class logits ``(B, 4, *S)`` -> region probabilities ``(B, 3, *S)``: WT = 1-p0, TC = p2+p3, ET = p3."""
-    p = torch.softmax(logits.float(), dim=1)
-    return torch.stack([1 - p[:, 0], p[:, 2] + p[:, 3], p[:, 3]], dim=1)
 
 
 def soft_dice_loss(probs: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from brats_seg.errors import ConfigError
+from brats_seg.inference.activations import softmax_to_regions
 from brats_seg.training.losses import (
     DeepSupervisionLoss,
     DiceBCELoss,
     build_loss,
     deep_supervision_weights,
     regions_to_classes,
-    softmax_to_regions,
 )
 
 
