@@ -27,9 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 demo: $(STAMP)
-	$(BIN)/brats-seg synth $(DEMO_OUT)/raw --cases 4 --layout brats2021 --seed 0
-	$(BIN)/brats-seg check $(DEMO_OUT)/raw
-	$(BIN)/brats-seg preprocess $(DEMO_OUT)/raw $(DEMO_OUT)/cache
+	$(BIN)/brats-seg quickstart --out $(DEMO_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check brats_seg tests benchmarks data_scripts

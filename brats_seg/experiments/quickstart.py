@@ -26,7 +26,7 @@ import html
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +48,19 @@ class QuickstartConfig:
 
     out: str = "quickstart"
     data: str | None = None
-    synth_cases: int = 20
-    synth_spacing: float = 2.0
+    synth_cases: int = 30
+    synth_spacing: float = 3.0
     heldout: float = 0.2
     model: str = "unet3d"
     preset: str = "tiny"
-    patch: tuple[int, int, int] = (64, 64, 48)
+    model_kwargs: dict = field(default_factory=lambda: {"features": [16, 32, 64, 128], "strides": [1, 2, 2, 2]})
+    patch: tuple[int, int, int] = (48, 48, 48)
     batch_size: int = 2
     epochs: int = 30
-    steps_per_epoch: int = 20
-    lr: float = 3e-3
+    steps_per_epoch: int = 30
+    lr: float = 1e-2
+    augment: bool = False
+    fg_fraction: float = 0.5
     seed: int = 0
     device: str | None = None
     workers: int = 2
@@ -114,10 +117,11 @@ def run_quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str,
 
     t = time.perf_counter()
     tcfg = TrainConfig(data=str(out / "cache"), out=str(out / "run"), model=cfg.model, preset=cfg.preset,
-                       epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, patch=tuple(cfg.patch),
-                       batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=cfg.device,
-                       folds=min(5, len(train_cases)), fold=0, val_every=max(1, cfg.epochs // 6),
-                       workers=cfg.workers, progress=progress,
+                       model_kwargs=dict(cfg.model_kwargs), epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
+                       patch=tuple(cfg.patch), batch_size=cfg.batch_size, lr=cfg.lr, augment=cfg.augment,
+                       fg_fraction=cfg.fg_fraction, seed=cfg.seed, device=cfg.device,
+                       folds=min(5, len(train_cases)), fold=0, val_every=max(1, cfg.epochs // 5),
+                       workers=0, threads=None, progress=progress,
                        resume=(out / "run" / "checkpoints" / "last.pt").is_file())
     summary_train = train(tcfg)
     timings["train"] = time.perf_counter() - t
