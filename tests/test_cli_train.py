@@ -77,3 +77,19 @@ def test_config_file_with_flag_override(brats2021_case, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("modell: unet3d\n")
     assert main(["train", str(brats2021_case), "--out", str(tmp_path / "r2"), "--config", str(bad)]) == 2
+
+
+def test_train_vnas_from_a_genotype_file(brats2021_case, tmp_path, capsys):
+    from brats_seg.models.nas.genotype import save_genotype
+
+    genotype = save_genotype({"cells": ["p3d", "conv2d", "conv3d"]}, tmp_path / "genotype.json")
+    run = tmp_path / "run"
+    args = ["train", str(brats2021_case), "--out", str(run), *TINY[2:], "--epochs", "1", "--folds", "1"]
+    assert main([*args, "--genotype", str(genotype), "--model-arg", "features=[4,8]",
+                 "--model-arg", "strides=[1,2]"]) == 0
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["model"]["name"] == "vnas"
+    assert ckpt["model"]["kwargs"]["genotype"]["cells"] == ["p3d", "conv2d", "conv3d"]
+    (tmp_path / "bad.json").write_text('{"cells": ["conv9d"]}')
+    assert main([*args[:3], str(tmp_path / "r2"), *args[4:], "--genotype", str(tmp_path / "bad.json")]) == 2
+    assert "unknown op 'conv9d'" in capsys.readouterr().err

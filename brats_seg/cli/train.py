@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="model size: tiny or base")
     parser.add_argument("--model-arg", action="append", type=_model_arg, metavar="KEY=VALUE",
                         help="override a model argument (YAML value), e.g. --model-arg features=[16,32,64]; repeatable")
+    parser.add_argument("--genotype", help="genotype.json of a V-NAS search (brats-seg search); implies --model vnas")
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps-per-epoch", type=int, help="optimizer steps per epoch (default 250)")
@@ -93,6 +94,11 @@ def config_from_args(args: argparse.Namespace):
     cfg = replace(cfg, **{k: getattr(args, k) for k in FLAGS})
     if args.model_arg:
         cfg = replace(cfg, model_kwargs={**cfg.model_kwargs, **dict(args.model_arg)})
+    if args.genotype:
+        from ..models.nas.genotype import load_genotype
+
+        cfg = replace(cfg, model=args.model or "vnas", model_kwargs={**cfg.model_kwargs,
+                                                                      "genotype": load_genotype(args.genotype)})
     return cfg
 
 
