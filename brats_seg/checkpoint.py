@@ -20,7 +20,6 @@ Lives at package level because both ``training`` (writes) and ``inference``
 
 from __future__ import annotations
 
-import os
 import pickle
 import platform
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ import torch
 from .config import PreprocessConfig, from_dict, to_dict
 from .conventions import MODALITIES, REGIONS
 from .errors import CheckpointError
+from .files import atomic_path
 
 CHECKPOINT_FORMAT = 1
 REQUIRED_KEYS = ("format", "model", "channels", "regions", "label_scheme", "preprocessing", "patch_size", "state_dict")
@@ -91,17 +91,8 @@ def save_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> Path:
     A process killed at any moment leaves either the old file or the new one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(dict(ckpt), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path, fsync=True) as tmp:
+        torch.save(dict(ckpt), tmp)
     return path
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 
 from .errors import ConfigError
+from .files import write_text
 
 T = TypeVar("T")
 
@@ -78,10 +79,7 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
 
 def dump_yaml(cfg: Any, path: str | Path) -> None:
     """Write a config as YAML (atomically: temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
+    write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 @dataclasses.dataclass(frozen=True)

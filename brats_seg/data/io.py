@@ -8,11 +8,8 @@ leaves a half-written output.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import os
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ import nibabel as nib
 import numpy as np
 
 from ..errors import CaseError
+from ..files import atomic_path
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
@@ -129,22 +127,6 @@ def _read_itk(path: Path, dtype: Any) -> Image:
     affine[:3, 3] = origin
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
     return Image(array, affine, None, path)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the
-    block succeeds. The temporary keeps the suffix so writers recognise the format."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = image_suffix(path) or path.suffix
-    tmp = path.with_name(f".{path.name[: len(path.name) - len(suffix)]}.tmp{os.getpid()}{suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_image(path: str | Path, array: np.ndarray, reference: Image, *, dtype: Any = None) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import REGIONS, labels_to_regions
+from ..files import atomic_path
 
 REGION_COLORS: Mapping[str, tuple[float, float, float]] = {
     "WT": (0.15, 0.8, 0.2),
@@ -118,10 +119,7 @@ def overlay_figure(
         fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp.png")
-        fig.savefig(tmp, dpi=90)
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=90)
         plt.close(fig)
     return fig

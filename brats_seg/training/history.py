@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..files import write_bytes
+
 COLUMNS = ("epoch", "train_loss", "lr", "val_dice_WT", "val_dice_TC", "val_dice_ET", "val_dice_mean",
            "seconds", "data_wait")
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_log(path: str | Path, history: Sequence[dict]) -> None:
@@ -32,7 +24,7 @@ def write_log(path: str | Path, history: Sequence[dict]) -> None:
     writer.writeheader()
     for row in history:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
-    _atomic_write_bytes(Path(path), buf.getvalue().encode())
+    write_bytes(path, buf.getvalue().encode(), fsync=True)
 
 
 def read_log(path: str | Path) -> list[dict[str, str]]:
@@ -62,4 +54,4 @@ def plot_curves(path: str | Path, history: Sequence[dict]) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    _atomic_write_bytes(Path(path), buf.getvalue())
+    write_bytes(path, buf.getvalue(), fsync=True)

@@ -36,6 +36,7 @@ import torch
 from ..checkpoint import save_checkpoint
 from ..config import from_dict, to_dict
 from ..errors import CheckpointError, ConfigError
+from ..files import write_bytes
 from ..models.nas.genotype import OP_NAMES, save_genotype
 from ..models.nas.search_space import VNASSearchNet
 from ..models.vnas import VNAS_PRESETS
@@ -155,19 +156,6 @@ def _splits(data: Any, cfg: SearchConfig) -> tuple[Any, Any, int]:
 
 # --------------------------------------------------------------------------- logs
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_arch_log(path: Path, history: Sequence[dict[str, Any]]) -> None:
     """One row per epoch: epoch, losses, seconds, then ``cell{i}_{op}`` softmax weights."""
     n_cells = len(history[0]["weights"]) if history else 0
@@ -178,7 +166,7 @@ def write_arch_log(path: Path, history: Sequence[dict[str, Any]]) -> None:
     for row in history:
         writer.writerow([row["epoch"], f"{row['train_loss']:.5f}", f"{row['val_loss']:.5f}", f"{row['seconds']:.1f}",
                          *(f"{w:.5f}" for cell in row["weights"] for w in cell)])
-    _atomic_write(path, buf.getvalue().encode())
+    write_bytes(path, buf.getvalue().encode(), fsync=True)
 
 
 def plot_arch_weights(path: Path, history: Sequence[dict[str, Any]], n_encoder: int) -> None:
@@ -212,7 +200,7 @@ def plot_arch_weights(path: Path, history: Sequence[dict[str, Any]], n_encoder: 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    _atomic_write(path, buf.getvalue())
+    write_bytes(path, buf.getvalue(), fsync=True)
 
 
 # --------------------------------------------------------------------------- the loop

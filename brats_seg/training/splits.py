@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from ..files import write_text
 
 
 def make_splits(case_ids: Sequence[str], folds: int, seed: int = 0) -> list[dict[str, list[str]]]:
@@ -35,7 +36,4 @@ def fold_split(case_ids: Sequence[str], fold: int, folds: int, seed: int = 0) ->
 
 def save_splits(path: str | Path, splits: list[dict[str, list[str]]], seed: int) -> None:
     """Write ``{"seed", "folds", "splits"}`` as JSON (atomically)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"seed": seed, "folds": len(splits), "splits": splits}, indent=1))
-    tmp.replace(path)
+    write_text(path, json.dumps({"seed": seed, "folds": len(splits), "splits": splits}, indent=1))

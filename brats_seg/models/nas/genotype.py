@@ -15,12 +15,12 @@ then one per decoder level (deepest first). Only ``cells`` is required.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
+from ...files import write_text
 
 GENOTYPE_FORMAT = 1
 
@@ -65,16 +65,7 @@ def validate_genotype(genotype: Any, *, levels: int | None = None, source: str =
 def save_genotype(genotype: Mapping[str, Any], path: str | Path) -> Path:
     """Validate and write ``genotype`` as JSON, atomically (temporary file, then rename)."""
     data = validate_genotype(genotype, source=str(path))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def load_genotype(path: str | Path) -> dict[str, Any]:
