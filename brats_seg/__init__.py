@@ -24,6 +24,8 @@ _API: dict[str, str] = {
     "check_dataset": "brats_seg.data.checks",
     "preprocess_case": "brats_seg.data.preprocess",
     "preprocess_dataset": "brats_seg.data.preprocess",
+    "load_cached": "brats_seg.data.preprocess",
+    "restore": "brats_seg.data.preprocess",
     "synthesize_dataset": "brats_seg.data.synth",
     "build_model": "brats_seg.models.registry",
     "list_models": "brats_seg.models.registry",
@@ -37,6 +39,12 @@ _API: dict[str, str] = {
     "train": "brats_seg.training.trainer",
     "TrainConfig": "brats_seg.training.trainer",
     "PreprocessConfig": "brats_seg.config",
+    "search": "brats_seg.training.search",
+    "SearchConfig": "brats_seg.training.search",
+    "load_genotype": "brats_seg.models.nas.genotype",
+    "run_quickstart": "brats_seg.experiments.quickstart",
+    "QuickstartConfig": "brats_seg.experiments.quickstart",
+    "run_experiment": "brats_seg.experiments.common",
 }
 
 __all__ = ["__version__", *_API]
