@@ -188,30 +188,26 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
-def metric_table(metrics: dict) -> list[list[str]]:
-    """Rows ``[region, Dice mean ± std, Dice median, HD95 median]`` of an evaluation summary."""
+def metric_table(metrics: dict) -> list[dict[str, str]]:
+    """One row per region (keys :data:`METRIC_HEADER`) of an evaluation summary."""
     rows = []
     for region in REGIONS:
         d, h = metrics[region]["dice"], metrics[region]["hd95"]
-        rows.append([region, f"{_fmt(d['mean'])} ± {_fmt(d['std'])}", _fmt(d["median"]), _fmt(h["median"], 1)])
+        cells = [region, f"{_fmt(d['mean'])} ± {_fmt(d['std'])}", _fmt(d["median"]), _fmt(h["median"], 1)]
+        rows.append(dict(zip(METRIC_HEADER, cells)))
     return rows
 
 
-def published_table(summary: dict) -> list[list[str]]:
-    """Our mean Dice beside the published results (which come from other data), as table rows."""
+def published_table(summary: dict) -> list[dict[str, str]]:
+    """Our mean Dice beside the published results (which come from other data); keys :data:`PUBLISHED_HEADER`."""
     from ..evaluation.challenge import our_scores, reference_scores
 
     rows = []
     for r in our_scores(summary) + reference_scores():
         cells = [r["method"], f"{r['edition']} {r['data_split']}".strip(), r["metrics"]]
-        rows.append(cells + [_fmt(r[c]) for c in ("dice_wt", "dice_tc", "dice_et", "dice_mean")])
+        cells += [_fmt(r[c]) for c in ("dice_wt", "dice_tc", "dice_et", "dice_mean")]
+        rows.append(dict(zip(PUBLISHED_HEADER, cells)))
     return rows
-
-
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 METRIC_HEADER = ("region", "Dice mean ± std", "Dice median", "HD95 median (mm)")
@@ -223,6 +219,7 @@ def write_report(out: Path, summary: dict, evaluation: dict, overlays: Sequence[
 
     ``summary``: the quickstart summary; ``evaluation``: the held-out evaluation summary."""
     from ..evaluation.challenge import DISCLAIMER, benchmark_table
+    from .common import markdown_table
 
     kind = "synthetic" if summary["synthetic"] else "real"
     t = summary["timings_s"]
@@ -234,7 +231,7 @@ def write_report(out: Path, summary: dict, evaluation: dict, overlays: Sequence[
     published = published_table(evaluation)
     rel = [p.relative_to(out).as_posix() for p in overlays]
     md = [f"# brats_seg quickstart report\n\n{intro}\n", "## Held-out scores\n",
-          _markdown_table(METRIC_HEADER, metrics), "\nPer case: `evaluation/metrics.csv`; box plots:\n",
+          markdown_table(metrics, METRIC_HEADER), "\nPer case: `evaluation/metrics.csv`; box plots:\n",
           "![box plots](evaluation/boxplots.png)\n", "## Training curves\n", "![curves](run/curves.png)\n",
           "## Held-out cases (reference | prediction)\n", *[f"![{Path(r).stem}]({r})\n" for r in rel],
           "## Published challenge results (other data)\n", benchmark_table(evaluation)]
@@ -242,7 +239,7 @@ def write_report(out: Path, summary: dict, evaluation: dict, overlays: Sequence[
 
     def table(header, rows):
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip('*'))}</td>" for c in r) + "</tr>" for r in rows)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(r[h])}</td>" for h in header) + "</tr>" for r in rows)
         return f"<table><tr>{head}</tr>{body}</table>"
 
     images = "".join(f'<figure><img src="{html.escape(r)}" alt="{html.escape(Path(r).stem)}">'
