@@ -84,12 +84,14 @@ class Budget:
 class DataPlan:
     """How the experiment's data is made or split.
 
-    ``n_test``: held-out cases (never trained on). ``synth_cases``/``synth_spacing``: the dataset
-    synthesized when no ``--data`` is given (``synth_spacing`` mm; 4 mm gives 60x60x39 volumes).
+    ``n_test``: held-out cases (never trained on); a float in (0, 1) is a fraction of the labeled
+    cases (at least one, and never so many that fewer than ``min_train`` remain).
+    ``synth_cases``/``synth_spacing``: the dataset synthesized when no ``--data`` is given
+    (``synth_spacing`` mm; 4 mm gives 60x60x39 volumes).
     ``preprocess``: how every training cache and every prediction preprocesses the scans.
     """
 
-    n_test: int = 2
+    n_test: int | float = 2
     synth_cases: int = 6
     synth_spacing: float = 4.0
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -136,12 +138,15 @@ def split_dataset(root: str | Path, plan: DataPlan, *, min_train: int = 1) -> Sp
 
     cases = [c for c in discover_cases(root)
              if c.label is not None and not c.problems and all(m in c.images for m in MODALITIES)]
-    need = plan.n_test + min_train
+    n_test = plan.n_test
+    if isinstance(n_test, float) and 0 < n_test < 1:
+        n_test = min(max(1, round(n_test * len(cases))), len(cases) - min_train)
+    need = max(n_test, 1) + min_train
     if len(cases) < need:
         raise ConfigError(f"{root}: {len(cases)} usable labeled case(s); this experiment needs at least {need}"
-                          f" ({plan.n_test} held out + {min_train} to train)")
+                          f" ({max(n_test, 1)} held out + {min_train} to train)")
     order = np.random.default_rng(plan.seed).permutation(len(cases))
-    test_idx = set(order[: plan.n_test].tolist())
+    test_idx = set(order[: int(n_test)].tolist())
     return Split([c for i, c in enumerate(cases) if i not in test_idx],
                  [c for i, c in enumerate(cases) if i in test_idx], Path(root))
 

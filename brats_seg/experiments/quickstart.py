@@ -34,8 +34,7 @@ import numpy as np
 
 from ..config import PreprocessConfig, to_dict
 from ..conventions import REGIONS
-from ..data.cases import Case, discover_cases
-from ..errors import ConfigError
+from ..data.cases import Case
 
 
 @dataclass(frozen=True)
@@ -71,18 +70,6 @@ QUICK_UNET = {"features": [16, 32, 64, 128], "strides": [1, 2, 2, 2]}
 """The quickstart's U-Net: four levels of 16..128 filters (1.4 M parameters), fast on a CPU."""
 
 
-def split_heldout(cases: Sequence[Case], fraction: float, seed: int) -> tuple[list[Case], list[Case]]:
-    """Deterministic split into (training, held-out) cases; only labelled cases are used."""
-    labelled = sorted((c for c in cases if c.label is not None), key=lambda c: c.case_id)
-    if len(labelled) < 3:
-        raise ConfigError(f"the quickstart needs at least 3 labelled cases, found {len(labelled)}")
-    n_heldout = min(max(1, round(fraction * len(labelled))), len(labelled) - 2)
-    order = np.random.default_rng(seed).permutation(len(labelled))
-    heldout = sorted((labelled[i] for i in order[:n_heldout]), key=lambda c: c.case_id)
-    ids = {c.case_id for c in heldout}
-    return [c for c in labelled if c.case_id not in ids], heldout
-
-
 def write_manifest(path: Path, cases: Sequence[Case]) -> Path:
     """A CSV manifest (case_id, label, label_scheme) that ``evaluate`` reads as a reference folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +89,7 @@ def run_quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str,
     from ..inference.batch import OutputOptions, predict_cases
     from ..inference.predictor import Predictor
     from ..training.trainer import TrainConfig, train
+    from .common import DataPlan, split_dataset
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +100,8 @@ def run_quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str,
     if cfg.data is None:
         synthesize_dataset(data, cfg.synth_cases, "brats2021", seed=cfg.seed, spacing=cfg.synth_spacing,
                            workers=cfg.workers, progress=progress)
-    train_cases, heldout = split_heldout(discover_cases(data), cfg.heldout, cfg.seed)
+    split = split_dataset(data, DataPlan(n_test=float(cfg.heldout), seed=cfg.seed), min_train=2)
+    train_cases, heldout = split.train, split.test
     manifest = write_manifest(out / "heldout.csv", heldout)
     timings["data"] = time.perf_counter() - t0
 

@@ -2,8 +2,8 @@ import json
 
 import nibabel as nib
 
-from brats_seg.data.cases import discover_cases
-from brats_seg.experiments.quickstart import QuickstartConfig, run_quickstart, split_heldout
+from brats_seg.experiments.common import DataPlan, split_dataset
+from brats_seg.experiments.quickstart import QuickstartConfig, run_quickstart
 
 
 def test_quickstart_end_to_end_tiny(tmp_path):
@@ -28,12 +28,12 @@ def test_quickstart_end_to_end_tiny(tmp_path):
     assert json.loads((out / "quickstart.json").read_text())["heldout_cases"] == [case_id]
 
 
-def test_split_heldout_is_deterministic_and_keeps_two_for_training(tmp_path):
+def test_heldout_fraction_is_deterministic_and_keeps_cases_for_training(tmp_path):
     from helpers import write_dataset
 
     write_dataset(tmp_path / "d", "brats2021", n_cases=5)
-    cases = discover_cases(tmp_path / "d")
-    a = split_heldout(cases, 0.9, seed=3)
-    b = split_heldout(cases, 0.9, seed=3)
-    assert [c.case_id for c in a[1]] == [c.case_id for c in b[1]]
-    assert len(a[0]) == 2 and len(a[1]) == 3
+    a = split_dataset(tmp_path / "d", DataPlan(n_test=0.9, seed=3), min_train=2)
+    b = split_dataset(tmp_path / "d", DataPlan(n_test=0.9, seed=3), min_train=2)
+    assert [c.case_id for c in a.test] == [c.case_id for c in b.test]
+    assert len(a.train) == 2 and len(a.test) == 3 and not {c.case_id for c in a.train} & {c.case_id for c in a.test}
+    assert len(split_dataset(tmp_path / "d", DataPlan(n_test=0.2), min_train=2).test) == 1
