@@ -37,7 +37,7 @@ _API: dict[str, str] = {
     "evaluate_case": "brats_seg.evaluation.metrics",
     "evaluate_folder": "brats_seg.evaluation.report",
     "train": "brats_seg.training.trainer",
-    "TrainConfig": "brats_seg.training.trainer",
+    "TrainConfig": "brats_seg.training.train_config",
     "PreprocessConfig": "brats_seg.config",
     "search": "brats_seg.training.search",
     "SearchConfig": "brats_seg.training.search",

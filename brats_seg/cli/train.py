@@ -1,9 +1,12 @@
 """``brats-seg train DATA --model NAME --out RUN``: region-based training into one run folder.
 
-Settings come from ``--config cfg.yaml`` (a :class:`~brats_seg.training.trainer.TrainConfig`
+Settings come from ``--config cfg.yaml`` (a :class:`~brats_seg.training.train_config.TrainConfig`
 as YAML) with flags overriding it. ``--resume`` continues the run in ``--out`` from its
-``config.yaml`` (flags still override, e.g. ``--epochs`` to extend it). Under
-``torchrun --nproc_per_node N`` the same command trains with DDP.
+``config.yaml`` (flags still override, e.g. ``--epochs`` to extend it). ``--time-budget
+MINUTES`` trains for that long instead of a number of epochs (validation and checkpoint
+writes included; the learning rate decays over the time; see
+:mod:`brats_seg.training.schedule`). Under ``torchrun --nproc_per_node N`` the same
+command trains with DDP.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genotype", help="genotype.json of a V-NAS search (brats-seg search); implies --model vnas")
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="train for this many minutes instead of --epochs (validation and checkpoints included;"
+                             " the lr schedule runs on elapsed time; --warmup is then a share of the budget, 0..1)")
     parser.add_argument("--steps-per-epoch", type=int, help="optimizer steps per epoch (default 250)")
     parser.add_argument("--patch", type=_patch, help="patch size: 128 or 128,128,96")
     parser.add_argument("--batch-size", type=int)
@@ -53,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--schedule", help="poly (default) or cosine")
-    parser.add_argument("--warmup", type=float, help="warm-up epochs")
+    parser.add_argument("--warmup", type=float, help="warm-up epochs (with --time-budget: share of the budget)")
     parser.add_argument("--grad-clip", type=float)
     parser.add_argument("--amp", help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), bf16, fp16"
                         " or none")
@@ -69,21 +75,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", help="weights file: our checkpoint, a state dict, or 2-D torchvision weights")
     parser.add_argument("--freeze-encoder-epochs", type=int)
     parser.add_argument("--encoder-lr-scale", type=float)
+    parser.add_argument("--output-scheme", help="label scheme predictions are written in (brats2015, brats2021,"
+                        " brats2023, msd; default: the training cases' scheme, required when they mix schemes)")
     parser.add_argument("--resume", action="store_const", const=True, help="continue the run in --out")
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False)
 
 
-FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "patch", "batch_size", "loss",
-         "deep_supervision", "optimizer", "lr", "weight_decay", "schedule", "warmup", "grad_clip", "amp", "fold",
-         "folds", "val_every", "seed", "device", "workers", "threads", "augment", "init_from",
-         "freeze_encoder_epochs", "encoder_lr_scale", "resume", "progress", "fg_fraction")
+FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "time_budget", "patch", "batch_size",
+         "loss", "deep_supervision", "optimizer", "lr", "weight_decay", "schedule", "warmup", "grad_clip", "amp",
+         "fold", "folds", "val_every", "seed", "device", "workers", "threads", "augment", "init_from",
+         "freeze_encoder_epochs", "encoder_lr_scale", "output_scheme", "resume", "progress", "fg_fraction")
 
 
 def config_from_args(args: argparse.Namespace):
     from pathlib import Path
 
     from ..config import load_yaml, replace
-    from ..training.trainer import TrainConfig, load_run_config
+    from ..training.train_config import TrainConfig, load_run_config
 
     if args.config:
         cfg = load_yaml(TrainConfig, args.config)
@@ -112,6 +120,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     best = summary["history"][summary["best_epoch"] - 1] if summary["best_epoch"] else {}
     dice = " ".join(f"{r} {best[f'val_dice_{r}']:.3f}" for r in ("WT", "TC", "ET") if f"val_dice_{r}" in best)
-    print(f"trained {summary['epochs']} epochs in {summary['seconds']:.0f} s; best epoch {summary['best_epoch']}"
+    print(f"trained {summary['epochs']} epochs in {summary['elapsed']:.0f} s; best epoch {summary['best_epoch']}"
           + (f" (validation Dice {dice})" if dice else "") + f"; run folder {summary['run']}")
     return 0

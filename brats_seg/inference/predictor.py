@@ -31,6 +31,7 @@ from ..checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint, 
 from ..config import PreprocessConfig, to_dict
 from ..conventions import REGIONS, canonical_modality, get_scheme
 from ..data.cases import CaseVolumes
+from ..devices import pick_device
 from ..errors import BratsSegError, CaseError, CheckpointError
 from .activations import get_activation
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
@@ -106,10 +107,6 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
                   tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation)
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 class Predictor:
     """Segment cases with an ensemble of checkpoints.
 
@@ -160,7 +157,7 @@ class Predictor:
         mirror_combinations(tta)  # validates
         if not 0 <= overlap < 1:
             raise BratsSegError(f"overlap must be in [0, 1), got {overlap}")
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = pick_device(device)
         cuda = self.device.type == "cuda"
         for m, w in zip(members, normalized_weights(weights, len(members))):
             m.weight = w

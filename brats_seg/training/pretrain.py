@@ -150,7 +150,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from ..models.registry import build_model
-    from .trainer import TrainConfig, _is_cache, check_config, data_channels, prepare_data
+    from .run_data import _is_cache, data_channels, prepare_data
+    from .train_config import TrainConfig, check_config
 
     check_config(TrainConfig(data=cfg.data, out=cfg.out, model=cfg.model, patch=cfg.patch, epochs=cfg.epochs,
                              steps_per_epoch=cfg.steps_per_epoch, batch_size=cfg.batch_size, lr=cfg.lr))

@@ -35,6 +35,7 @@ import torch
 
 from ..checkpoint import save_checkpoint
 from ..config import from_dict, to_dict
+from ..devices import pick_device
 from ..errors import CheckpointError, ConfigError
 from ..files import write_bytes
 from ..models.nas.genotype import OP_NAMES, save_genotype
@@ -205,10 +206,6 @@ def plot_arch_weights(path: Path, history: Sequence[dict[str, Any]], n_encoder: 
 
 # --------------------------------------------------------------------------- the loop
 
-def _device(name: str | None) -> torch.device:
-    return torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def search(data: str | os.PathLike | Sequence[tuple[Any, Any]], out: str | os.PathLike,
            cfg: SearchConfig | None = None, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the bilevel V-NAS search; returns the genotype (also in ``out/genotype.json``).
@@ -248,7 +245,7 @@ def search(data: str | os.PathLike | Sequence[tuple[Any, Any]], out: str | os.Pa
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(cfg.seed)
-    device = _device(cfg.device)
+    device = pick_device(cfg.device)
     net = VNASSearchNet(in_channels=in_channels, out_channels=3, features=features, strides=strides).to(device)
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
                             weight_decay=cfg.weight_decay, nesterov=True)
