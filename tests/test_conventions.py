@@ -81,6 +81,13 @@ def test_2024_schemes_follow_the_official_configs():
         assert all(s.groups[g] == official[g] for g in official), config
 
 
+def test_cavity_and_cyst_in_the_regions():
+    """A resection cavity is no tumor (training reads it as background); a cyst is tumor core, not ET."""
+    gli = np.array([0, 1, 2, 3, 4]).reshape(5, 1, 1)
+    assert labels_to_regions(gli, "brats2024-gli")[:, 4].ravel().tolist() == [False, False, False]
+    assert labels_to_regions(gli, "brats2024-ped")[:, 3].ravel().tolist() == [True, True, False]
+
+
 def test_brats2015_core_merges_to_one_label():
     lab = np.array([0, 1, 2, 3, 4]).reshape(5, 1, 1)
     assert convert_labels(lab, "brats2015", "brats2021").ravel().tolist() == [0, 1, 2, 1, 4]

@@ -152,7 +152,7 @@ def decide_reference_schemes(results: list[dict], hints: dict[str, str | None], 
     redo = {}
     for case_id, decision in detect_dataset_schemes(maps).items():
         if isinstance(decision, AmbiguousSchemeError):
-            raise BratsSegError(f"{ref_dir}: reference {decision} (or --ref-scheme and --pred-scheme)")
+            raise BratsSegError(f"{ref_dir}: reference {decision}")
         if isinstance(decision, str) and by_id[case_id]["ref_scheme"] != decision:
             redo[case_id] = decision
     return redo

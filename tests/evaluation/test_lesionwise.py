@@ -80,6 +80,14 @@ def test_empty_cases_and_registry():
         get_challenge("xyz")
 
 
+def test_challenge_from_the_case_id():
+    from brats_seg.evaluation.lesionwise import challenge_for
+
+    assert [challenge_for(c) for c in ("BraTS-MET-00001-000", "BraTS-PED-00001-000", "BraTS-MEN-RT-0001-1",
+                                        "BraTS-SSA-00001-000", "BraTS-GLI-00001-000", "Brats18_X", "case7")] == [
+        "met", "ped", "men", "ssa", "gli", "gli", "gli"]
+
+
 def test_lesionwise_case_with_label_schemes():
     ref = np.zeros(SHAPE, np.uint8)
     ref[_cubes(2, size=6)] = 2
