@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pred-scheme", help="label scheme of the predictions (overrides --label-scheme; default:"
                         " the reference's when the values fit, else detected)")
     parser.add_argument("--lesionwise", action="store_true", help="add BraTS 2023+ lesion-wise Dice and HD95")
-    parser.add_argument("--challenge", choices=tuple(CHALLENGES), help="sub-challenge of the lesion-wise"
-                        " parameters (default: from each case id, BraTS-MET-* -> met; gli when it names none)")
+    parser.add_argument("--challenge", help=f"sub-challenge of the lesion-wise parameters ({', '.join(CHALLENGES)};"
+                        " default: from each case id, BraTS-MET-* -> met; gli when it names none)")
     parser.add_argument("--hd95-mode", default=DEFAULT_HD95_MODE, choices=HD95_MODES,
                         help="pooled: 95th percentile of both directions' voxel-surface distances together (official"
                         " BraTS package, default); max: larger of the two directed 95th percentiles (MONAI); surfel:"
