@@ -309,7 +309,7 @@ def _decide(values, candidates, preferred) -> str | BratsSegError:
 # --------------------------------------------------------------------------- conversions
 
 def labels_to_regions(labels: np.ndarray, scheme: str | LabelScheme) -> np.ndarray:
-    """Label map ``(H, W, D)`` -> nested region masks ``(3, H, W, D)`` bool, order WT, TC, ET."""
+    """Label map ``(H, W, D)`` -> nested region masks ``(3, H, W, D)`` bool, WT, TC, ET (none: raises)."""
     return group_masks(labels, scheme, tuple(get_scheme(scheme).regions))
 
 
