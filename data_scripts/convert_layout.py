@@ -53,7 +53,7 @@ def convert_case(case: Case, out: Path, target: str) -> None:
     if case.label is not None:
         lab = read_image(case.label, dtype=None)
         labels = np.rint(np.asarray(lab.array)).astype(np.uint8)
-        source = detect_scheme(np.unique(labels), hint=case.label_scheme)
+        source = detect_scheme(np.unique(labels), hint=case.label_scheme, case_id=case.case_id)
         write_label(outputs[-1], convert_labels(labels, source, scheme), lab)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from brats_seg.cli import main
 from brats_seg.models.nas.genotype import load_genotype
@@ -58,3 +59,20 @@ def test_search_command_on_a_cache(tmp_path, capsys):
     assert (run / "arch_log.csv").read_text().count("\n") == 3
     assert main(["search", str(cache), "--out", str(tmp_path / "r2"), "--patch", "18"]) == 2
     assert "multiple of 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["models", "--json", "--preset", "tiny", "--patch", "32"], ["--help"]])
+def test_closed_stdout_pipe_ends_quietly(argv):
+    """`brats-seg models --json | head`: the reader is gone before the output is written. No traceback, for any
+    command (the CLI entry handles it); exit 141 like a Unix tool ended by SIGPIPE."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "brats_seg.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `head` does once it has its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait() in (0, 141, 2), err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+    if argv[0] == "models":
+        assert proc.returncode == 141

@@ -372,7 +372,8 @@ def scheme_from_dataset_labels(labels: Mapping) -> str | None:
                 regions["TC"].add(value)
             elif name not in ("ed", "snfh") and not any(w in name for w in ("edema", "hyperintens")):
                 regions["TC"].add(value)
-    matches = [s.name for s in LABEL_SCHEMES.values() if all(set(s.regions[r]) == regions[r] for r in regions)]
+    matches = [s.name for s in LABEL_SCHEMES.values()  # a scheme with labels outside WT (a cavity) cannot be told
+               if s.nested and set(s.labels) == regions["WT"] and all(s.regions[r] == regions[r] for r in regions)]
     return matches[0] if len(matches) == 1 else None
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..conventions import MODALITIES, detect_scheme, get_scheme, schemes_matching
+from ..conventions import MODALITIES, AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme
 from ..errors import BratsSegError, CaseError
 from .cases import Case, discover_cases
 from .io import Image, read_image
@@ -133,7 +133,7 @@ def _label_values(array: np.ndarray) -> tuple[list[int] | None, list[str]]:
     return [int(v) for v in np.unique(array)], []
 
 
-def _scheme_of(values: list[int], hint: str | None, forced: str | None) -> tuple[str | None, str | None, bool]:
+def _scheme_of(values: list[int], case: Case, forced: str | None) -> tuple[str | None, str | None, bool]:
     """(scheme, error, ambiguous) for a case's label values."""
     if forced is not None:
         scheme = get_scheme(forced)
@@ -143,10 +143,9 @@ def _scheme_of(values: list[int], hint: str | None, forced: str | None) -> tuple
                           f" (valid {sorted(scheme.values)})"), False
         return scheme.name, None, False
     try:
-        return detect_scheme(values, hint=hint), None, False
+        return detect_scheme(values, hint=case.label_scheme, case_id=case.case_id), None, False
     except BratsSegError as e:
-        ambiguous = hint is None and len(schemes_matching(values)) > 1
-        return None, f"label: {e}", ambiguous
+        return None, f"label: {e}", isinstance(e, AmbiguousSchemeError)
 
 
 def check_case(case: Case, scheme: str | None = None) -> CheckResult:
@@ -220,7 +219,7 @@ def check_case(case: Case, scheme: str | None = None) -> CheckResult:
             values, value_errors = _label_values(lab.array)
             errors.extend(value_errors)
             if values is not None:
-                label_scheme, error, ambiguous = _scheme_of(values, case.label_scheme, scheme)
+                label_scheme, error, ambiguous = _scheme_of(values, case, scheme)
                 if error:
                     errors.append(error)
                     ambiguity = error if ambiguous else None
@@ -234,21 +233,19 @@ def _short(error: CaseError, path: Path) -> str:
 
 
 def _resolve_ambiguity(cases: Sequence[Case], results: list[CheckResult]) -> None:
-    """Decide the scheme of ambiguous cases from all hint-less cases' label values together.
+    """Decide the schemes per dataset (:func:`~brats_seg.conventions.detect_dataset_schemes`).
 
-    A dataset follows one convention: a case holding only 0, 1, 2 is brats2021 when
-    another case of the same dataset holds a 4.
+    A dataset follows one convention: cases whose naming and hint allow the same schemes
+    are read in the scheme all their values together settle (a BraTS-PED case holding
+    only 0-3 is brats2024-ped when another case of the dataset holds a 4).
     """
-    pooled = [r for c, r in zip(cases, results) if c.label_scheme is None and r.label_values is not None]
-    if not any(r.ambiguity for r in pooled):
-        return
-    try:
-        name = detect_scheme(sorted({v for r in pooled for v in r.label_values}))
-    except BratsSegError:
-        return
-    for r in pooled:
-        if r.ambiguity:
-            r.errors.remove(r.ambiguity)
+    maps = {i: (r.label_values, c.label_scheme, c.case_id) for i, (c, r) in enumerate(zip(cases, results))
+            if r.label_values is not None and (r.ambiguity or r.label_scheme)}
+    for i, name in detect_dataset_schemes(maps).items():
+        r = results[i]
+        if isinstance(name, str):
+            if r.ambiguity:
+                r.errors.remove(r.ambiguity)
             r.label_scheme, r.ambiguity, r.ok = name, None, not r.errors
 
 

@@ -192,7 +192,7 @@ def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig) -> Preprocessed:
     scheme = vol.label_scheme
     if label is not None:
         values = np.flatnonzero(np.bincount(label.ravel(), minlength=1))
-        scheme = detect_scheme(values, vol.label_scheme)
+        scheme = detect_scheme(values, vol.label_scheme, case_id=vol.case_id)
 
     properties = {
         "case_id": vol.case_id,

@@ -163,7 +163,7 @@ def draw_overlays(cases: Sequence[Case], pred_dir: Path, out_dir: Path) -> list[
     for case in cases:
         pred_file = pred_dir / f"{case.case_id}.nii.gz"
         vol = load_case(case, channels=("t2f",))
-        scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme)
+        scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme, case_id=case.case_id)
         maps = {"reference": (vol.label, scheme)}
         if pred_file.is_file():
             maps["prediction"] = (np.asarray(read_image(pred_file, dtype=None).array).astype(np.uint8), scheme)
