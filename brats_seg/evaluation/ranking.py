@@ -22,8 +22,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from ..conventions import REGIONS
-from ..data.io import atomic_path
 from ..errors import BratsSegError
+from ..files import atomic_path
 from .report import read_metrics_csv
 
 LEGACY_RANK_METRICS: tuple[str, ...] = ("dice", "hd95")

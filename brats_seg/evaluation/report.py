@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import LABEL_SCHEMES, REGIONS, detect_scheme, get_scheme, schemes_matching
-from ..data.io import atomic_path, read_image
+from ..data.io import read_image
 from ..errors import BratsSegError
+from ..files import atomic_path
 from .lesionwise import LESION_METRICS, get_challenge, lesionwise_case
 from .metrics import DEFAULT_HD95_MODE, HD95_MODES, METRICS, evaluate_case, label_values
 from .pairing import find_label_maps, find_references, pair_cases

@@ -20,7 +20,6 @@ complete checkpoint, with no gap or duplicate in its log.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from torch import nn
 from ..checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from ..config import PreprocessConfig, dump_yaml, from_dict, to_dict
 from ..conventions import MODALITIES
+from ..data.cache import cached_case_ids, is_cache, load_cached, read_index
 from ..data.transforms import AugmentConfig
 from ..errors import CheckpointError, ConfigError
 from . import ddp
@@ -102,10 +102,6 @@ class TrainConfig:
 # --------------------------------------------------------------------------- checks before any work
 
 
-def _is_cache(folder: Path) -> bool:
-    return (folder / "dataset.json").is_file() and any(folder.glob("*_image.npy"))
-
-
 def check_config(cfg: TrainConfig) -> None:
     """Raise :class:`ConfigError` (one line) for a setting that cannot work; touches no data."""
     from ..models.registry import model_info
@@ -140,10 +136,8 @@ def check_config(cfg: TrainConfig) -> None:
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
     """Input channel names: the cache's, or the canonical four for raw data."""
     for folder in (Path(cfg.data), Path(cfg.cache) if cfg.cache else None):
-        if folder is not None and (folder / "dataset.json").is_file():
-            channels = json.loads((folder / "dataset.json").read_text()).get("channels")
-            if channels:
-                return tuple(channels)
+        if folder is not None and is_cache(folder):
+            return tuple(read_index(folder)["channels"])
     return MODALITIES
 
 
@@ -180,10 +174,8 @@ class RunData:
 
 def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     """Resolve the cache (preprocessing raw data on rank 0 first), split the cases, write ``splits.json``."""
-    from ..data.loaders import cached_case_ids, open_cached_case
-
     data = Path(cfg.data)
-    cache = data if _is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
+    cache = data if is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
     if cache != data and info.is_main:
         from ..data.preprocess import preprocess_dataset
 
@@ -192,15 +184,15 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
             failed = "; ".join(f"{k}: {v}" for k, v in report.failed.items())
             print(f"preprocess: {len(report.failed)} case(s) skipped: {failed}")
     ddp.barrier(info)
-    index = json.loads((cache / "dataset.json").read_text()) if (cache / "dataset.json").is_file() else {}
-    ids = [c for c in cached_case_ids(cache) if (cache / f"{c}_label.npy").is_file()]
+    index = read_index(cache)
+    ids = cached_case_ids(cache, labelled=True)
     if not ids:
         raise ConfigError(f"{cache}: no labelled cases in the cache")
     splits = make_splits(ids, cfg.folds, cfg.seed)
     split = splits[cfg.fold if cfg.folds > 1 else 0]
     if info.is_main:
         save_splits(run / "splits.json", splits, cfg.seed)
-    schemes = [open_cached_case(cache, c).label_scheme for c in split["train"]]
+    schemes = [load_cached(cache, c).label_scheme for c in split["train"]]
     scheme = max(set(schemes), key=schemes.count) if schemes else "brats2021"
     return RunData(cache, split["train"], split["val"], tuple(index.get("channels") or data_channels(cfg)),
                    index.get("config") or to_dict(cfg.preprocess), scheme or "brats2021")

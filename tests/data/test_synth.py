@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from brats_seg.conventions import get_scheme, labels_to_regions
-from brats_seg.data.cases import discover_cases, load_case
+from brats_seg.data.cases import load_case
 from brats_seg.data.checks import check_case
+from brats_seg.data.layouts import discover_cases
 from brats_seg.data.synth import grid_shape, synthesize_case, synthesize_dataset
 from brats_seg.errors import BratsSegError
 
