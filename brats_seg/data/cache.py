@@ -31,6 +31,7 @@ from ..conventions import LABEL_SCHEMES, labels_to_regions
 from ..errors import CaseError
 from ..files import atomic_path
 from .cases import known_modality
+from .io import read_json_object
 
 INDEX = "dataset.json"
 REBUILD = "re-run `brats-seg preprocess` to rebuild the cache"
@@ -76,16 +77,6 @@ def is_cache(folder: str | Path) -> bool:
 
 # --------------------------------------------------------------------------- reading
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise CaseError(f"{path}: unreadable ({e.__class__.__name__}: {e}); {REBUILD}") from None
-    if not isinstance(data, dict):
-        raise CaseError(f"{path}: should hold a JSON object; {REBUILD}")
-    return data
-
-
 def _required(path: Path, data: dict, key: str, kind: type, meaning: str) -> Any:
     value = data.get(key)
     if not isinstance(value, kind) or not value:
@@ -107,7 +98,7 @@ def read_index(folder: str | Path) -> dict[str, Any]:
     path = folder / INDEX
     if not path.is_file():
         raise CaseError(f"{folder}: not a preprocessing cache (no {INDEX}); run `brats-seg preprocess` first")
-    index = _read_json(path)
+    index = read_json_object(path, f"; {REBUILD}")
     config = _required(path, index, "config", dict, "the preprocessing config")
     missing = [f.name for f in dataclasses.fields(PreprocessConfig) if f.name not in config]
     if missing:
@@ -133,7 +124,7 @@ def cached_config(folder: str | Path) -> PreprocessConfig:
 
 
 def _properties(path: Path, case_id: str, has_label: bool) -> dict[str, Any]:
-    props = _read_json(path)
+    props = read_json_object(path, f"; {REBUILD}")
     if props.setdefault("case_id", case_id) != case_id:
         raise CaseError(f"{path}: names case {props['case_id']!r}, not {case_id!r}; {REBUILD}")
     if "channels" in props:

@@ -1,9 +1,8 @@
-"""What the layout readers share: listing volume files, collecting a case's files, ``dataset.json``,
+"""What the layout readers share: listing volume files, collecting a case's files, channel names,
 and the ``imagesTr``/``labelsTr`` folders of MSD and nnU-Net."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,17 +63,6 @@ class CaseBuilder:
     def build(self, layout: str, label_scheme: str | None, channel_index: Mapping[str, int] | None = None) -> Case:
         return Case(self.case_id, dict(self.images), self.label, layout, label_scheme,
                     dict(channel_index or {}), tuple(self.problems))
-
-
-def read_dataset_json(path: Path) -> dict:
-    """A ``dataset.json`` as a dict; :class:`CaseError` naming it when unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise CaseError(f"{path}: unreadable dataset.json ({e})") from None
-    if not isinstance(data, dict):
-        raise CaseError(f"{path}: dataset.json should hold a JSON object")
-    return data
 
 
 def channel_map(names: Mapping, source: Path) -> dict[str, int]:

@@ -14,8 +14,8 @@ from pathlib import Path
 from ...conventions import MSD_CHANNEL_ORDER
 from ...errors import CaseError
 from ..cases import Case
-from ..io import strip_suffix
-from .common import CaseBuilder, attach_labels, channel_map, read_dataset_json, split_files
+from ..io import read_json_object, strip_suffix
+from .common import CaseBuilder, attach_labels, channel_map, split_files
 
 
 def detect(root: Path) -> int:
@@ -27,7 +27,7 @@ def msd_channels(root: Path) -> dict[str, int]:
     meta = root / "dataset.json"
     if not meta.is_file():
         return {m: i for i, m in enumerate(MSD_CHANNEL_ORDER)}
-    names = read_dataset_json(meta).get("modality")
+    names = read_json_object(meta).get("modality")
     if not isinstance(names, Mapping) or not names:
         raise CaseError(f"{meta}: no 'modality' entry naming the channels of the 4-D images"
                         ' (Task01_BrainTumour has {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"})')

@@ -10,8 +10,8 @@ from pathlib import Path
 from ...conventions import LABEL_SCHEMES
 from ...errors import CaseError
 from ..cases import Case
-from ..io import strip_suffix
-from .common import CHANNEL_FILE, CaseBuilder, attach_labels, channel_map, read_dataset_json, split_files
+from ..io import read_json_object, strip_suffix
+from .common import CHANNEL_FILE, CaseBuilder, attach_labels, channel_map, split_files
 
 
 def detect(root: Path) -> int:
@@ -71,7 +71,7 @@ def read(root: Path) -> list[Case]:
     meta = root / "dataset.json"
     if not meta.is_file():
         raise CaseError(f"{root}: nnU-Net layout needs dataset.json to name the channels (not found)")
-    info = read_dataset_json(meta)
+    info = read_json_object(meta)
     names = info.get("channel_names") or info.get("modality")
     if not isinstance(names, Mapping) or not names:
         raise CaseError(f"{meta}: no 'channel_names' (nnU-Net v2) or 'modality' (v1) entry")
