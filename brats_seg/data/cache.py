@@ -106,10 +106,9 @@ def read_index(folder: str | Path) -> dict[str, Any]:
     from_dict(PreprocessConfig, config, source=f"{path} config")
     channels = _channels(path, _required(path, index, "channels", list, "the input channel names"))
     cases = index.get("cases")
-    if not isinstance(cases, list):
-        raise CaseError(f"{path}: no 'cases' entry (the list of cached cases); {REBUILD}")
-    cases = [c if isinstance(c, str) else c["case_id"] for c in cases]
-    return {**index, "channels": channels, "cases": cases}
+    if not isinstance(cases, list) or not all(isinstance(c, str) for c in cases):
+        raise CaseError(f"{path}: no 'cases' entry (the list of cached case ids); {REBUILD}")
+    return {**index, "channels": channels}
 
 
 def cached_case_ids(folder: str | Path, *, labelled: bool = False) -> list[str]:
