@@ -90,7 +90,8 @@ def main(argv=None) -> int:
     from monai.transforms import NormalizeIntensity
 
     from brats_seg.checkpoint import make_checkpoint
-    from brats_seg.data.cases import discover_cases, load_case
+    from brats_seg.data.cases import load_case
+    from brats_seg.data.layouts import discover_cases
     from brats_seg.inference.predictor import Predictor
     from brats_seg.models.registry import build_model
 

@@ -17,15 +17,15 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _API: dict[str, str] = {
-    "discover_cases": "brats_seg.data.cases",
+    "discover_cases": "brats_seg.data.layouts",
     "load_case": "brats_seg.data.cases",
     "Case": "brats_seg.data.cases",
     "check_case": "brats_seg.data.checks",
     "check_dataset": "brats_seg.data.checks",
     "preprocess_case": "brats_seg.data.preprocess",
     "preprocess_dataset": "brats_seg.data.preprocess",
-    "load_cached": "brats_seg.data.preprocess",
-    "restore": "brats_seg.data.preprocess",
+    "load_cached": "brats_seg.data.cache",
+    "restore": "brats_seg.data.geometry",
     "synthesize_dataset": "brats_seg.data.synth",
     "build_model": "brats_seg.models.registry",
     "list_models": "brats_seg.models.registry",

@@ -10,6 +10,7 @@ import pytest
 from brats_seg.cli import main
 from brats_seg.models.nas.genotype import load_genotype
 from brats_seg.models.registry import list_models
+from helpers import write_cache_entries
 
 
 def test_models_json_lists_all_with_parameters(capsys):
@@ -30,8 +31,8 @@ def test_models_table(capsys):
 
 
 def write_cache(folder, n=2, size=20):
-    """A preprocess cache by its documented format: <id>_image.npy, <id>_label.npy, <id>.json."""
-    folder.mkdir()
+    """A preprocessing cache (brats_seg.data.cache): <id>_image.npy, <id>_label.npy, <id>.json, dataset.json."""
+    cases = {}
     for i in range(n):
         rng = np.random.default_rng(i)
         label = np.zeros((size,) * 3, np.uint8)
@@ -39,9 +40,8 @@ def write_cache(folder, n=2, size=20):
         label[6:12, 6:12, 6:12] = 1
         label[8:10, 8:10, 8:10] = 4
         image = rng.normal(size=(4, *label.shape)).astype(np.float32) + (label > 0)
-        np.save(folder / f"case{i}_image.npy", image)
-        np.save(folder / f"case{i}_label.npy", label)
-        (folder / f"case{i}.json").write_text(json.dumps({"case_id": f"case{i}", "label_scheme": "brats2021"}))
+        cases[f"case{i}"] = (image, label, "brats2021")
+    write_cache_entries(folder, cases)
     return folder
 
 

@@ -79,7 +79,7 @@ def _cases_from_files(args):
 
 def find_cases(args):
     """The cases named on the command line (raises BratsSegError if none)."""
-    from ..data.cases import discover_cases
+    from ..data.layouts import discover_cases
     from ..errors import BratsSegError
 
     if any(getattr(args, m) is not None for m in MODALITY_FLAGS):

@@ -19,8 +19,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..conventions import canonical_modality, detect_scheme
-    from ..data.cases import discover_cases, load_case
+    from ..data.cases import load_case
     from ..data.io import read_image
+    from ..data.layouts import discover_cases
     from ..errors import CaseError
     from ..evaluation.overlays import overlay_figure
 

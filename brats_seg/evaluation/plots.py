@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import GROUP_NAMES
-from ..data.io import atomic_path
+from ..files import atomic_path
 
 METRIC_LABELS = {"dice": "Dice", "hd95": "HD95 (mm)", "lesion_dice": "lesion-wise Dice",
                  "lesion_hd95": "lesion-wise HD95 (mm)", "sensitivity": "sensitivity", "specificity": "specificity"}

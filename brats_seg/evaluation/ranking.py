@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from ..data.io import atomic_path
 from ..errors import BratsSegError
+from ..files import atomic_path
 from .report import groups_of, read_metrics_csv
 
 LEGACY_RANK_METRICS: tuple[str, ...] = ("dice", "hd95")

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import GROUP_NAMES, REGIONS
-from ..data.io import atomic_path
 from ..errors import BratsSegError
+from ..files import atomic_path
 from .lesionwise import LESION_HD95_MODE, LESION_METRICS
 from .metrics import DEFAULT_HD95_MODE, METRICS
 from .pairing import find_label_maps, find_references, pair_cases

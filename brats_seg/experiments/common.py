@@ -35,8 +35,8 @@ import numpy as np
 
 from ..config import PreprocessConfig
 from ..conventions import MODALITIES, REGIONS
-from ..data.io import atomic_path
 from ..errors import ConfigError
+from ..files import atomic_path
 
 EXPERIMENTS: dict[str, str] = {
     "architectures": "brats_seg.experiments.architectures",
@@ -134,7 +134,7 @@ def split_dataset(root: str | Path, plan: DataPlan, *, min_train: int = 1) -> Sp
     The held-out cases are drawn by a seeded permutation of the sorted case ids, so the
     same folder and seed always give the same split.
     """
-    from ..data.cases import discover_cases
+    from ..data.layouts import discover_cases
 
     cases = [c for c in discover_cases(root)
              if c.label is not None and not c.problems and all(m in c.images for m in MODALITIES)]

@@ -114,7 +114,7 @@ def random_resnet_2d(model_name: str, preset: str, path: Path, seed: int = 0) ->
     inflation path: it carries no pretrained knowledge."""
     import torch
 
-    from ..data.io import atomic_path
+    from ..files import atomic_path
     from ..models.registry import build_model
 
     model = build_model(model_name, preset=preset)
@@ -149,6 +149,7 @@ def pretrain_weights(ctx: Context) -> tuple[Path | None, str]:
     import contextlib
     import time
 
+    from ..data.cache import cached_case_ids
     from ..training.pretrain import PretrainConfig, pretrain
 
     run = ctx.out / "prep" / "pretrain"
@@ -165,7 +166,7 @@ def pretrain_weights(ctx: Context) -> tuple[Path | None, str]:
             pretrain(cfg)
         (run / "done.json").write_text('{"done": true}')
     ctx.prep_seconds["pretrain"] = round(time.perf_counter() - t0, 2)
-    n_pool = len(list(ctx.pool_cache.glob("*_image.npy")))
+    n_pool = len(cached_case_ids(ctx.pool_cache))
     return weights, f"Models Genesis restoration pretraining on {n_pool} cases' images (labels unused), {b.steps} steps"
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, model_from_checkpoint
-from ..data.io import atomic_path
 from ..errors import BratsSegError
+from ..files import atomic_path
 
 FORMATS = ("torchscript", "onnx")
 

@@ -222,7 +222,8 @@ class Predictor:
     @torch.inference_mode()
     def predict(self, vol: CaseVolumes, label_scheme: str | None = None) -> Prediction:
         """Segment one loaded case; see the module docstring for the steps."""
-        from ..data.preprocess import preprocess_volumes, restore
+        from ..data.geometry import restore
+        from ..data.preprocess import preprocess_volumes
 
         t0 = time.perf_counter()
         vol = self._select_channels(vol)

@@ -122,9 +122,9 @@ class RestorationPatches(Dataset):
     """``{"image": distorted (C, *patch), "label": original (C, *patch)}``, both scaled to [0, 1] per channel."""
 
     def __init__(self, cache: Path, case_ids: list[str], cfg: PretrainConfig):
-        from ..data.loaders import open_cached_case
+        from ..data.cache import load_cached
 
-        self.cases = [open_cached_case(cache, c) for c in case_ids]
+        self.cases = [load_cached(cache, c) for c in case_ids]
         self.cfg = cfg
         self.epoch = 0
 
@@ -132,13 +132,13 @@ class RestorationPatches(Dataset):
         return self.cfg.steps_per_epoch * self.cfg.batch_size
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        from ..data.loaders import _crop
+        from ..data.loaders import crop_patch
 
         rng = np.random.default_rng([self.cfg.seed, self.epoch, int(index)])
         case = self.cases[int(rng.integers(len(self.cases)))]
         shape, patch = case.image.shape[1:], self.cfg.patch
         lo = [int(rng.integers(0, n - p + 1)) if n >= p else 0 for n, p in zip(shape, patch)]
-        x = _crop(case.image, lo, patch).astype(np.float32)
+        x = crop_patch(case.image, lo, patch).astype(np.float32)
         lo_v, hi_v = x.min(axis=(1, 2, 3), keepdims=True), x.max(axis=(1, 2, 3), keepdims=True)
         x = (x - lo_v) / np.maximum(hi_v - lo_v, 1e-6)
         return {"image": torch.from_numpy(distort(x, rng, self.cfg)), "label": torch.from_numpy(x)}
@@ -149,8 +149,9 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     network outputs ``in_channels`` restored channels) and ``RUN/log.csv``."""
     from tqdm.auto import tqdm
 
+    from ..data.cache import is_cache
     from ..models.registry import build_model
-    from .run_data import _is_cache, data_channels, prepare_data
+    from .run_data import data_channels, prepare_data
     from .train_config import TrainConfig, check_config
 
     check_config(TrainConfig(data=cfg.data, out=cfg.out, model=cfg.model, patch=cfg.patch, epochs=cfg.epochs,
@@ -171,7 +172,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     info = ddp.DistInfo()
     data = prepare_data(TrainConfig(data=cfg.data, out=cfg.out, cache=cfg.cache, preprocess=cfg.preprocess, folds=1,
                                     progress=cfg.progress), run, info)
-    if not _is_cache(data.cache):
+    if not is_cache(data.cache):
         raise ConfigError(f"{data.cache}: no preprocessed cases")
     device = ddp.device_for(info, cfg.device)
     model.to(device)

@@ -3,7 +3,6 @@ about them (channel names, preprocessing, output label scheme, training spacing)
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import numpy as np
 
 from ..config import to_dict
 from ..conventions import MODALITIES
+from ..data.cache import cached_case_ids, cached_config, is_cache, load_cached, read_index
 from ..errors import ConfigError
 from . import ddp
 from .splits import make_splits, save_splits
@@ -32,27 +32,15 @@ class RunData:
     spacing: tuple[float, float, float]
 
 
-def _is_cache(folder: Path) -> bool:
-    return (folder / "dataset.json").is_file() and any(folder.glob("*_image.npy"))
-
-
-def _cache_channels(cache: Path) -> tuple[str, ...]:
-    channels = json.loads((cache / "dataset.json").read_text()).get("channels")
-    if not channels:
-        raise ConfigError(f"{cache / 'dataset.json'}: names no channels; re-run brats-seg preprocess")
-    return tuple(channels)
-
-
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
     """Input channel names, known before any work: a cache's (``dataset.json``), or the canonical
     four that raw data is preprocessed to."""
-    return _cache_channels(Path(cfg.data)) if _is_cache(Path(cfg.data)) else MODALITIES
+    data = Path(cfg.data)
+    return tuple(read_index(data)["channels"]) if is_cache(data) else MODALITIES
 
 
 def _case_properties(cache: Path, case_id: str) -> dict:
-    from ..data.loaders import open_cached_case
-
-    return open_cached_case(cache, case_id).properties
+    return load_cached(cache, case_id).properties
 
 
 def output_scheme(cache: Path, case_ids: Sequence[str], explicit: str | None) -> str:
@@ -89,10 +77,8 @@ def training_spacing(cache: Path, case_ids: Sequence[str], preprocessing: dict) 
 
 def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     """Resolve the cache (preprocessing raw data on rank 0 first), split the cases, write ``splits.json``."""
-    from ..data.loaders import cached_case_ids
-
     data = Path(cfg.data)
-    cache = data if _is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
+    cache = data if is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
     if cache != data and info.is_main:
         from ..data.preprocess import preprocess_dataset
 
@@ -101,11 +87,9 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
             failed = "; ".join(f"{k}: {v}" for k, v in report.failed.items())
             print(f"preprocess: {len(report.failed)} case(s) skipped: {failed}")
     ddp.barrier(info)
-    from ..data.preprocess import cached_config
-
     preprocessing = to_dict(cached_config(cache))  # CaseError naming dataset.json if it records none
-    channels = _cache_channels(cache)
-    ids = [c for c in cached_case_ids(cache) if (cache / f"{c}_label.npy").is_file()]
+    channels = tuple(read_index(cache)["channels"])
+    ids = cached_case_ids(cache, labelled=True)
     if not ids:
         raise ConfigError(f"{cache}: no labelled cases in the cache")
     splits = make_splits(ids, cfg.folds, cfg.seed)

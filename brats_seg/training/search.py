@@ -129,7 +129,8 @@ class _LoaderEpochs:
 def _splits(data: Any, cfg: SearchConfig) -> tuple[Any, Any, int]:
     """(training batches, validation batches, input channels) for a cache folder or in-memory pairs."""
     if isinstance(data, (str, os.PathLike)):
-        from ..data.loaders import cached_case_ids, make_train_loader, open_cached_case
+        from ..data.cache import cached_case_ids, load_cached
+        from ..data.loaders import make_train_loader
 
         cache = Path(data)
         if not cache.is_dir():
@@ -138,7 +139,7 @@ def _splits(data: Any, cfg: SearchConfig) -> tuple[Any, Any, int]:
         if not ids:
             raise ConfigError(f"{cache}: no cached cases (*_image.npy); run brats-seg preprocess first")
         train_ids, val_ids = (ids[0::2], ids[1::2]) if len(ids) > 1 else (ids, ids)
-        channels = int(open_cached_case(cache, ids[0]).image.shape[0])
+        channels = int(load_cached(cache, ids[0]).image.shape[0])
 
         def loader(case_ids: list[str], seed: int) -> _LoaderEpochs:
             return _LoaderEpochs(make_train_loader(cache, case_ids, cfg.patch_size, cfg.batch_size,

@@ -27,7 +27,7 @@ def synth_root(tmp_path_factory) -> Path:
     """Six synthetic BraTS 2021-style cases at 4 mm (60x60x39), made the way an experiment without --data makes them."""
     out = tmp_path_factory.mktemp("experiments")
     root = ensure_data(None, out, DataPlan(), progress=False)
-    assert root == out / "data" and len(list(root.glob("BraTS2021_*"))) == 6
+    assert root == out / "data" and len(list(root.glob("Synth_*"))) == 6
     return root
 
 

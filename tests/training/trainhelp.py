@@ -3,7 +3,6 @@ training processes started and killed with SIGKILL."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from brats_seg.conventions import convert_labels
-from helpers import tiny_volumes
+from helpers import tiny_volumes, write_cache_entries
 
 
 def write_toy_cache(out: Path, n: int = 4, shape=(24, 24, 20), spacing=(1.0, 1.0, 1.0),
@@ -24,24 +23,15 @@ def write_toy_cache(out: Path, n: int = 4, shape=(24, 24, 20), spacing=(1.0, 1.0
     label scheme of each case (default brats2021; the labels are converted to it)."""
     spacings = [spacing] * n if np.ndim(spacing) == 1 else list(spacing)
     schemes = schemes or ["brats2021"] * n
-    out.mkdir(parents=True, exist_ok=True)
-    ids = []
+    cases = {}
     for i in range(n):
         vols, label = tiny_volumes(shape=shape, seed=i)
         image = np.stack(list(vols.values())).astype(np.float32)
         brain = image[0] != 0
         image = np.where(brain, (image - image[:, brain].mean(1)[:, None, None, None])
                          / image[:, brain].std(1)[:, None, None, None], 0).astype(np.float32)
-        cid = f"toy{i:03d}"
-        np.save(out / f"{cid}_image.npy", image)
-        np.save(out / f"{cid}_label.npy", convert_labels(label, "brats2021", schemes[i]).astype(np.uint8))
-        (out / f"{cid}.json").write_text(json.dumps({"case_id": cid, "label_scheme": schemes[i],
-                                                     "spacing": [float(s) for s in spacings[i]],
-                                                     "channels": ["t1n", "t1c", "t2w", "t2f"]}))
-        ids.append(cid)
-    (out / "dataset.json").write_text(json.dumps({"config": {}, "channels": ["t1n", "t1c", "t2w", "t2f"],
-                                                  "cases": ids}))
-    return ids
+        cases[f"toy{i:03d}"] = (image, convert_labels(label, "brats2021", schemes[i]).astype(np.uint8), schemes[i])
+    return write_cache_entries(out, cases, spacings=spacings)
 
 
 def start_process(cmd: list[str]) -> subprocess.Popen:
