@@ -171,6 +171,14 @@ class Predictor:
         return make_runner(self.backend, m.network, in_channels=len(m.channels), window=m.window, device=self.device,
                            precision=self.precision, channels_last=self.channels_last)
 
+    @torch.inference_mode()
+    def warm_up(self) -> None:
+        """Run every member once per batch size up to ``batch_size`` on zeros, so that one-time
+        work (OpenVINO compiling each static shape, cuDNN autotuning) is not charged to a case."""
+        for m, runner in zip(self.members, self._runners):
+            for n in range(1, self.batch_size + 1):
+                runner.run(torch.zeros((n, len(m.channels), *m.window), device=self.device))
+
     # ------------------------------------------------------------------ settings
 
     def settings(self) -> dict[str, Any]:

@@ -88,6 +88,9 @@ class TrainConfig:
     fg_fraction: float = 0.34
     augment: bool = True
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
+    augment_on_device: bool = False
+    """Augment whole batches on the training device (:mod:`brats_seg.data.gpu_augment`) instead of per
+    sample in the loader workers: for GPUs fed by few CPU cores."""
     in_memory: bool | None = None
     init_from: str | None = None
     freeze_encoder_epochs: int = 0
@@ -308,6 +311,7 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
     """Train ``model`` for ``cfg.epochs``, validating and saving after each epoch (resuming if asked)."""
     from tqdm.auto import tqdm
 
+    from ..data.gpu_augment import DeviceAugmentation, augment_batches
     from ..data.loaders import iter_validation_cases, make_train_loader
 
     model.to(device)
@@ -327,7 +331,8 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
         print(f"resuming {run} after epoch {progress.epoch}")
     net = ddp.wrap(model, info, device)
     loader = make_train_loader(data.cache, data.train_ids, cfg.patch, cfg.batch_size, num_workers=cfg.workers,
-                               fg_fraction=cfg.fg_fraction, augment=cfg.augmentation if cfg.augment else False,
+                               fg_fraction=cfg.fg_fraction,
+                               augment=cfg.augmentation if cfg.augment and not cfg.augment_on_device else False,
                                seed=cfg.seed, steps_per_epoch=cfg.steps_per_epoch, rank=info.rank,
                                world_size=info.world_size, in_memory=cfg.in_memory)
     loss_fn = build_loss(cfg.loss)
@@ -335,11 +340,14 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
     bar = tqdm(total=total, initial=progress.epoch * cfg.steps_per_epoch, unit="step", desc="train",
                disable=not (cfg.progress and info.is_main), dynamic_ncols=True)
     encoder, norms = encoder_parameters(model), encoder_norms(model)
+    on_device = DeviceAugmentation(cfg.augmentation) if cfg.augment and cfg.augment_on_device else None
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         loader.sampler.set_epoch(epoch)
+        batches = loader if on_device is None else augment_batches(loader, on_device, device, seed=cfg.seed,
+                                                                   epoch=epoch)
         freeze = epoch <= cfg.freeze_encoder_epochs
         stats = train_one_epoch(
-            net, loader, loss_fn, optimizer, device=device, step=(epoch - 1) * cfg.steps_per_epoch, total_steps=total,
+            net, batches, loss_fn, optimizer, device=device, step=(epoch - 1) * cfg.steps_per_epoch, total_steps=total,
             schedule=cfg.schedule, warmup_steps=int(cfg.warmup * cfg.steps_per_epoch), amp=cfg.amp, scaler=scaler,
             grad_clip=cfg.grad_clip, frozen=encoder if freeze else (), frozen_norms=norms if freeze else (),
             progress=lambda loss, e=epoch: (bar.update(1), bar.set_postfix(epoch=e, loss=f"{loss:.3f}")))

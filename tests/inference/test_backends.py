@@ -9,6 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from test_cli_predict import tiny_checkpoint, write_case
+from test_predictor_engine import tiny_case
 
 from brats_seg.checkpoint import make_checkpoint
 from brats_seg.cli import main
@@ -16,8 +18,6 @@ from brats_seg.errors import BratsSegError
 from brats_seg.inference.backends import make_runner, resolve_precision
 from brats_seg.inference.predictor import Predictor
 from brats_seg.models.registry import build_model
-from test_cli_predict import tiny_checkpoint, write_case
-from test_predictor_engine import tiny_case
 
 
 @pytest.fixture(scope="module", params=["nnunet", "segresnet"])
