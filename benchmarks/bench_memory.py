@@ -6,7 +6,8 @@ does: read the four volumes (float32), predict, write uint8 labels.
 
 * ours: ``Predictor`` + ``predict_case`` (float buffers on the brain's box only, labels
   pasted as uint8), with the checkpoint's training spacing (1 mm: the 512 volume's crop is
-  resampled to 1 mm first) and without it (every case on its own grid);
+  resampled to 1 mm first) and without it (every case on its own grid), and on the
+  OpenVINO back-end (fp32);
 * MONAI: ``NormalizeIntensity(nonzero=True, channel_wise=True)``,
   ``sliding_window_inference`` (Gaussian) over the whole volume, sigmoid, threshold,
   labels, ``nibabel`` write.
@@ -36,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CASE = ROOT.parent / "shared" / "data" / "brats2021" / "BraTS2021_00002"
-RECIPES = ("ours", "ours-native", "monai")
+RECIPES = ("ours", "ours-native", "ours-openvino", "monai")
 
 
 def rss_gb() -> float:
@@ -88,7 +89,8 @@ def child(recipe: str, case_dir: Path, ckpt: Path, out: Path) -> None:
         from brats_seg.inference.batch import OutputOptions, output_paths, predict_case
         from brats_seg.inference.predictor import Predictor
 
-        predictor = Predictor([loaded], device="cpu", log=None)
+        backend = "openvino" if recipe == "ours-openvino" else "torch"
+        predictor = Predictor([loaded], device="cpu", backend=backend, warn=False)
         base = rss_gb()
         t = time.perf_counter()
         predict_case(predictor, case, output_paths(out, case.case_id), OutputOptions())

@@ -176,7 +176,7 @@ def build_predictors(ckpt, args) -> dict:
         backend, precision = recipe.split(":")
         t, out[f"{backend} {precision}"] = timed(lambda b=backend, p=precision: Predictor(
             [str(ckpt)], device="cpu", overlap=args.overlap, tta=0, batch_size=args.batch_size, backend=b,
-            precision=p, log=None))
+            precision=p, warn=False))
         t_warm, _ = timed(out[f"{backend} {precision}"].warm_up)
         setup.append(f"{backend} {precision} {t + t_warm:.1f} s")
     print(f"  one-time setup per run (load, ONNX export, compilation, first calls): {', '.join(setup)}")

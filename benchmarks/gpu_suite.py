@@ -113,7 +113,7 @@ def prediction(args, device: torch.device) -> None:
     ckpt = make_checkpoint(net, model_name="nnunet", model_kwargs=net.build_kwargs, patch_size=window)
     ckpt["spacing"] = [1.0, 1.0, 1.0]
     bf16 = device.type == "cuda"
-    predictor = Predictor([ckpt], device=device, precision="bf16" if bf16 else "fp32", log=None)
+    predictor = Predictor([ckpt], device=device, precision="bf16" if bf16 else "fp32", warn=False)
     predictor.warm_up()
     monai_net = net.to(device).to(memory_format=torch.channels_last_3d)
     normalize = NormalizeIntensity(nonzero=True, channel_wise=True)

@@ -101,7 +101,8 @@ class Predictor:
     the averaged probability). ``label_scheme``: of the output labels (default: the case's,
     else the checkpoint's). ``window``: override the checkpoint's patch size.
     ``channels_last``: torch back-end in ``channels_last_3d`` (faster 3-D convolutions with
-    cuDNN and with oneDNN on CPU: about 1.4x for SegResNet on 2 CPU cores).
+    cuDNN and with oneDNN on CPU: about 1.4x for SegResNet on 2 CPU cores). ``warn``: print
+    the one warning about checkpoints without a training spacing (to stderr).
     """
 
     def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any] | Member],
@@ -109,7 +110,7 @@ class Predictor:
                  batch_size: int = 4, weights: Sequence[float] | None = None, backend: str = "torch",
                  precision: str = "auto", compile: bool = False, postprocess: PostprocessConfig | None = None,
                  uncertainty: str | None = None, label_scheme: str | None = None,
-                 window: Sequence[int] | None = None, channels_last: bool = True, log=sys.stderr):
+                 window: Sequence[int] | None = None, channels_last: bool = True, warn: bool = True):
         if not checkpoints:
             raise BratsSegError("no checkpoint given")
         members = [c if isinstance(c, Member) else member_from_checkpoint(c, window) for c in checkpoints]
@@ -128,9 +129,9 @@ class Predictor:
             groups.setdefault(json.dumps(to_dict(m.preprocessing), sort_keys=True), []).append(i)
         self._groups = [(self.members[g[0]].preprocessing, g) for g in groups.values()]
         unknown = [m.name for m in self.members if m.spacing_unknown]
-        if unknown and log is not None:
+        if unknown and warn:
             print(f"brats-seg: warning: {', '.join(unknown)} record(s) no training spacing (format-1 checkpoint):"
-                  " each case is predicted on its own grid, not resampled", file=log)
+                  " each case is predicted on its own grid, not resampled", file=sys.stderr)
 
     @classmethod
     def from_members(cls, members: Sequence[Member], **kwargs: Any) -> Predictor:
