@@ -18,6 +18,11 @@ Cases: a real 240x240x155 BraTS case, and the same case resampled (linear) to 51
 memory here is about the volume-sized buffers, not the network's activations. Printed per
 case and recipe: peak RSS, RSS after imports and loading the network (baseline), seconds.
 
+Measured 2026-12-02 (2 threads, 2 cores shared with other jobs; peak RSS, seconds):
+240x240x155: ours 2.87 GB 75 s, ours-native 2.87 GB, ours-openvino 2.26 GB 37 s, MONAI 2.89 GB 189 s;
+512x512x200: ours 3.69 GB 115 s, ours-native 4.09 GB 271 s, ours-openvino 3.24 GB 67 s,
+MONAI 4.36 GB 938 s. Baseline (imports, network) 0.95-1.03 GB in every process.
+
     flock /tmp/brats_cpu.lock .venv/bin/python benchmarks/bench_memory.py
 """
 
