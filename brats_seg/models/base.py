@@ -27,8 +27,9 @@ class InputSizeError(BratsSegError, ValueError):
     """The input's shape does not fit the network (wrong rank, channels or side lengths)."""
 
 
-def _round_up(n: int, m: int) -> int:
-    return max(m, -(-n // m) * m)
+def round_up(n: int, m: int) -> int:
+    """The smallest positive multiple of ``m`` that is at least ``n`` (``m`` itself for ``n`` <= 0)."""
+    return max(m, -(-int(n) // m) * m)
 
 
 class SegmentationNet(nn.Module):
@@ -60,7 +61,7 @@ class SegmentationNet(nn.Module):
                                  f" (input_image_size), got {'x'.join(map(str, sides))}")
         d = self.size_divisor
         if any(s % d for s in sides):
-            fit = "x".join(str(_round_up(s, d)) for s in sides)
+            fit = "x".join(str(round_up(s, d)) for s in sides)
             raise InputSizeError(f"{name}: input sides must be multiples of {d}, got {'x'.join(map(str, sides))};"
                                  f" pad or crop to e.g. {fit}")
 

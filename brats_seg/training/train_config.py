@@ -83,6 +83,9 @@ class TrainConfig:
     fg_fraction: float = 0.34
     augment: bool = True
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
+    augment_on_device: bool = False
+    """Augment whole batches on the training device (:mod:`brats_seg.data.gpu_augment`) instead of per
+    sample in the loader workers: for GPUs fed by few CPU cores."""
     in_memory: bool | None = None
     init_from: str | None = None
     freeze_encoder_epochs: int = 0

@@ -116,10 +116,16 @@ def _progress_bar(s: Session):
                 disable=not show, dynamic_ncols=True)
 
 
-def train_epoch(s: Session, net: nn.Module, loader, loss_fn: nn.Module, epoch: int, bar) -> EpochStats:
-    """One epoch of :func:`~brats_seg.training.loop.train_one_epoch` on the session's schedule."""
+def train_epoch(s: Session, net: nn.Module, loader, loss_fn: nn.Module, epoch: int, bar,
+                on_device=None) -> EpochStats:
+    """One epoch of :func:`~brats_seg.training.loop.train_one_epoch` on the session's schedule;
+    ``on_device``: a :class:`~brats_seg.data.gpu_augment.DeviceAugmentation` applied to whole batches."""
+    from ..data.gpu_augment import augment_batches
+
     cfg = s.cfg
     loader.sampler.set_epoch(epoch)
+    batches = loader if on_device is None else augment_batches(loader, on_device, s.device, seed=cfg.seed,
+                                                               epoch=epoch)
     freeze = epoch <= cfg.freeze_encoder_epochs
     timed = isinstance(s.schedule, TimeBudget)
 
@@ -128,7 +134,7 @@ def train_epoch(s: Session, net: nn.Module, loader, loss_fn: nn.Module, epoch: i
         bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
 
     return train_one_epoch(
-        net, loader, loss_fn, s.optimizer, device=s.device, step=(epoch - 1) * cfg.steps_per_epoch,
+        net, batches, loss_fn, s.optimizer, device=s.device, step=(epoch - 1) * cfg.steps_per_epoch,
         lr_at=s.schedule.lr_at, stop=s.schedule.stop_early, amp=cfg.amp, scaler=s.scaler, grad_clip=cfg.grad_clip,
         frozen=encoder_parameters(s.model) if freeze else (), frozen_norms=encoder_norms(s.model) if freeze else (),
         progress=show)
@@ -179,6 +185,7 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
         device: torch.device) -> Progress:
     """Train ``model`` for ``cfg.epochs`` (or ``cfg.time_budget`` minutes), validating and saving after each
     epoch (resuming if asked)."""
+    from ..data.gpu_augment import DeviceAugmentation
     from ..data.loaders import make_train_loader
 
     s = open_session(cfg, model, data, run, info, device)
@@ -188,10 +195,11 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
                                seed=cfg.seed, steps_per_epoch=cfg.steps_per_epoch, rank=info.rank,
                                world_size=info.world_size, in_memory=cfg.in_memory)
     loss_fn = build_loss(cfg.loss)
+    on_device = DeviceAugmentation(cfg.augmentation) if cfg.augment and cfg.augment_on_device else None
     bar = _progress_bar(s)
     while not s.schedule.finished(s.progress.epoch):
         epoch = s.progress.epoch + 1
-        stats = train_epoch(s, net, loader, loss_fn, epoch, bar)
+        stats = train_epoch(s, net, loader, loss_fn, epoch, bar, on_device)
         scores = validate_if_due(s, epoch, last=s.schedule.finished(epoch))
         if scores:
             bar.set_postfix(epoch=epoch, loss=f"{stats.loss:.3f}", dice=f"{scores['mean']:.3f}")
