@@ -55,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", help="poly (default) or cosine")
     parser.add_argument("--warmup", type=float, help="warm-up epochs")
     parser.add_argument("--grad-clip", type=float)
-    parser.add_argument("--amp", help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), bf16, fp16"
-                        " or none")
+    parser.add_argument("--amp", help="auto (bf16 on CUDA, fp32 on CPUs: oneDNN's bf16 3-D weight"
+                        " gradients are wrong for thin inputs), bf16, fp16 or none")
     parser.add_argument("--fold", type=int)
     parser.add_argument("--folds", type=int, help="k of k-fold cross-validation (1: no validation)")
     parser.add_argument("--val-every", type=int, help="validate every N epochs")
