@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from conftest import TEST_SEED
 
 TESTS = Path(__file__).resolve().parent
