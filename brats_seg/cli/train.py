@@ -10,18 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _patch(text: str) -> tuple[int, int, int]:
-    parts = [p for p in text.replace("x", ",").split(",") if p]
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"patch must be integers like 128 or 128,128,96, got {text!r}") from None
-    if len(sizes) == 1:
-        sizes *= 3
-    if len(sizes) != 3:
-        raise argparse.ArgumentTypeError(f"patch needs 1 or 3 sizes, got {text!r}")
-    return tuple(sizes)
+from .arguments import patch_size
 
 
 def _model_arg(text: str) -> tuple[str, object]:
@@ -45,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps-per-epoch", type=int, help="optimizer steps per epoch (default 250)")
-    parser.add_argument("--patch", type=_patch, help="patch size: 128 or 128,128,96")
+    parser.add_argument("--patch", type=patch_size, help="patch size: 128 or 128,128,96")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--loss", help="dice_bce (sigmoid regions, default) or dice_ce (softmax over labels)")
     parser.add_argument("--no-deep-supervision", dest="deep_supervision", action="store_const", const=False)
