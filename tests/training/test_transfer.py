@@ -139,6 +139,10 @@ def test_medicalnet_weights_through_the_cli(tmp_path, capsys):
     ckpt = torch.load(tmp_path / "ft" / "checkpoints" / "last.pt", weights_only=True)["state_dict"]
     enc = {k[len("encoder."):]: v for k, v in ckpt.items() if k.startswith("encoder.")}
     assert torch.allclose(enc["conv1.weight"], state["module.conv1.weight"].repeat(1, 4, 1, 1, 1) / 4)
+    x = torch.randn(1, 1, 9, 9, 9)  # four identical input channels give the one-channel network's activations
+    conv = torch.nn.functional.conv3d
+    assert torch.allclose(conv(x.repeat(1, 4, 1, 1, 1), enc["conv1.weight"]), conv(x, state["module.conv1.weight"]),
+                          atol=1e-5)
     for k, v in enc.items():  # the frozen encoder is the file's, batch-norm statistics included
         if k != "conv1.weight":
             assert torch.equal(v, state[f"module.{k}"]), k
@@ -208,6 +212,9 @@ def test_restoration_pairs_keep_the_cache_scale():
     assert np.all(x.min(axis=(1, 2, 3)) >= lo - 1e-5) and np.all(x.max(axis=(1, 2, 3)) <= hi + 1e-5)
     x2, _ = restoration_pair(patch, np.random.default_rng(5), Distortions(p_flip=0.0))
     assert np.array_equal(x, x2)  # seeded
+    reference = Distortions()  # the Models Genesis reference code's config.py
+    assert (reference.p_flip, reference.p_shuffle, reference.shuffle_blocks, reference.p_intensity, reference.p_paint,
+            reference.p_outpaint) == (0.4, 0.5, 10000, 0.9, 0.9, 0.8)
     none = Distortions(p_flip=0.0, p_shuffle=0.0, p_intensity=0.0, p_paint=0.0)
     x3, _ = restoration_pair(patch, np.random.default_rng(5), none)
     np.testing.assert_allclose(x3, patch, atol=1e-5)  # no distortion: the input is the target
