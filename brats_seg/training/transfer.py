@@ -114,11 +114,6 @@ def read_weights(path: str | Path) -> WeightsFile:
     return WeightsFile(path, tensors, channels, dict(preprocessing) if preprocessing is not None else None)
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Only the tensors of :func:`read_weights`."""
-    return read_weights(path).tensors
-
-
 def _unwrap(key: str) -> str:
     for w in _WRAPPERS:
         if key.startswith(w):
