@@ -67,7 +67,7 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 
 def _interval(ci: Sequence[float] | None, digits: int) -> str:
-    return "n/a (one case)" if ci is None else f"{ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
+    return "n/a (fewer than 2 cases)" if ci is None else f"{ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
 
 
 def score_rows(summary: dict) -> list[dict[str, str]]:
