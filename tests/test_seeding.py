@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import TEST_SEED
 
 TESTS = Path(__file__).resolve().parent
 
 
-def test_generators_start_seeded():
-    assert random.random() == random.Random(TEST_SEED).random()
-    assert np.random.rand() == np.random.RandomState(TEST_SEED).rand()
-    assert torch.equal(torch.rand(3), torch.rand(3, generator=torch.Generator().manual_seed(TEST_SEED)))
+def test_generators_start_seeded(seeded_rngs):
+    seed = seeded_rngs  # the autouse fixture of tests/conftest.py, which yields the seed it set
+    assert random.random() == random.Random(seed).random()
+    assert np.random.rand() == np.random.RandomState(seed).rand()
+    assert torch.equal(torch.rand(3), torch.rand(3, generator=torch.Generator().manual_seed(seed)))
 
 
 def test_failure_report_names_the_seeds(tmp_path):
