@@ -44,7 +44,7 @@ _API: dict[str, str] = {
     "load_genotype": "brats_seg.models.nas.genotype",
     "run_quickstart": "brats_seg.experiments.quickstart",
     "QuickstartConfig": "brats_seg.experiments.quickstart",
-    "run_experiment": "brats_seg.experiments.common",
+    "run_experiment": "brats_seg.experiments.registry",
 }
 
 __all__ = ["__version__", *_API]

@@ -13,7 +13,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..experiments.common import EXPERIMENTS
+    from ..experiments.registry import EXPERIMENTS
 
     parser.add_argument("name", choices=list(EXPERIMENTS), help="which comparison to run")
     parser.add_argument("--data", help="labeled dataset folder (any layout); default: synthesize the preset's"
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..experiments.common import run_experiment
+    from ..experiments.registry import run_experiment
     from ..models.nas.genotype import load_genotype
 
     options: dict = {}

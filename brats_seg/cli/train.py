@@ -13,18 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _patch(text: str) -> tuple[int, int, int]:
-    parts = [p for p in text.replace("x", ",").split(",") if p]
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"patch must be integers like 128 or 128,128,96, got {text!r}") from None
-    if len(sizes) == 1:
-        sizes *= 3
-    if len(sizes) != 3:
-        raise argparse.ArgumentTypeError(f"patch needs 1 or 3 sizes, got {text!r}")
-    return tuple(sizes)
+from .arguments import patch_size
 
 
 def _model_arg(text: str) -> tuple[str, object]:
@@ -51,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train for this many minutes instead of --epochs (validation and checkpoints included;"
                              " the lr schedule runs on elapsed time; --warmup is then a share of the budget, 0..1)")
     parser.add_argument("--steps-per-epoch", type=int, help="optimizer steps per epoch (default 250)")
-    parser.add_argument("--patch", type=_patch, help="patch size: 128 or 128,128,96")
+    parser.add_argument("--patch", type=patch_size, help="patch size: 128 or 128,128,96")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--loss", help="dice_bce (sigmoid regions, default) or dice_ce (softmax over labels)")
     parser.add_argument("--no-deep-supervision", dest="deep_supervision", action="store_const", const=False)
@@ -61,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", help="poly (default) or cosine")
     parser.add_argument("--warmup", type=float, help="warm-up epochs (with --time-budget: share of the budget)")
     parser.add_argument("--grad-clip", type=float)
-    parser.add_argument("--amp", help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), bf16, fp16"
-                        " or none")
+    parser.add_argument("--amp", help="auto (bf16 on CUDA, fp32 on CPUs: oneDNN's bf16 3-D weight"
+                        " gradients are wrong for thin inputs), bf16, fp16 or none")
     parser.add_argument("--fold", type=int)
     parser.add_argument("--folds", type=int, help="k of k-fold cross-validation (1: no validation)")
     parser.add_argument("--val-every", type=int, help="validate every N epochs")

@@ -3,7 +3,7 @@
 The review behind this project (and the BraTS reports it summarizes: Isensee et al.,
 nnU-Net, arXiv:1809.10486 and arXiv:2011.00848; Myronenko 2018, arXiv:1810.11654) asks how much
 the architecture matters once training is fixed. Each model is trained on the same cases with
-the same :class:`~brats_seg.experiments.common.Budget` and seed, then predicts the same held-out
+the same :class:`~brats_seg.experiments.arms.Budget` and seed, then predicts the same held-out
 cases. The table gives Dice and HD95 per region (means over held-out cases), trainable parameters,
 training seconds and prediction seconds per case; ``results.png`` draws Dice per region and
 Dice against parameters.
@@ -17,27 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..conventions import REGIONS
-from .common import (
-    METRIC_COLUMNS,
-    Budget,
-    DataPlan,
-    Timer,
-    build_cache,
-    ensure_data,
-    figure,
-    mean_metrics,
-    per_case_rows,
-    progress_bar,
-    region_bars,
-    resolve_preset,
-    save_figure,
-    score_checkpoints,
-    split_dataset,
-    torch_threads,
-    train_arm,
-    write_csv,
-    write_results,
-)
+from .arms import Budget, train_arm
+from .datasets import DataPlan, build_cache, ensure_data, split_dataset
+from .plots import figure, region_bars, save_figure
+from .registry import resolve_preset
+from .runtime import Timer, progress_bar, torch_threads
+from .scoring import METRIC_COLUMNS, mean_metrics, per_case_rows, score_checkpoints
+from .tables import write_csv, write_results
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.init_from and not (cfg.resume and last_checkpoint(run).is_file()):
             from .transfer import load_pretrained
 
-            report = load_pretrained(model, cfg.init_from)
+            report = load_pretrained(model, cfg.init_from, channels=data.channels,
+                                     preprocessing=data.preprocessing)
             if info.is_main:
                 print(report.format())
         t0 = time.perf_counter()

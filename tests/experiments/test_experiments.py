@@ -16,7 +16,8 @@ from brats_seg.cli import main
 from brats_seg.conventions import REGIONS
 from brats_seg.errors import ConfigError
 from brats_seg.experiments import architectures, ensembles, transfer
-from brats_seg.experiments.common import DataPlan, ensure_data, split_dataset, write_results
+from brats_seg.experiments.datasets import DataPlan, ensure_data, split_dataset
+from brats_seg.experiments.tables import write_results
 
 HD95_MAX = 373.13  # legacy BraTS value for an empty prediction or reference (the 240x240x155 diagonal)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
