@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from brats_seg.cli import main
-from brats_seg.models.nas.genotype import load_genotype
+from brats_seg.models.nas.genotype import layer_ops, load_genotype
 from brats_seg.models.registry import list_models
 
 
@@ -29,7 +29,8 @@ def test_models_table(capsys):
 
 
 def write_cache(folder, n=2, size=20):
-    """A preprocess cache by its documented format: <id>_image.npy, <id>_label.npy, <id>.json."""
+    """A preprocess cache by its documented format: <id>_image.npy, <id>_label.npy, <id>.json, and the
+    dataset.json index (preprocessing config, channel names, case ids)."""
     folder.mkdir()
     for i in range(n):
         rng = np.random.default_rng(i)
@@ -41,6 +42,11 @@ def write_cache(folder, n=2, size=20):
         np.save(folder / f"case{i}_image.npy", image)
         np.save(folder / f"case{i}_label.npy", label)
         (folder / f"case{i}.json").write_text(json.dumps({"case_id": f"case{i}", "label_scheme": "brats2021"}))
+    from brats_seg.config import PreprocessConfig, to_dict
+
+    (folder / "dataset.json").write_text(json.dumps({"config": to_dict(PreprocessConfig()),
+                                                     "channels": ["t1n", "t1c", "t2w", "t2f"],
+                                                     "cases": [f"case{i}" for i in range(n)]}))
     return folder
 
 
@@ -48,10 +54,10 @@ def test_search_command_on_a_cache(tmp_path, capsys):
     cache = write_cache(tmp_path / "cache")
     run = tmp_path / "run"
     args = ["search", str(cache), "--out", str(run), "--epochs", "1", "--steps", "1", "--patch", "16",
-            "--no-progress", "--arch-lr", "0.1"]
+            "--no-progress", "--arch-lr", "0.1", "--warmup", "0"]
     assert main(args) == 0
     genotype = load_genotype(run / "genotype.json")
-    assert len(genotype["cells"]) == 5 and "genotype:" in capsys.readouterr().out  # tiny: 3 levels
+    assert len(layer_ops(genotype)) == 10 and "genotype:" in capsys.readouterr().out  # tiny: 5 levels x 2 layers
     assert (run / "arch_log.csv").read_text().count("\n") == 2
     assert main(args) == 2 and "--resume" in capsys.readouterr().err  # never overwrites a search silently
     assert main([*args[:5], "2", *args[6:], "--resume"]) == 0

@@ -234,3 +234,40 @@ def test_vnas_trains_with_the_trainer_and_rebuilds_from_checkpoint(tmp_path):
     assert ckpt["model"]["name"] == "vnas" and ckpt["model"]["kwargs"]["genotype"]["cells"] == genotype["cells"]
     model = model_from_checkpoint(ckpt)
     assert model.genotype == validate_genotype(genotype)
+
+
+# --------------------------------------------------------------------------- the search finds the right answer
+
+
+def shifted_sign_task(axis: int, *, n: int = 4, size: int = 20, k: int = 2, seed: int = 0):
+    """Pairs whose label is the sign of the voxel ``k`` steps further along ``axis`` of a random N(0, 1) volume
+    (one channel; the three regions equal). ``axis=3`` (through-plane): a voxel's label lies two slices away,
+    out of reach of 2-D ops. ``axis=1`` (in-plane): purely slice-wise, every slice stands alone."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(n):
+        shape = [1, size, size, size]
+        shape[axis] += k
+        x = rng.normal(size=shape).astype(np.float32)
+        label = np.take(x, range(k, shape[axis]), axis=axis) > 0
+        pairs.append((np.take(x, range(size), axis=axis), np.repeat(label.astype(np.float32), 3, axis=0)))
+    return pairs
+
+
+def decisive_search(axis: int, seed: int, out) -> dict:
+    """A seconds-long search of the paper's space (two levels, one residual block each: 6 searched layers)."""
+    return search(shifted_sign_task(axis, seed=seed), out, SearchConfig(
+        epochs=8, warmup_epochs=2, steps_per_epoch=16, patch_size=[12, 12, 12], batch_size=2, features=[4, 8],
+        strides=[1, 2], blocks=[1, 1], decoder_blocks=[1], lr=0.05, arch_lr=0.1, seed=seed, threads=1),
+        progress=False)
+
+
+@pytest.mark.slow
+def test_search_picks_3d_where_the_third_axis_matters_and_2d_on_a_slice_wise_task(tmp_path):
+    """Through-plane task: every full-resolution layer (encoder and decoder) picks a 3-D or P3D op.
+    Slice-wise task: the full-resolution encoder layers pick the 2-D op. (The decoder's full-resolution layers
+    also read the pooled path, whose 2x2x2 max pooling mixes slices, so 2-D is not forced there.)"""
+    z = decisive_search(3, 0, tmp_path / "z")
+    assert all(op in ("conv3d", "p3d") for op in z["encoder"][0] + z["decoder"][0]), z
+    inplane = decisive_search(1, 0, tmp_path / "slice")
+    assert inplane["encoder"][0] == ["conv2d", "conv2d"], inplane

@@ -45,6 +45,9 @@ choice per U-Net level for two stacked plain convolutions (smaller, not the pape
 def _from_format1(data: dict[str, Any], source: str) -> dict[str, Any]:
     """Format 1 ``cells`` (decoder deepest first) as a format-2 ``level`` genotype (decoder full resolution first)."""
     cells = data.pop("cells", None)
+    for i, op in enumerate(cells if isinstance(cells, list) else []):
+        if op not in OP_NAMES:
+            raise ConfigError(f"{source}: cell {i} has unknown op {op!r}; valid ops: {', '.join(OP_NAMES)}")
     if not isinstance(cells, list) or len(cells) < 3 or len(cells) % 2 == 0:
         raise ConfigError(f"{source}: 'cells' must list 2 * levels - 1 op names (levels >= 2), got {cells!r}")
     n = (len(cells) + 1) // 2
