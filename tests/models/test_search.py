@@ -91,12 +91,15 @@ def test_layer_space_searches_every_convolution_of_encoder_and_decoder():
     assert search_space_size("level", [1] * 5, [1] * 4) == (9, 3 ** 9)
 
 
-def test_level_space_is_the_smaller_option():
+def test_level_space_is_the_smaller_option(tmp_path):
     net = VNASSearchNet(in_channels=4, out_channels=3, space="level", **SMALL)
     assert net.alphas.shape == (3, len(OP_NAMES))  # 2 encoder levels + 1 decoder level
     assert net(torch.randn(1, 4, 8, 8, 8)).shape == (1, 3, 8, 8, 8)
     g = net.genotype()
     assert g["space"] == "level" and all(len(ops) == 1 for ops in g["encoder"] + g["decoder"])
+    found = search(synthetic_pairs(), tmp_path / "level", cfg(space="level", epochs=1), progress=False)
+    assert found["space"] == "level" and len(layer_ops(found)) == 3
+    assert "dec0_conv2d" in (tmp_path / "level" / "arch_log.csv").read_text().splitlines()[0]
 
 
 def test_search_warms_up_then_searches_logs_and_resumes(tmp_path):
