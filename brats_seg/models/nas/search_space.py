@@ -14,13 +14,13 @@ transposed-convolution up-sampling and the 1x1x1 heads.
 As in the paper: the three candidate ops, a choice per convolution layer of residual
 blocks in encoder and decoder, a softmax over architecture parameters per layer
 (continuous relaxation) and the strongest op per layer as the result. Different from the
-paper: its network follows AH-Net (Liu et al. 2018): a ResNet-50-style encoder (3, 4, 6, 3
-bottleneck cells whose spatial convolution is searched), its own decoder cells and a
-pyramid volumetric pooling head. Ours keeps the U-Net skeleton of this package's other
+paper: its network builds on AH-Net (Liu et al. 2018: a ResNet-50-style encoder of
+bottleneck cells, its own decoder cells, a pyramid volumetric pooling head), whose widths
+and depths are not reproduced here. Ours keeps the U-Net skeleton of this package's other
 networks (:class:`~brats_seg.models.blocks.Encoder` / ``Decoder``: skip concatenation,
 transposed-convolution up-sampling), basic residual blocks with two searched convolutions,
-and nnU-Net's widths (base preset 32..320; the paper's widths are not reproduced); the
-base preset's 1, 3, 4, 6, 3 blocks per encoder level echo ResNet-50's 3, 4, 6, 3.
+and nnU-Net's widths (base preset 32..320); the base preset's 1, 3, 4, 6, 3 blocks per
+encoder level echo ResNet-50's 3, 4, 6, 3.
 
 Space ``level`` (ours, smaller, NOT the paper's): one choice per U-Net level, used by both
 plain ``conv -> norm -> act`` layers of that level (strided first layer where the level
