@@ -44,11 +44,13 @@ from .common import (
 @dataclass(frozen=True)
 class SearchBudget:
     """The V-NAS search the ``vnas`` arm runs on the training cases when no genotype is given (the paper's
-    ``layer`` space, the training budget's model size, patch and batch)."""
+    ``layer`` space, the training budget's model size and batch). ``patch``: None for the training budget's;
+    the supernet holds three candidates per layer, about three times the memory of the network it searches."""
 
     epochs: int = 3
     warmup_epochs: int = 1
     steps_per_epoch: int = 4
+    patch: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ PRESETS: dict[str, ArchitecturesConfig] = {
                                 budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),
                                               batch_size=2, workers=4, overlap=0.5),
                                 data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0),
-                                search=SearchBudget(epochs=10, warmup_epochs=3, steps_per_epoch=100)),
+                                search=SearchBudget(epochs=10, warmup_epochs=3, steps_per_epoch=100,
+                                                    patch=(64, 64, 64))),
 }
 
 QUESTIONS: dict[str, tuple[str, str, str]] = {
@@ -152,7 +155,7 @@ def searched_arm(cfg: ArchitecturesConfig, cache: Path, out: Path, device: str |
 
     s, b = cfg.search, cfg.budget
     genotype = search(cache, out, SearchConfig(epochs=s.epochs, warmup_epochs=s.warmup_epochs,
-                                               steps_per_epoch=s.steps_per_epoch, patch_size=list(b.patch),
+                                               steps_per_epoch=s.steps_per_epoch, patch_size=list(s.patch or b.patch),
                                                batch_size=b.batch_size, preset=b.preset, seed=cfg.seed,
                                                device=device, threads=b.threads),
                       resume=(out / "search_state.pt").is_file(), progress=progress)
