@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="model size: tiny or base")
     parser.add_argument("--model-arg", action="append", type=_model_arg, metavar="KEY=VALUE",
                         help="override a model argument (YAML value), e.g. --model-arg features=[16,32,64]; repeatable")
-    parser.add_argument("--genotype", help="genotype.json of a V-NAS search (brats-seg search); implies --model vnas")
+    parser.add_argument("--genotype", help="genotype.json of a V-NAS search (brats-seg search; formats 1 and 2);"
+                        " implies --model vnas and sets the residual blocks per level it was searched with")
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--time-budget", type=float, metavar="MINUTES",
@@ -92,10 +93,10 @@ def config_from_args(args: argparse.Namespace):
     if args.model_arg:
         cfg = replace(cfg, model_kwargs={**cfg.model_kwargs, **dict(args.model_arg)})
     if args.genotype:
-        from ..models.nas.genotype import load_genotype
+        from ..models.nas.genotype import load_genotype, model_arguments
 
-        cfg = replace(cfg, model=args.model or "vnas", model_kwargs={**cfg.model_kwargs,
-                                                                      "genotype": load_genotype(args.genotype)})
+        cfg = replace(cfg, model=args.model or "vnas",
+                      model_kwargs={**cfg.model_kwargs, **model_arguments(load_genotype(args.genotype))})
     return cfg
 
 
