@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..conventions import get_scheme, labels_to_regions
 from ..errors import CaseError
 from .cache import Preprocessed, cache_nbytes, load_cached
-from .transforms import AugmentConfig, build_augmentation, plain_tensor
+from .transforms import AugmentConfig, augmentation_input_size, build_augmentation, plain_tensor
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 """``in_memory=None`` reads the cache into RAM when it is smaller than this."""
@@ -98,7 +98,8 @@ class PatchDataset(Dataset):
             if case.label is None:
                 raise CaseError(f"case {case.case_id}: no label in the cache; training needs labels")
         cfg = augment if isinstance(augment, AugmentConfig) else (AugmentConfig() if augment else None)
-        self.augmentation = build_augmentation(cfg) if cfg is not None else None
+        self.augmentation = build_augmentation(cfg, self.patch_size) if cfg is not None else None
+        self.crop_size = augmentation_input_size(cfg, self.patch_size)  # larger for nnU-Net's augmentation
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -126,8 +127,9 @@ class PatchDataset(Dataset):
         i = int(rng.integers(len(self.cases)))
         case = self.cases[i]
         lo = self._corner(rng, i, is_foreground_sample(int(index), self.batch_size, self.fg_fraction))
-        image = torch.from_numpy(crop_patch(case.image, lo, self.patch_size).astype(np.float32, copy=False))
-        label = torch.from_numpy(crop_patch(case.label, lo, self.patch_size)[None].astype(np.float32))
+        lo = [c - (n - p) // 2 for c, n, p in zip(lo, self.crop_size, self.patch_size)]  # same centre
+        image = torch.from_numpy(crop_patch(case.image, lo, self.crop_size).astype(np.float32, copy=False))
+        label = torch.from_numpy(crop_patch(case.label, lo, self.crop_size)[None].astype(np.float32))
         if self.augmentation is not None:
             self.augmentation.set_random_state(seed=int(rng.integers(2**31)))
             out = self.augmentation({"image": image, "label": label})
