@@ -129,15 +129,22 @@ class TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     """Raise :class:`ConfigError` (one line) for a setting that cannot work; touches no data."""
-    from ..models.base import WEIGHT_INITS
-    from ..models.registry import model_info
-
     if not cfg.data:
         raise ConfigError("no data folder given")
     if not Path(cfg.data).is_dir():
         raise ConfigError(f"{cfg.data}: data folder not found")
     if not cfg.out:
         raise ConfigError("no run folder given (--out)")
+    if cfg.init_from and not Path(cfg.init_from).is_file():
+        raise ConfigError(f"{cfg.init_from}: --init-from file not found")
+    check_settings(cfg)
+
+
+def check_settings(cfg: TrainConfig) -> None:
+    """The checks of :func:`check_config` that need no file: names, ranges, the augmentation."""
+    from ..models.base import WEIGHT_INITS
+    from ..models.registry import model_info
+
     model_info(cfg.model)
     choices = {"loss": (cfg.loss, tuple(LOSSES)), "optimizer": (cfg.optimizer, OPTIMIZERS),
                "schedule": (cfg.schedule, SCHEDULES), "amp": (cfg.amp, AMP_MODES),
@@ -159,8 +166,6 @@ def check_config(cfg: TrainConfig) -> None:
                           f" got {cfg.warmup}")
     if cfg.folds > 1 and not 0 <= cfg.fold < cfg.folds:
         raise ConfigError(f"fold must be in 0..{cfg.folds - 1}, got {cfg.fold}")
-    if cfg.init_from and not Path(cfg.init_from).is_file():
-        raise ConfigError(f"{cfg.init_from}: --init-from file not found")
     if not 0 <= cfg.fg_fraction <= 1:
         raise ConfigError(f"fg_fraction must be in [0, 1], got {cfg.fg_fraction}")
     if cfg.output_scheme is not None:
@@ -169,9 +174,15 @@ def check_config(cfg: TrainConfig) -> None:
 
 
 def recipe_config(name: str) -> TrainConfig:
-    """The settings of recipe ``name`` over the defaults (no data or run folder)."""
+    """The settings of recipe ``name`` over the defaults (no data or run folder), checked like any config:
+    a bad setting raises :class:`ConfigError` naming the recipe file."""
     recipe = get_recipe(name)
-    return from_dict(TrainConfig, dict(recipe.settings), source=str(recipe.path))
+    cfg = from_dict(TrainConfig, dict(recipe.settings), source=str(recipe.path))
+    try:
+        check_settings(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{recipe.path}: {e}") from None
+    return cfg
 
 
 def config_from_dict(data: dict | None, *, source: str = "config") -> TrainConfig:
@@ -196,5 +207,5 @@ def load_run_config(run: str | Path) -> TrainConfig:
     return load_config(path)
 
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "check_config", "load_run_config", "load_config",
+__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "check_config", "check_settings", "load_run_config", "load_config",
            "config_from_dict", "recipe_config"]
