@@ -59,6 +59,7 @@ P_CHANNEL_LOWRES = 0.5
 """nnU-Net's probability that low-resolution simulation touches one channel."""
 OUTSIDE = -1
 """Label value of voxels outside the brain while the sample is augmented (nnU-Net's -1)."""
+_NOT_DRAWN = object()
 
 
 def initial_patch_size(patch_size: Sequence[int], rotate_degrees: float, min_scale: float = 0.85) -> tuple[int, ...]:
@@ -89,6 +90,15 @@ def bg_contrast(rng: np.random.RandomState, low: float, high: float) -> float:
 
 
 # --------------------------------------------------------------------------- the transforms (pure)
+
+
+def mark_outside(image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """``label`` ``(1, *S)`` as float, :data:`OUTSIDE` where ``image`` ``(C, *S)`` is 0 in every channel and the
+    label is background (nnU-Net's -1 outside the brain's nonzero mask)."""
+    outside = label[0] == 0
+    for channel in image:
+        outside &= channel == 0
+    return label.float().masked_fill(outside[None], OUTSIDE)
 
 
 def center_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -171,19 +181,38 @@ class NnUNetAugmentation(Randomizable):
         self.cfg = cfg
         self.patch_size = tuple(int(p) for p in patch_size)
         self.input_size = initial_patch_size(self.patch_size, cfg.rotate_degrees)
+        self._drawn = _NOT_DRAWN
 
     def _fires(self, p: float) -> bool:
         return self.R.uniform() < p
 
-    def _spatial(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _draw_spatial(self) -> tuple[list[float], float] | None:
+        """``(angles, scale)`` when rotation or scaling fires, else ``None``."""
         cfg = self.cfg
         rotate, scale = self._fires(cfg.p_rotate), self._fires(cfg.p_scale)
         if not (rotate or scale):
-            return center_crop(image, self.patch_size), center_crop(label, self.patch_size)
+            return None
         rad = math.radians(cfg.rotate_degrees)
         angles = [self.R.uniform(-rad, rad) for _ in range(3)] if rotate else [0.0] * 3
-        factor = self.R.uniform(*cfg.scale_range) if scale else 1.0
-        return rotate_scale(image, label, self.patch_size, angles, factor)
+        return angles, (self.R.uniform(*cfg.scale_range) if scale else 1.0)
+
+    def draw_crop_size(self) -> tuple[int, ...]:
+        """Draw this sample's rotation and scaling now (after :meth:`set_random_state`) and return the crop it
+        needs: the patch itself when neither fires (64 % of samples at nnU-Net's probabilities), else
+        :attr:`input_size`. The next call uses this draw; without it, the call draws for itself."""
+        self._drawn = self._draw_spatial()
+        return self.input_size if self._drawn else self.patch_size
+
+    def _spatial(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The patch, rotated and scaled if drawn so; its label carries :data:`OUTSIDE` outside the brain."""
+        drawn = self._draw_spatial() if self._drawn is _NOT_DRAWN else self._drawn
+        self._drawn = _NOT_DRAWN
+        if drawn is None:  # the centre, not interpolated: mark the outside on the patch only
+            image = center_crop(image, self.patch_size).clone()
+            return image, mark_outside(image, center_crop(label, self.patch_size))
+        if tuple(image.shape[1:]) != self.input_size:
+            raise ValueError(f"rotation/scaling needs a {self.input_size} crop (draw_crop_size), got {image.shape}")
+        return rotate_scale(image, mark_outside(image, label), self.patch_size, *drawn)
 
     def _per_channel(self, image: torch.Tensor, p_channel: float, fn, draw) -> torch.Tensor:
         """``image[c] = fn(image[c], draw())`` for each channel chosen with ``p_channel``."""
@@ -217,14 +246,10 @@ class NnUNetAugmentation(Randomizable):
         return image
 
     def __call__(self, data: dict) -> dict:
-        image = torch.as_tensor(data["image"], dtype=torch.float32)
-        label = torch.as_tensor(data["label"], dtype=torch.float32).clone()
-        label[(image == 0).all(0, keepdim=True) & (label == 0)] = OUTSIDE  # nnU-Net's -1 outside the brain
-        image, label = self._spatial(image, label)
+        image, label = self._spatial(torch.as_tensor(data["image"]).float(), torch.as_tensor(data["label"]))
         image = self._intensity(image)
         axes = [1 + a for a in range(3) if self._fires(self.cfg.p_flip)]
         if axes:
             image, label = torch.flip(image, axes), torch.flip(label, axes)
         outside = label == OUTSIDE
-        image = image.masked_fill(outside, 0.0)
-        return {**data, "image": image.contiguous(), "label": label.masked_fill(outside, 0.0).contiguous()}
+        return {**data, "image": image.masked_fill_(outside, 0.0), "label": label.masked_fill_(outside, 0.0)}

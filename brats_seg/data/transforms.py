@@ -206,6 +206,13 @@ def augmentation_input_size(cfg: AugmentConfig | None, patch_size: Sequence[int]
     return PIPELINES[cfg.pipeline].input_size(cfg, patch_size)
 
 
+def sample_crop_size(augmentation, patch_size: Sequence[int]) -> tuple[int, ...]:
+    """The crop one sample needs, drawn after seeding ``augmentation``: the patch, unless the augmentation draws
+    a transform that needs more (``draw_crop_size``: the ``nnunet`` pipeline's rotation or scaling)."""
+    draw = getattr(augmentation, "draw_crop_size", None)
+    return tuple(draw()) if draw is not None else tuple(int(p) for p in patch_size)
+
+
 def plain_tensor(x) -> torch.Tensor:
     """Drop MONAI's MetaTensor wrapper (its metadata is not needed for patches)."""
     if hasattr(x, "as_tensor"):
