@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 import yaml
 
+import brats_seg
 from brats_seg.checkpoint import load_checkpoint
 from brats_seg.cli import main
 from brats_seg.cli.train import add_arguments, config_from_args
@@ -54,6 +55,7 @@ def test_nnunet_recipe_has_nnunets_numbers(tmp_path):
 def test_every_recipe_is_a_valid_config(tmp_path):
     names = [r["name"] for r in list_recipes()]
     assert "nnunet" in names and all(r["description"] and r["reference"] for r in list_recipes())
+    assert brats_seg.list_recipes() == list_recipes()
     for name in names:
         assert not set(get_recipe(name).settings) & set(RUN_KEYS)
         check_config(TrainConfig(recipe=name, data=str(tmp_path), out=str(tmp_path / "run")))
@@ -91,6 +93,7 @@ def test_precedence_recipe_then_yaml_then_flags(tmp_path):
     cfg_file.write_text("recipe: nnunet\nepochs: 7\n")
     assert config_from_dict(yaml.safe_load(cfg_file.read_text())).optimizer == "sgd"
     assert config_from_args(_args("data", "--out", "run", "--config", str(cfg_file))).epochs == 7
+    assert config_from_args(_args("data", "--out", "run", "--recipe", "nnunet", "--init", "default")).init == "default"
 
 
 def test_a_recipe_is_one_file(recipe_dir, tmp_path, capsys):
