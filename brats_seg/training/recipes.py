@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..config import read_yaml
 from ..errors import ConfigError
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
@@ -52,16 +51,10 @@ class Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and check one recipe file (``yaml.safe_load``); :class:`ConfigError` names the file and the problem."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: recipe file not found") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__})") from None
+    data = read_yaml(path, "recipe file")
     keys = {"description", "reference", "settings"}
-    if not isinstance(data, dict) or set(data) != keys:
-        found = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(f"{path}: a recipe is a mapping with exactly {', '.join(sorted(keys))}; found {found}")
+    if set(data) != keys:
+        raise ConfigError(f"{path}: a recipe is a mapping with exactly {', '.join(sorted(keys))}; found {sorted(data)}")
     if not isinstance(data["settings"], dict):
         raise ConfigError(f"{path}: settings must be a mapping of TrainConfig fields")
     run_keys = sorted(set(data["settings"]) & set(RUN_KEYS))
