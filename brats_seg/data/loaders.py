@@ -11,6 +11,8 @@ drawn uniformly among those present (class balance), the rest are uniform over
 the volume. Every patch is a pure function of ``(seed, index)``: the sampler
 hands out indices ``epoch * n + i``, so the data stream does not depend on the
 number of workers and a resumed run sees exactly the patches it would have seen.
+An augmentation that rotates a larger crop (nnU-Net's) gets that crop around the same
+centre, for the samples it rotates (:func:`~brats_seg.data.transforms.sample_crop_size`).
 """
 
 from __future__ import annotations

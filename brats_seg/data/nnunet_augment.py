@@ -59,7 +59,6 @@ P_CHANNEL_LOWRES = 0.5
 """nnU-Net's probability that low-resolution simulation touches one channel."""
 OUTSIDE = -1
 """Label value of voxels outside the brain while the sample is augmented (nnU-Net's -1)."""
-_NOT_DRAWN = object()
 
 
 def initial_patch_size(patch_size: Sequence[int], rotate_degrees: float, min_scale: float = 0.85) -> tuple[int, ...]:
@@ -181,7 +180,8 @@ class NnUNetAugmentation(Randomizable):
         self.cfg = cfg
         self.patch_size = tuple(int(p) for p in patch_size)
         self.input_size = initial_patch_size(self.patch_size, cfg.rotate_degrees)
-        self._drawn = _NOT_DRAWN
+        self._drawn: tuple[list[float], float] | None = None
+        self._has_drawn = False  # draw_crop_size was called for the coming sample
 
     def _fires(self, p: float) -> bool:
         return self.R.uniform() < p
@@ -200,13 +200,13 @@ class NnUNetAugmentation(Randomizable):
         """Draw this sample's rotation and scaling now (after :meth:`set_random_state`) and return the crop it
         needs: the patch itself when neither fires (64 % of samples at nnU-Net's probabilities), else
         :attr:`input_size`. The next call uses this draw; without it, the call draws for itself."""
-        self._drawn = self._draw_spatial()
+        self._drawn, self._has_drawn = self._draw_spatial(), True
         return self.input_size if self._drawn else self.patch_size
 
     def _spatial(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The patch, rotated and scaled if drawn so; its label carries :data:`OUTSIDE` outside the brain."""
-        drawn = self._draw_spatial() if self._drawn is _NOT_DRAWN else self._drawn
-        self._drawn = _NOT_DRAWN
+        drawn = self._drawn if self._has_drawn else self._draw_spatial()
+        self._drawn, self._has_drawn = None, False
         if drawn is None:  # the centre, not interpolated: mark the outside on the patch only
             image = center_crop(image, self.patch_size).clone()
             return image, mark_outside(image, center_crop(label, self.patch_size))

@@ -242,3 +242,19 @@ def test_loader_cuts_the_larger_crop_around_the_same_patch(tmp_path):
     sample = on[0]
     wt, tc, et = sample["label"].bool()
     assert sample["image"].shape == (4, 16, 16, 16) and not (tc & ~wt).any() and not (et & ~tc).any()
+
+
+def test_only_samples_that_rotate_or_scale_get_the_larger_crop():
+    import pickle
+
+    aug = pickle.loads(pickle.dumps(NnUNetAugmentation(AugmentConfig(pipeline="nnunet"), (16, 16, 16))))  # spawn
+    sizes = []
+    for seed in range(400):
+        aug.set_random_state(seed)
+        sizes.append(aug.draw_crop_size())
+    assert set(sizes) == {(16, 16, 16), aug.input_size}
+    assert np.mean([s == (16, 16, 16) for s in sizes]) == pytest.approx(0.8 * 0.8, abs=0.07)
+    aug.set_random_state(int(np.argmax([s != (16, 16, 16) for s in sizes])))
+    aug.draw_crop_size()  # rotation or scaling drawn: a patch-sized crop cannot serve
+    with pytest.raises(ValueError, match="needs a \\(26, 26, 26\\) crop"):
+        aug({"image": torch.rand(4, 16, 16, 16), "label": torch.zeros(1, 16, 16, 16)})
