@@ -52,8 +52,10 @@ PRESETS: dict[str, EnsemblesConfig] = {
     "smoke": EnsemblesConfig(members=(("unet3d", 0), ("unet3d", 1), ("resunet", 0)),
                              budget=Budget(preset="tiny", epochs=1, steps_per_epoch=4, patch=(32, 32, 32),
                                            batch_size=2, threads=1, augment=False)),
-    # real data on one CPU core, about 25 minutes: three architectures (EMMA), 3 members + 4 combinations.
-    "cpu": EnsemblesConfig(members=(("unet3d", 0), ("resunet", 0), ("segresnet", 0)), budget=CPU_BUDGET,
+    # real data on one CPU core: three architectures (EMMA), 3 members + 4 combinations; the members are the
+    # architectures cpu preset's arms (same models, seed, budget and cases), so a run in that experiment's
+    # runs/ folder (linked as runs/MODEL-s0) leaves only the scoring, about 15 minutes.
+    "cpu": EnsemblesConfig(members=(("unet3d", 0), ("resunet", 0), ("nnunet", 0)), budget=CPU_BUDGET,
                            data=CPU_PLAN),
     # one GPU: five members (four architectures, one repeated seed) -> 26 combinations.
     "full": EnsemblesConfig(members=(("nnunet", 0), ("nnunet", 1), ("segresnet", 0), ("unet3d", 0), ("resunet", 0)),

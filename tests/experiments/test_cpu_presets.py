@@ -40,7 +40,7 @@ def test_cpu_preset_trains_on_brats2018_and_holds_out_the_twelve_others(name, sh
             net = build_model(model, preset=b.preset)
         assert all(p % net.size_divisor == 0 for p in b.patch), model
     if name == "transfer":
-        assert set(cfg.strategies) == {"scratch", "synth2real"} and cfg.source_budget.steps == b.steps
+        assert set(cfg.strategies) == {"scratch", "synth2real"} and cfg.source_budget.steps <= b.steps
     if name == "ensembles":
         assert len({m for m, _ in cfg.members}) == len(cfg.members) >= 3  # EMMA: different architectures
 
