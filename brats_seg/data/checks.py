@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,11 +61,16 @@ class CheckResult:
     errors: list[str]
     label_values: list[int] | None = None
     ambiguity: str | None = field(default=None, repr=False)
+    missing: list[str] = field(default_factory=list)
+    """Modalities absent that the caller allowed to be missing (not errors)."""
+    findings: list[str] = field(default_factory=list)
+    """Facts worth reporting that do not make the case invalid (an allowed missing modality)."""
 
     def to_dict(self) -> dict:
         """The JSON record of ``brats-seg check --json``."""
         return {"case": self.case, "ok": self.ok, "layout": self.layout, "label_scheme": self.label_scheme,
-                "modalities": list(self.modalities), "shape": self.shape, "errors": list(self.errors)}
+                "modalities": list(self.modalities), "shape": self.shape, "errors": list(self.errors),
+                "missing": list(self.missing), "findings": list(self.findings)}
 
 
 def _fmt(shape: Sequence[int]) -> str:
@@ -243,17 +248,21 @@ def _label_checks(case: Case, ref: _Reference | None, scheme: str | None, label_
     return values, label_scheme, ambiguity, list(lab.shape)
 
 
-def check_case(case: Case, scheme: str | None = None) -> CheckResult:
+def check_case(case: Case, scheme: str | None = None, *, allow_missing: Collection[str] = ()) -> CheckResult:
     """Check one case's files (see the module docstring); never raises for bad data.
 
     ``scheme``: the label scheme the labels must follow; None detects it from the
-    values and the layout's hint (``case.label_scheme``).
+    values and the layout's hint (``case.label_scheme``). ``allow_missing``: modalities whose
+    absence is a finding (``result.missing``, ``result.findings``), not an error; a case with
+    no modality at all is still an error.
     """
     errors = list(case.problems)
     missing = [m for m in MODALITIES if m not in case.images]
-    if missing:
-        found = ", ".join(case.modalities) or "none"
-        errors.append(f"missing modality {', '.join(missing)} (found {found})")
+    allowed = [m for m in missing if m in allow_missing] if case.images else []
+    found = ", ".join(case.modalities) or "none"
+    findings = [f"missing modality {', '.join(allowed)} (allowed; found {found})"] if allowed else []
+    if len(allowed) < len(missing):
+        errors.append(f"missing modality {', '.join(m for m in missing if m not in allowed)} (found {found})")
     ref = _image_errors(case, errors)
     shape = list(ref.image.shape) if ref is not None else None
     values, label_scheme, ambiguity = None, (scheme and get_scheme(scheme).name) or case.label_scheme, None
@@ -261,7 +270,7 @@ def check_case(case: Case, scheme: str | None = None) -> CheckResult:
         values, label_scheme, ambiguity, label_shape = _label_checks(case, ref, scheme, label_scheme, errors)
         shape = shape or label_shape
     return CheckResult(case.case_id, not errors, case.layout, label_scheme, list(case.modalities), shape,
-                       errors, values, ambiguity)
+                       errors, values, ambiguity, allowed, findings)
 
 
 def _short(error: CaseError, path: Path) -> str:
@@ -287,7 +296,7 @@ def _resolve_ambiguity(cases: Sequence[Case], results: list[CheckResult]) -> Non
 
 
 def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: bool = True,
-                workers: int | None = None) -> list[CheckResult]:
+                workers: int | None = None, allow_missing: Collection[str] = ()) -> list[CheckResult]:
     """:func:`check_case` over ``cases`` on a thread pool (decompression and numpy release
     the GIL), in the order given, with a tqdm bar on stderr for more than a few cases."""
     from tqdm.auto import tqdm
@@ -298,7 +307,7 @@ def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: b
     with ThreadPoolExecutor(workers) as pool, tqdm(total=len(cases), desc="check", unit="case", file=sys.stderr,
                                                  disable=not progress or len(cases) <= 4) as bar:
         results = []
-        for result in pool.map(lambda c: check_case(c, scheme), cases):
+        for result in pool.map(lambda c: check_case(c, scheme, allow_missing=allow_missing), cases):
             results.append(result)
             bar.update()
     if scheme is None:
@@ -307,7 +316,7 @@ def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: b
 
 
 def check_dataset(root: str | Path, layout: str | None = None, scheme: str | None = None, *,
-                  progress: bool = True) -> list[CheckResult]:
+                  progress: bool = True, allow_missing: Collection[str] = ()) -> list[CheckResult]:
     """Discover the cases under ``root`` (see :func:`~brats_seg.data.layouts.discover_cases`) and check
     each. Raises :class:`CaseError` only when no case can be found; bad cases are results."""
-    return check_cases(discover_cases(root, layout), scheme, progress=progress)
+    return check_cases(discover_cases(root, layout), scheme, progress=progress, allow_missing=allow_missing)
