@@ -175,7 +175,7 @@ def predict_case(predictor: Predictor, case: Case, paths: dict[str, Path], optio
     """Load (unless ``vol`` is given), predict and write one case; returns its sidecar record."""
     if vol is None:
         vol = read_case(predictor, case)
-    pred = predictor.predict(vol, label_scheme=label_scheme)
+    pred = predictor.predict(vol, label_scheme=label_scheme, available=case.modalities)
     from .. import __version__
 
     sequences = pred.info["sequences"]
@@ -217,17 +217,18 @@ def _one_line(case_id: str, e: BaseException) -> str:
 
 def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, options: OutputOptions | None = None,
                   *, label_scheme: str | None = None, progress: bool = True, env: DistEnv | None = None,
-                  protected: Sequence[Path] = (), log=sys.stderr) -> BatchReport:
+                  protected: Sequence[Path] = (), log=None) -> BatchReport:
     """Predict this process's share of ``cases`` into ``out``; see the module docstring.
 
     Output paths are planned (and checked, see :func:`plan_outputs`) for all cases before
     any work. The next case is read in a background thread while the current one is
     predicted (decompressing four .nii.gz volumes takes longer than a GPU prediction).
-    Failures are printed one line each to ``log`` as they happen and collected in the report.
+    Failures are printed one line each to ``log`` (default stderr) as they happen and collected in the report.
     """
     from tqdm.auto import tqdm
 
     options = options or OutputOptions()
+    log = log or sys.stderr  # looked up per call: a default bound at import would outlive a replaced stderr
     out = Path(out)
     env = env or DistEnv()
     plan = plan_outputs(cases, out, options.name_format, protected)

@@ -282,10 +282,12 @@ class Predictor:
         return total, box, grids
 
     @torch.inference_mode()
-    def predict(self, vol: CaseVolumes, label_scheme: str | None = None) -> Prediction:
-        """Segment one loaded case; see the module docstring for the steps."""
+    def predict(self, vol: CaseVolumes, label_scheme: str | None = None,
+                available: Sequence[str] | None = None) -> Prediction:
+        """Segment one loaded case; see the module docstring for the steps. ``available``: the sequences
+        the case has, when ``vol`` holds only those :meth:`plan` picked from them (default ``vol.channels``)."""
         t0 = time.perf_counter()
-        plan = self.plan(vol.channels, vol.case_id)
+        plan = self.plan(vol.channels if available is None else available, vol.case_id)
         total, box, grids = self._predict_groups(vol, plan)
         probs = total.mean()
         unc = None
