@@ -114,7 +114,16 @@ def test_checkpoint_records_the_trained_subsets(tmp_path):
         assert ckpt["trained_subsets"] == [["t2f"], ["t1c", "t2f"], list(MODALITIES)]
         assert ckpt["required_channels"] == ["t2f"] == list(required_channels_of(ckpt))
         assert ckpt["provenance"]["config"]["modality_dropout"] == 0.5
+    always = tmp_path / "always"  # every sample dropped: the complete set is never trained
+    assert main(["train", str(tmp_path / "cache"), "--out", str(always), *TINY, "--modality-dropout", "1",
+                 "--subsets", "t2f", "t1ce+flair"]) == 0
+    ckpt = load_checkpoint(always / "checkpoints" / "best.pt")
+    assert trained_subsets_of(ckpt) == [("t2f",), ("t1c", "t2f")] and required_channels_of(ckpt) == ("t2f",)
     plain = tmp_path / "plain"
     assert main(["train", str(tmp_path / "cache"), "--out", str(plain), *TINY]) == 0
     ckpt = load_checkpoint(plain / "checkpoints" / "best.pt")
     assert trained_subsets_of(ckpt) == [MODALITIES] and required_channels_of(ckpt) == MODALITIES
+    # the trainer's batches really were dropped: same seed, same patches, another loss
+    loss = [load_checkpoint(r / "checkpoints" / "last.pt")["training"]["history"][0]["train_loss"]
+            for r in (always, plain)]
+    assert loss[0] != loss[1]
