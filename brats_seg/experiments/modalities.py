@@ -68,7 +68,7 @@ PRESETS: dict[str, ModalitiesConfig] = {
                               data=DataPlan(n_test=1, synth_cases=3)),
     # 2 CPU cores, ~20 minutes per arm: a 4-level U-Net (16..128) at 2 mm on real cases (--data)
     "cpu": ModalitiesConfig(model_kwargs={"features": [16, 32, 64, 128], "strides": [1, 2, 2, 2]},
-                            budget=Budget(preset="base", epochs=8, steps_per_epoch=100, patch=(48, 48, 48), lr=1e-2,
+                            budget=Budget(preset="base", epochs=6, steps_per_epoch=100, patch=(48, 48, 48), lr=1e-2,
                                           threads=1, augment=False, overlap=0.25),
                             data=DataPlan(n_test=4, preprocess=PreprocessConfig(spacing=(2.0, 2.0, 2.0)))),
     # one GPU: nnU-Net-sized network at 1 mm, 20 held-out cases
