@@ -12,11 +12,14 @@ inputs are z-scored too. (Under ``percentile`` normalization 0 is the darkest br
 training and prediction still agree, which is what matters.)
 
 Modality dropout (:class:`ModalityDropout`): with probability ``p`` a training sample keeps only
-a subset drawn uniformly from the allowed ones (all 15 by default, as RFNet and mmFormer sample
-their masks), its other channels set to :data:`MISSING_VALUE` after augmentation; otherwise it
-keeps every channel. The draw is a pure function of ``(seed, sample index)`` on its own random
-stream, so the patches and augmentation are those of the same run without dropout, and a resumed
-run draws exactly what an uninterrupted one does.
+a subset drawn uniformly from the allowed ones (all 15 by default; RFNet, Ding et al. 2021, draws
+its masks the same way, with ``p`` = 1), its other channels set to :data:`MISSING_VALUE` after
+augmentation; otherwise it keeps every channel. It differs from RFNet and U-HVED in dropping the
+*input* channels of one ordinary network, not features of per-sequence encoders; the network is
+not told which channels are missing (no presence input: that was not built or measured). The draw
+is a pure function of ``(seed, sample index)`` on its own random stream, so the patches and
+augmentation are those of the same run without dropout, and a resumed run draws exactly what an
+uninterrupted one does.
 """
 
 from __future__ import annotations
