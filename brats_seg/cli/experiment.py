@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (results.csv, results.md, results.png)")
     parser.add_argument("--preset", default="smoke",
                         help="smoke: tiny models, seconds on a CPU; full: BraTS-size models for a GPU;"
-                             " modalities also has cpu (real data, about 45 minutes on 2 cores)")
+                             " modalities also has cpu (real data, about 50 minutes on one busy core)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
     parser.add_argument("--weights-2d", metavar="FILE",
                         help="transfer: torchvision-format 2-D ResNet state-dict file to inflate (default: a"

@@ -66,9 +66,9 @@ PRESETS: dict[str, ModalitiesConfig] = {
     "smoke": ModalitiesConfig(dropout=1.0, budget=Budget(preset="tiny", epochs=1, steps_per_epoch=3, patch=(32, 32, 32),
                                             threads=1, augment=False),
                               data=DataPlan(n_test=1, synth_cases=3)),
-    # 2 CPU cores, ~20 minutes per arm: a 4-level U-Net (16..128) at 2 mm on real cases (--data)
+    # one busy CPU core, ~21 minutes per arm (3 s/step): a 4-level U-Net (16..128) at 2 mm on real cases (--data)
     "cpu": ModalitiesConfig(model_kwargs={"features": [16, 32, 64, 128], "strides": [1, 2, 2, 2]},
-                            budget=Budget(preset="base", epochs=6, steps_per_epoch=100, patch=(48, 48, 48), lr=1e-2,
+                            budget=Budget(preset="base", epochs=4, steps_per_epoch=100, patch=(48, 48, 48), lr=1e-2,
                                           threads=1, augment=False, overlap=0.25),
                             data=DataPlan(n_test=4, preprocess=PreprocessConfig(spacing=(2.0, 2.0, 2.0)))),
     # one GPU: nnU-Net-sized network at 1 mm, 20 held-out cases
