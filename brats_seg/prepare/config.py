@@ -1,0 +1,47 @@
+"""Settings of the preparation, as dataclasses (saved whole in every ``prepare.json``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..conventions import MODALITIES
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """One registration stage (see :mod:`.registration`). ``shrink``/``sigmas``: pyramid
+    levels (shrink factor, Gaussian sigma in mm); ``samples``: about how many fixed voxels
+    the metric samples per level (random, fixed ``seed``); ``step_mm``/``min_step_mm``: optimiser step bounds."""
+
+    bins: int = 32
+    samples: int = 30_000
+    shrink: tuple[int, ...] = (2, 1)
+    sigmas: tuple[float, ...] = (1.0, 0.0)
+    iterations: int = 200
+    step_mm: float = 2.0
+    min_step_mm: float = 1e-3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How scans become a BraTS-form case.
+
+    ``sequences``: those the case must have (a missing one is refused, naming it);
+    ``brain_extraction``: a back-end name from :data:`~.brain.BRAIN_EXTRACTORS` or ``auto``
+    (``none`` when the T1c is already skull-stripped, else ``deepbet``); ``n4_shrink``:
+    N4 (for registration only) runs at this shrink factor of the working grid;
+    ``working_mm``: registrations run on copies resampled to this isotropic spacing; ``interpolation``: ``linear`` or
+    ``bspline`` for the one resampling of each image into the atlas; ``min_similarity``: QC
+    threshold on every registration's normalised mutual information."""
+
+    sequences: tuple[str, ...] = MODALITIES
+    brain_extraction: str = "auto"
+    rigid: RegistrationConfig = field(default_factory=RegistrationConfig)
+    affine: RegistrationConfig = field(default_factory=lambda: RegistrationConfig(samples=20_000, sigmas=(2.0, 1.0)))
+    working_mm: float = 2.0
+    n4: bool = True
+    n4_shrink: int = 4
+    interpolation: str = "linear"
+    min_similarity: float | None = None
+    qc_picture: bool = True
