@@ -33,7 +33,8 @@ class PrepareConfig:
     N4 (for registration only) runs at this shrink factor of the working grid;
     ``working_mm``: registrations run on copies resampled to this isotropic spacing; ``interpolation``: ``linear`` or
     ``bspline`` for the one resampling of each image into the atlas; ``min_similarity``: QC
-    threshold on every registration's normalised mutual information."""
+    thresholds (co-registration, atlas) on the sharpness of each registration's similarity
+    peak (default :data:`~.qc.MIN_SIMILARITY`)."""
 
     sequences: tuple[str, ...] = MODALITIES
     brain_extraction: str = "auto"
@@ -43,5 +44,5 @@ class PrepareConfig:
     n4: bool = True
     n4_shrink: int = 4
     interpolation: str = "linear"
-    min_similarity: float | None = None
+    min_similarity: tuple[float, float] | None = None
     qc_picture: bool = True

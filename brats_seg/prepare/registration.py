@@ -142,3 +142,30 @@ def working_image(image: sitk.Image, spacing_mm: float) -> sitk.Image:
     origin = np.asarray(image.GetOrigin()) + direction @ ((spacing_mm - native) / 2)
     return sitk.Resample(image, size, sitk.Transform(), sitk.sitkLinear, origin.tolist(), [spacing_mm] * 3,
                          image.GetDirection(), 0.0, sitk.sitkFloat32)
+
+
+def _nudge(rng: np.random.Generator, centre: np.ndarray, deg: float, mm: float) -> sitk.Euler3DTransform:
+    """A rigid move of ``deg`` degrees about a random axis through ``centre`` and ``mm`` along a random direction."""
+    axis, shift = rng.standard_normal(3), rng.standard_normal(3)
+    nudge = sitk.Euler3DTransform()
+    nudge.SetCenter([float(c) for c in centre])
+    nudge.SetRotation(*(float(a) for a in np.radians(deg) * axis / np.linalg.norm(axis)))
+    nudge.SetTranslation([float(s) for s in mm * shift / np.linalg.norm(shift)])
+    return nudge
+
+
+def peak_sharpness(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, mask: sitk.Image,
+                   deg: float = 5.0, mm: float = 5.0, n: int = 8, seed: int = 0) -> tuple[float, float]:
+    """``(NMI, sharpness)``: how much of the mutual information above 1 is lost, on average, when the
+    solution is moved ``deg`` degrees and ``mm`` millimetres in ``n`` random directions (fixed
+    ``seed``): ``(NMI - mean NMI moved) / (NMI - 1)``. About 0.5-0.7 at a right solution; near 0 on
+    a plateau or off the peak. Unlike NMI itself it hardly depends on the contrasts or slice thickness."""
+    nmi = normalized_mutual_information(fixed, moving, transform, mask)
+    if nmi <= 1.0 + 1e-6:
+        return nmi, 0.0
+    array = sitk.GetArrayViewFromImage(mask)
+    centre = fixed.TransformContinuousIndexToPhysicalPoint([float(c) for c in np.argwhere(array).mean(0)[::-1]])
+    rng = np.random.default_rng(seed)
+    moved = [normalized_mutual_information(
+        fixed, moving, sitk.CompositeTransform([transform, _nudge(rng, centre, deg, mm)]), mask) for _ in range(n)]
+    return nmi, float((nmi - np.mean(moved)) / (nmi - 1.0))

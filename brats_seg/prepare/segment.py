@@ -118,7 +118,8 @@ def segment_case(scans: ScanSet, predictor: Any, out: str | Path, config: Prepar
     seg.files["labels_atlas"] = str(write_label(folder / "labels_atlas.nii.gz", pred.labels, prepared.reference))
     t1 = time.perf_counter()
     for m in dict.fromkeys(("t1c", *native)):
-        seg.native[m], probs = to_native(prepared, m, pred.labels, scheme, pred.probabilities if probabilities else None)
+        probs = pred.probabilities if probabilities else None
+        seg.native[m], probs = to_native(prepared, m, pred.labels, scheme, probs)
         _write_native(seg, folder, m, seg.native[m], probs, scheme, dicom_seg)
     seg.record = {"case_id": prepared.case_id, "label_scheme": scheme, "prediction": pred.info,
                   "seconds": {"prediction": round(t1 - t0, 2), "back to native": round(time.perf_counter() - t1, 2)},

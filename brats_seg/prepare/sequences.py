@@ -177,3 +177,39 @@ def scan_sets_from_csv(path: str | Path) -> list[tuple[str, dict[str, Path]]]:
             raise CaseError(f"{path}: case {case.case_id}: {case.problems[0]}")
         out.append((case.case_id, dict(case.images)))
     return out
+
+
+@dataclass(frozen=True)
+class ScanSource:
+    """Where one case's scans are: ``paths`` per sequence (any alias), or a ``folder`` whose
+    sequences are recognised. :meth:`read` reads them (one-line :class:`CaseError` if bad)."""
+
+    case_id: str
+    paths: Mapping[str, Path] | None = None
+    folder: Path | None = None
+    how: str = "given"
+
+    def read(self) -> ScanSet:
+        if self.folder is not None:
+            return scan_set_from_folder(self.folder, self.case_id)
+        return scan_set(self.paths or {}, self.case_id, self.how)
+
+
+def scan_sources(source: str | Path | None = None, paths: Mapping[str, str | Path] | None = None,
+                 case_id: str | None = None) -> list[ScanSource]:
+    """The cases named by a folder (one case), a CSV manifest (one case per row) or ``paths``
+    (one case: sequence -> file or DICOM folder). Nothing is read yet."""
+    paths = {k: Path(v) for k, v in (paths or {}).items() if v is not None}
+    if source is not None and paths:
+        raise BratsSegError("give either a folder/CSV or one path per sequence (--t1c ...), not both")
+    if paths:
+        first = next(iter(paths.values()))
+        return [ScanSource(case_id or first.parent.name or "case", paths, how="flag")]
+    if source is None:
+        raise BratsSegError("no input: give a case folder, a CSV manifest, or --t1c (and the other sequences)")
+    source = Path(source).expanduser()
+    if source.is_file() and source.suffix.lower() == ".csv":
+        return [ScanSource(cid, files, how="CSV") for cid, files in scan_sets_from_csv(source)]
+    if not source.is_dir():
+        raise CaseError(f"{source}: not a folder or CSV manifest")
+    return [ScanSource(case_id or source.name, folder=source)]

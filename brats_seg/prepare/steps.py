@@ -19,7 +19,7 @@ from ..data.io import n4_bias_correction
 from .atlas import template
 from .brain import BrainExtractor, nonzero_mask
 from .config import PrepareConfig
-from .registration import Registration, normalized_mutual_information, register, working_image
+from .registration import Registration, peak_sharpness, register, working_image
 from .transforms import array_of, atlas_to_source, image_of, resample
 
 MASK_MARGIN_MM = 6.0
@@ -76,12 +76,14 @@ def _grown(mask: sitk.Image) -> sitk.Image:
     return sitk.BinaryDilate(mask, radius)
 
 
-def co_register(t1c: sitk.Image, moving: sitk.Image, brain: sitk.Image, cfg: PrepareConfig) -> tuple[Registration, float]:
-    """Rigid registration of a working sequence onto the working T1c; and the NMI over the brain."""
+def co_register(t1c: sitk.Image, moving: sitk.Image, brain: sitk.Image,
+                cfg: PrepareConfig) -> tuple[Registration, tuple[float, float]]:
+    """Rigid registration of a working sequence onto the working T1c; and ``(NMI, sharpness)``
+    over the brain (grown by :data:`MASK_MARGIN_MM`), see :func:`~.registration.peak_sharpness`."""
     mask = on_grid(brain, t1c)
     grown = _grown(mask)
     reg = register(t1c, moving, cfg.rigid, kind="rigid", fixed_mask=grown)
-    return reg, normalized_mutual_information(t1c, moving, reg.transform, grown)
+    return reg, peak_sharpness(t1c, moving, reg.transform, grown)
 
 
 @functools.lru_cache(maxsize=2)
@@ -90,19 +92,20 @@ def template_working(spacing_mm: float) -> sitk.Image:
     return working_image(template(), spacing_mm)
 
 
-def register_to_atlas(t1c: sitk.Image, brain: sitk.Image, cfg: PrepareConfig) -> tuple[Registration, float]:
+def register_to_atlas(t1c: sitk.Image, brain: sitk.Image,
+                      cfg: PrepareConfig) -> tuple[Registration, tuple[float, float]]:
     """Affine registration of the skull-stripped working T1c onto the template (working grid);
-    and the NMI over the template's brain."""
+    and ``(NMI, sharpness)`` over the template's brain (grown)."""
     atlas = template_working(cfg.working_mm)
     atlas_brain = sitk.Cast(atlas > 0, sitk.sitkUInt8)
     stripped = image_of(array_of(t1c) * array_of(on_grid(brain, t1c)), t1c)
     grown = _grown(atlas_brain)
     reg = register(atlas, stripped, cfg.affine, kind="affine", fixed_mask=grown)
-    return reg, normalized_mutual_information(atlas, stripped, reg.transform, grown)
+    return reg, peak_sharpness(atlas, stripped, reg.transform, grown)
 
 
-def to_atlas(native: dict[str, sitk.Image], brain: sitk.Image, atlas: sitk.Transform,
-             rigid: dict[str, sitk.Transform], grid: sitk.Image, interpolation: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def to_atlas(native: dict[str, sitk.Image], brain: sitk.Image, atlas: sitk.Transform, rigid: dict[str, sitk.Transform],
+             grid: sitk.Image, interpolation: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Every native image on the atlas ``grid`` in one interpolation (atlas -> T1c -> sequence),
     zero outside the brain mask; and that mask. Arrays ``(X, Y, Z)`` float32 / bool."""
     mask = array_of(on_grid(brain, grid, atlas)).astype(bool)
