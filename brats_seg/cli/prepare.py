@@ -36,7 +36,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interpolation", default="linear", choices=("linear", "bspline"),
                         help="for the one resampling of each image into the atlas (default linear)")
     parser.add_argument("--min-similarity", type=float, nargs=2, metavar=("RIGID", "ATLAS"),
-                        help="QC thresholds on the similarity peak's sharpness (default 0.40 0.08; see README)")
+                        help="QC thresholds on the similarity peak's sharpness (default 0.35 0.08; see README)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from ..prepare import prepare_case, run_cases
 
     sources, config = sources_and_config(args)
-    result = run_cases(sources, lambda scans: prepare_case(scans, args.out, config, progress=not args.no_progress))
+    result = run_cases(sources, lambda scans: prepare_case(scans, args.out, config, progress=not args.no_progress),
+                       required=config.needed)
     for case_id, prepared in result.done.items():
         print(f"{case_id}: {prepared.folder}", file=sys.stderr)
     return report(result.done, result.failed, f"prepared in {args.out}")

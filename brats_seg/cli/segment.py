@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         return segment_case(scans, predictor, args.out, config, native=native, probabilities=args.probabilities,
                             dicom_seg=not args.no_dicom_seg, progress=not args.no_progress)
 
-    result = run_cases(sources, work)
+    result = run_cases(sources, work, required=config.needed)
     for case_id, seg in result.done.items():
         print(f"{case_id}: {seg.prepared.folder / 'segmentation'}", file=sys.stderr)
     return report(result.done, result.failed, f"segmented in {args.out}")

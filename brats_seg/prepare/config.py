@@ -15,8 +15,8 @@ class RegistrationConfig:
 
     bins: int = 32
     samples: int = 30_000
-    shrink: tuple[int, ...] = (2, 1)
-    sigmas: tuple[float, ...] = (1.0, 0.0)
+    shrink: tuple[int, ...] = (4, 2, 1)
+    sigmas: tuple[float, ...] = (2.0, 1.0, 0.0)
     iterations: int = 200
     step_mm: float = 2.0
     min_step_mm: float = 1e-3
@@ -39,10 +39,15 @@ class PrepareConfig:
     sequences: tuple[str, ...] = MODALITIES
     brain_extraction: str = "auto"
     rigid: RegistrationConfig = field(default_factory=RegistrationConfig)
-    affine: RegistrationConfig = field(default_factory=lambda: RegistrationConfig(samples=20_000, sigmas=(2.0, 1.0)))
+    affine: RegistrationConfig = field(
+        default_factory=lambda: RegistrationConfig(samples=20_000, shrink=(2, 1), sigmas=(2.0, 1.0)))
     working_mm: float = 2.0
     n4: bool = True
     n4_shrink: int = 4
     interpolation: str = "linear"
     min_similarity: tuple[float, float] | None = None
-    qc_picture: bool = True
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """The sequences a case must have: the T1c (the reference) and ``sequences``."""
+        return tuple(dict.fromkeys(("t1c", *self.sequences)))

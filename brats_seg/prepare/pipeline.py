@@ -117,7 +117,7 @@ def prepare_case(scans: ScanSet, out: str | Path, config: PrepareConfig | None =
     from tqdm.auto import tqdm
 
     cfg = config or PrepareConfig()
-    needed = tuple(dict.fromkeys(("t1c", *cfg.sequences)))
+    needed = cfg.needed
     scans.require(needed)
     folder = Path(out) / scans.case_id
     _check_outputs(folder, scans.case_id, scans)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..files import atomic_path
 
-MIN_SIMILARITY = {"rigid": 0.40, "affine": 0.08}
+MIN_SIMILARITY = {"rigid": 0.35, "affine": 0.08}
 """Sharpness of the similarity peak (:func:`~.registration.peak_sharpness`) below which a
 registration fails QC, per kind (co-registration to the T1c; affine to the atlas).
 

@@ -7,11 +7,14 @@ package never imports the models; the caller brings them.
 
 Writes, besides the prepared case (:mod:`.pipeline`), ``OUT/<case_id>/segmentation/``:
 
-* ``labels_atlas.nii.gz``: the labels on the atlas grid, as predicted;
-* ``labels_<seq>.nii.gz`` for the T1c and each other requested sequence: the labels on
-  that input's native grid, with that file's geometry (header, affine, shape), uint8;
-* ``probabilities_<seq>.nii.gz`` (optional): ``(X, Y, Z, 3)`` float32, WT, TC, ET;
-* ``labels_<seq>.dcm`` (DICOM SEG) for each of those that came as a DICOM series;
+* ``labels_in_atlas_space.nii.gz``: the labels on the atlas grid, as predicted;
+* ``labels_in_<seq>_space.nii.gz`` for the T1c and each other requested sequence: the labels
+  on that input's native grid, with that file's geometry (header, affine, shape), uint8;
+* ``probabilities_in_<seq>_space.nii.gz`` (optional): ``(X, Y, Z, 3)`` float32, WT, TC, ET;
+* ``labels_in_<seq>_space.dcm`` (DICOM SEG) for each of those that came as a DICOM series;
+
+(No name ends in a sequence or ``seg``/``label``, so dataset discovery never takes the
+folder for a case.)
 * ``segment.json``: what was done; and ``qc.png`` gains a row with the labels on the native T1c.
 """
 
@@ -85,16 +88,16 @@ def _write_native(seg: Segmented, folder: Path, sequence: str, labels: np.ndarra
                   dicom_seg: bool) -> None:
     series = seg.prepared.scans.series[sequence]
     ref = series.image
-    seg.files[f"labels_{sequence}"] = str(write_label(folder / f"labels_{sequence}.nii.gz", labels, ref))
+    seg.files[f"labels_{sequence}"] = str(write_label(folder / f"labels_in_{sequence}_space.nii.gz", labels, ref))
     if probs is not None:
         # the probabilities keep the input's grid; the header is not reused (it may scale to integers)
-        path = folder / f"probabilities_{sequence}.nii.gz"
+        path = folder / f"probabilities_in_{sequence}_space.nii.gz"
         seg.files[f"probabilities_{sequence}"] = str(write_image(path, np.moveaxis(probs, 0, -1).astype(np.float32),
                                                                  Image(ref.array, ref.affine)))
     if dicom_seg and series.kind == "dicom":
         from .dicom_seg import write_dicom_seg
 
-        seg.files[f"dicom_seg_{sequence}"] = str(write_dicom_seg(folder / f"labels_{sequence}.dcm", labels,
+        seg.files[f"dicom_seg_{sequence}"] = str(write_dicom_seg(folder / f"labels_in_{sequence}_space.dcm", labels,
                                                                  series.files, scheme))
 
 
@@ -115,7 +118,8 @@ def segment_case(scans: ScanSet, predictor: Any, out: str | Path, config: Prepar
     pred = predictor.predict(volumes(prepared, required_sequences(predictor)))
     scheme = pred.info["label_scheme"]
     folder = prepared.folder / "segmentation"
-    seg.files["labels_atlas"] = str(write_label(folder / "labels_atlas.nii.gz", pred.labels, prepared.reference))
+    seg.files["labels_atlas"] = str(write_label(folder / "labels_in_atlas_space.nii.gz", pred.labels,
+                                                prepared.reference))
     t1 = time.perf_counter()
     for m in dict.fromkeys(("t1c", *native)):
         probs = pred.probabilities if probabilities else None

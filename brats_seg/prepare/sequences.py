@@ -30,19 +30,19 @@ from .series import Series, _slice_tags, dicom_folders, read_dicom_series, read_
 SEQUENCE_RULES: tuple[tuple[str | None, str], ...] = (
     (None, r"localizer|scout|survey|\bloc\b|3.?plane|dwi|diffusion|\badc\b|trace|\bdti\b|perfusion|\bdsc\b|\bdce\b"
            r"|\bswi\b|swan|t2\s*\*|t2star|\bmra\b|\btof\b|\basl\b|\bcbf\b|\bfa\b|\bmap\b|\bsub\b"),
-    ("t2f", r"flair|dark.?fluid|\btirm\b"),
+    ("t2f", r"flair|dark.?fl|\btirm\b"),
     ("t1c", r"(\bt1|mprage|mp.rage|bravo|spgr|\btfe\b|vibe|flash|\bt1w).*(\+\s*c\b|\bc\+|post|gad|\bgd\b|contrast|"
             r"\bce\b|\bkm\b)|(\+\s*c\b|\bc\+|post|gad|\bgd\b|contrast).*(\bt1|mprage|mp.rage|bravo|spgr|vibe)"),
     ("t1n", r"\bt1|mprage|mp.rage|bravo|spgr|\btfe\b|vibe|flash"),
     ("t2w", r"\bt2|\btse\b|\bfse\b"),
 )
-"""(sequence, regular expression on the lower-case series description and protocol name):
+"""(sequence, regular expression on the series description and protocol name, lower case, ``_`` as space):
 the first that matches decides; ``None`` marks series that are never used."""
 
 
 def sequence_from_description(tags: Mapping[str, str]) -> str | None:
     """The sequence a DICOM series' description names (None: not one we use)."""
-    text = f"{tags.get('series_description', '')} {tags.get('protocol_name', '')}".lower()
+    text = f"{tags.get('series_description', '')} {tags.get('protocol_name', '')}".lower().replace("_", " ")
     for sequence, pattern in SEQUENCE_RULES:
         if re.search(pattern, text):
             if sequence == "t1n" and tags.get("contrast_agent", "").strip():
