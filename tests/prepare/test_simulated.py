@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from brainref import dice
 from conftest import SIM_CASE
 
 from brats_seg.conventions import labels_to_regions
@@ -20,10 +21,6 @@ from brats_seg.prepare.simulate import ras_ordered, registration_error
 from brats_seg.prepare.transforms import read_transform
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
 
 
 def test_registration_error_under_2mm_over_the_brain(simulated, segmented):
