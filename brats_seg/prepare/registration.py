@@ -3,9 +3,9 @@
 Both use Mattes mutual information (Mattes et al. 2003; ``bins`` histogram bins, a fixed
 random sample of the fixed image's voxels), a regular-step gradient descent with scales
 from physical shifts, and a multi-resolution pyramid (``shrink`` factors, Gaussian
-``sigmas`` in mm). The rigid stage starts from the better of two initialisations (centres
-of intensity mass, centres of the fields of view) judged by the metric at the coarsest
-level; the affine stage starts from a rigid registration. Transforms map FIXED physical
+``sigmas`` in mm). Rigid and similarity stages start from the better of two initialisations
+(centres of intensity mass, centres of the fields of view) judged by the metric at the
+coarsest level; the affine stage starts from a similarity registration. Transforms map FIXED physical
 points to MOVING physical points (ITK's convention), in LPS millimetres.
 
 The quality figure is normalised mutual information (Studholme et al. 1999),
@@ -72,32 +72,46 @@ def _initial(fixed: sitk.Image, moving: sitk.Image, cfg: RegistrationConfig, fix
     return best[1], best[2]
 
 
+TRANSFORMS = {"rigid": sitk.Euler3DTransform, "similarity": sitk.Similarity3DTransform,
+              "affine": sitk.AffineTransform}
+_EMPTY = {"rigid": sitk.Euler3DTransform, "similarity": sitk.Similarity3DTransform,
+          "affine": lambda: sitk.AffineTransform(3)}
+"""Registration kinds: rigid (6 parameters), similarity (7: plus one scale), affine (12)."""
+PRE_STAGE = {"affine": "similarity"}
+"""Kinds started from a registration of a simpler kind (affine from similarity: one brain onto
+the template needs a scale before a rigid pre-stage could converge)."""
+
+
+def _as(kind: str, transform: sitk.Transform) -> sitk.Transform:
+    """``transform`` (of a simpler kind) as a transform of ``kind``, same mapping."""
+    out = _EMPTY[kind]()
+    if transform.GetName() == out.GetName():
+        return TRANSFORMS[kind](transform)
+    source = TRANSFORMS["similarity"](transform) if transform.GetName() == "Similarity3DTransform" \
+        else sitk.Euler3DTransform(transform)
+    out.SetCenter(source.GetCenter())
+    out.SetMatrix(source.GetMatrix())
+    out.SetTranslation(source.GetTranslation())
+    return out
+
+
 def register(fixed: sitk.Image, moving: sitk.Image, cfg: RegistrationConfig, *, kind: str = "rigid",
-             fixed_mask: sitk.Image | None = None, initial: sitk.Transform | None = None) -> Registration:
-    """Register ``moving`` onto ``fixed`` (both float32 3-D images). ``kind``: ``rigid``
-    (Euler, 6 parameters) or ``affine`` (12, started from ``initial`` or a rigid registration)."""
-    if kind == "rigid":
-        init, how = _initial(fixed, moving, cfg, fixed_mask, sitk.Euler3DTransform())
-    elif kind == "affine":
-        if initial is None:
-            rigid = register(fixed, moving, cfg, kind="rigid", fixed_mask=fixed_mask)
-            initial, how = rigid.transform, f"rigid ({rigid.init})"
-        else:
-            how = "given"
-        init = sitk.AffineTransform(3)
-        euler = sitk.Euler3DTransform(initial) if initial.GetName() == "Euler3DTransform" else initial
-        init.SetMatrix(euler.GetMatrix())
-        init.SetTranslation(euler.GetTranslation())
-        init.SetCenter(euler.GetCenter())
+             fixed_mask: sitk.Image | None = None) -> Registration:
+    """Register ``moving`` onto ``fixed`` (both float32 3-D images) with a transform of ``kind``
+    (:data:`TRANSFORMS`); kinds in :data:`PRE_STAGE` start from a registration of a simpler kind."""
+    if kind not in TRANSFORMS:
+        raise ValueError(f"unknown registration kind {kind!r}; valid: {', '.join(TRANSFORMS)}")
+    if kind in PRE_STAGE:
+        pre = register(fixed, moving, cfg, kind=PRE_STAGE[kind], fixed_mask=fixed_mask)
+        init, how = _as(kind, pre.transform), f"{PRE_STAGE[kind]} ({pre.init})"
     else:
-        raise ValueError(f"unknown registration kind {kind!r}")
+        init, how = _initial(fixed, moving, cfg, fixed_mask, _EMPTY[kind]())
     reg = _method(cfg, fixed, fixed_mask)
     reg.SetInitialTransform(init, inPlace=False)
     out = reg.Execute(fixed, moving)
     if isinstance(out, sitk.CompositeTransform) and out.GetNumberOfTransforms() == 1:
         out = out.GetNthTransform(0)
-    out = sitk.Euler3DTransform(out) if kind == "rigid" else sitk.AffineTransform(out)
-    return Registration(out, float(reg.GetMetricValue()), int(reg.GetOptimizerIteration()), how,
+    return Registration(TRANSFORMS[kind](out), float(reg.GetMetricValue()), int(reg.GetOptimizerIteration()), how,
                         reg.GetOptimizerStopConditionDescription())
 
 
