@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from dicomhelp import axial_affine, head
+
 from brats_seg.cli import main
 from brats_seg.prepare import MIN_SIMILARITY
-from dicomhelp import axial_affine, head
 from helpers import tiny_volumes, write_nifti
 
 
