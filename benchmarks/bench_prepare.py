@@ -143,8 +143,8 @@ def calibrate(data: Path, work: Path) -> None:
     import SimpleITK as sitk
 
     from brats_seg.prepare import PrepareConfig, prepare_case
-    from brats_seg.prepare.registration import _nudge, peak_sharpness
-    from brats_seg.prepare.steps import _grown, on_grid, template_working, working_copy
+    from brats_seg.prepare.registration import nudge, peak_sharpness
+    from brats_seg.prepare.steps import grown_mask, on_grid, template_working, working_copy
     from brats_seg.prepare.transforms import image_of
 
     cfg = PrepareConfig()
@@ -159,15 +159,15 @@ def calibrate(data: Path, work: Path) -> None:
         work_images = {m: working_copy(i, cfg) for m, i in native.items()}
         fixed = work_images["t1c"]
         brain = on_grid(prepared.native_brain, fixed)
-        pairs = {m: (fixed, work_images[m], prepared.rigid[m], _grown(brain)) for m in prepared.rigid}
+        pairs = {m: (fixed, work_images[m], prepared.rigid[m], grown_mask(brain)) for m in prepared.rigid}
         atlas = template_working(cfg.working_mm)
         stripped = image_of(array_of(fixed) * array_of(brain), fixed)
-        pairs["atlas"] = (atlas, stripped, prepared.atlas, _grown(sitk.Cast(atlas > 0, sitk.sitkUInt8)))
+        pairs["atlas"] = (atlas, stripped, prepared.atlas, grown_mask(sitk.Cast(atlas > 0, sitk.sitkUInt8)))
         rng = np.random.default_rng(3)
         for key, (f, m, t, mask) in pairs.items():
             centre = np.asarray(f.TransformContinuousIndexToPhysicalPoint([s / 2 for s in f.GetSize()]))
             values = [peak_sharpness(f, m, t, mask)[1]] + [
-                peak_sharpness(f, m, sitk.CompositeTransform([t, _nudge(rng, centre, d, d)]), mask)[1]
+                peak_sharpness(f, m, sitk.CompositeTransform([t, nudge(rng, centre, d, d)]), mask)[1]
                 for d in (3, 5, 10)]
             print(f"{scans.case_id} {key}: sharpness at the solution {values[0]:.2f}; 3/5/10 mm+deg off "
                   + " / ".join(f"{v:.2f}" for v in values[1:]))

@@ -158,14 +158,14 @@ def working_image(image: sitk.Image, spacing_mm: float) -> sitk.Image:
                          image.GetDirection(), 0.0, sitk.sitkFloat32)
 
 
-def _nudge(rng: np.random.Generator, centre: np.ndarray, deg: float, mm: float) -> sitk.Euler3DTransform:
+def nudge(rng: np.random.Generator, centre: np.ndarray, deg: float, mm: float) -> sitk.Euler3DTransform:
     """A rigid move of ``deg`` degrees about a random axis through ``centre`` and ``mm`` along a random direction."""
     axis, shift = rng.standard_normal(3), rng.standard_normal(3)
-    nudge = sitk.Euler3DTransform()
-    nudge.SetCenter([float(c) for c in centre])
-    nudge.SetRotation(*(float(a) for a in np.radians(deg) * axis / np.linalg.norm(axis)))
-    nudge.SetTranslation([float(s) for s in mm * shift / np.linalg.norm(shift)])
-    return nudge
+    move = sitk.Euler3DTransform()
+    move.SetCenter([float(c) for c in centre])
+    move.SetRotation(*(float(a) for a in np.radians(deg) * axis / np.linalg.norm(axis)))
+    move.SetTranslation([float(s) for s in mm * shift / np.linalg.norm(shift)])
+    return move
 
 
 def peak_sharpness(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, mask: sitk.Image,
@@ -181,5 +181,5 @@ def peak_sharpness(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transf
     centre = fixed.TransformContinuousIndexToPhysicalPoint([float(c) for c in np.argwhere(array).mean(0)[::-1]])
     rng = np.random.default_rng(seed)
     moved = [normalized_mutual_information(
-        fixed, moving, sitk.CompositeTransform([transform, _nudge(rng, centre, deg, mm)]), mask) for _ in range(n)]
+        fixed, moving, sitk.CompositeTransform([transform, nudge(rng, centre, deg, mm)]), mask) for _ in range(n)]
     return nmi, float((nmi - np.mean(moved)) / (nmi - 1.0))

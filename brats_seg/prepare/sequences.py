@@ -25,7 +25,7 @@ from ..conventions import MODALITIES, canonical_modality
 from ..data.io import is_image_file, strip_suffix
 from ..errors import BratsSegError, CaseError
 from ..files import write_text
-from .series import Series, _slice_tags, dicom_folders, read_dicom_series, read_series
+from .series import Series, dicom_folders, read_dicom_series, read_series, slice_tags
 
 SEQUENCE_RULES: tuple[tuple[str | None, str], ...] = (
     (None, r"localizer|scout|survey|\bloc\b|3.?plane|dwi|diffusion|\badc\b|trace|\bdti\b|perfusion|\bdsc\b|\bdce\b"
@@ -137,7 +137,7 @@ def _from_dicom(folder: Path, case_id: str) -> ScanSet | None:
     ignored = []
     for sub, uid in found:
         files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(sub), uid)
-        tags = _slice_tags(files[0])
+        tags = slice_tags(files[0])
         label = f"{tags.get('series_description') or 'no description'} (series {tags.get('series_number', '?')}, {sub})"
         m = sequence_from_description(tags)
         if m is None:

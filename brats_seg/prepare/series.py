@@ -80,7 +80,7 @@ def series_ids(folder: Path) -> list[str]:
     return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
 
 
-def _slice_tags(path: str) -> dict[str, str]:
+def slice_tags(path: str) -> dict[str, str]:
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
     reader.ReadImageInformation()
@@ -143,7 +143,7 @@ def read_dicom_series(folder: str | Path, series_uid: str | None = None) -> Seri
                             " folder as INPUT to recognise the sequences from their descriptions")
         series_uid = uids[0]
     files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid))
-    slices = [_slice_tags(f) for f in files]
+    slices = [slice_tags(f) for f in files]
     _check_slices(folder, slices)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)

@@ -71,7 +71,7 @@ def brain_mask(t1c: sitk.Image, extractor: BrainExtractor) -> sitk.Image:
     return extractor.run(grid)
 
 
-def _grown(mask: sitk.Image) -> sitk.Image:
+def grown_mask(mask: sitk.Image) -> sitk.Image:
     radius = [max(1, int(round(MASK_MARGIN_MM / s))) for s in mask.GetSpacing()]
     return sitk.BinaryDilate(mask, radius)
 
@@ -81,7 +81,7 @@ def co_register(t1c: sitk.Image, moving: sitk.Image, brain: sitk.Image,
     """Rigid registration of a working sequence onto the working T1c; and ``(NMI, sharpness)``
     over the brain (grown by :data:`MASK_MARGIN_MM`), see :func:`~.registration.peak_sharpness`."""
     mask = on_grid(brain, t1c)
-    grown = _grown(mask)
+    grown = grown_mask(mask)
     reg = register(t1c, moving, cfg.rigid, kind="rigid", fixed_mask=grown)
     return reg, peak_sharpness(t1c, moving, reg.transform, grown)
 
@@ -99,7 +99,7 @@ def register_to_atlas(t1c: sitk.Image, brain: sitk.Image,
     atlas = template_working(cfg.working_mm)
     atlas_brain = sitk.Cast(atlas > 0, sitk.sitkUInt8)
     stripped = image_of(array_of(t1c) * array_of(on_grid(brain, t1c)), t1c)
-    grown = _grown(atlas_brain)
+    grown = grown_mask(atlas_brain)
     reg = register(atlas, stripped, cfg.affine, kind="affine", fixed_mask=grown)
     return reg, peak_sharpness(atlas, stripped, reg.transform, grown)
 
