@@ -16,9 +16,11 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..data.io import Image, read_image
-from ..data.synth import TEMPLATE_FILES, template_dir
+from ..data.synth import template_dir
 from .geometry import to_sitk
 
+TEMPLATE_T1 = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+"""The T1 template's file in :func:`~brats_seg.data.synth.template_dir` (the synthetic data's loader)."""
 ATLAS_NAME = "MNI ICBM152 2009a nonlinear symmetric T1 (Fonov et al. 2011), from nilearn's wheel"
 ATLAS_SHAPE = (182, 218, 182)
 ATLAS_AFFINE = np.array([[-1.0, 0, 0, 90], [0, 1.0, 0, -126], [0, 0, 1.0, -72], [0, 0, 0, 1]])
@@ -32,7 +34,7 @@ def atlas_grid() -> sitk.Image:
 
 @functools.lru_cache(maxsize=1)
 def _template() -> tuple[np.ndarray, np.ndarray]:
-    image = read_image(template_dir() / TEMPLATE_FILES["t1"])
+    image = read_image(template_dir() / TEMPLATE_T1)
     return image.array, image.affine
 
 
