@@ -90,6 +90,16 @@ def centre_of(mask: np.ndarray) -> tuple[int, int, int]:
     return tuple(int(round(c)) for c in np.argwhere(mask).mean(0))
 
 
+def focus_of(mask: np.ndarray) -> tuple[int, int, int]:
+    """A voxel that shows ``mask`` in all three planes: the slice (last axis) holding most of it,
+    and the centre of mass of the mask within that slice."""
+    if not mask.any():
+        return tuple(s // 2 for s in mask.shape)
+    z = int(np.argmax(mask.sum(axis=(0, 1))))
+    x, y = (int(round(c)) for c in np.argwhere(mask[:, :, z]).mean(0))
+    return x, y, z
+
+
 def _planes(volume: np.ndarray, point: Sequence[int]) -> list[np.ndarray]:
     x, y, z = point
     return [volume[:, :, z], volume[:, y, :], volume[x, :, :]]

@@ -37,7 +37,7 @@ from .atlas import atlas_grid
 from .config import PrepareConfig
 from .geometry import to_sitk
 from .pipeline import PreparedCase, prepare_case
-from .qc import Row, centre_of, prepare_rows, write_qc
+from .qc import Row, centre_of, focus_of, prepare_rows, write_qc
 from .sequences import ScanSet
 from .transforms import resample_labels, resample_probabilities, source_to_atlas
 
@@ -141,6 +141,6 @@ def _qc_with_labels(seg: Segmented) -> None:
     centre = centre_of(prepared.mask)
     rows.append(Row(f"labels on the native T1c ({int((labels > 0).sum() * np.prod(t1c.spacing) / 1000)} mL)",
                     t1c.array, t1c.spacing, labels=labels))
-    points = [centre] * (len(rows) - 1) + [centre_of(labels > 0) if labels.any() else centre_of(t1c.array > 0)]
+    points = [centre] * (len(rows) - 1) + [focus_of(labels > 0) if labels.any() else centre_of(t1c.array > 0)]
     write_qc(prepared.folder / "qc.png", rows, prepared, points)
 

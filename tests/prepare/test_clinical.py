@@ -12,6 +12,7 @@ from scipy import ndimage as ndi
 
 from brats_seg.cli import main
 from brats_seg.data.io import read_image
+from brats_seg.errors import CaseError
 from brats_seg.prepare import BRAIN_EXTRACTORS, scan_set_from_folder, segment_case
 from brats_seg.prepare.geometry import to_sitk
 from brats_seg.prepare.transforms import array_of, image_of, read_transform, resample, source_to_atlas
@@ -41,7 +42,8 @@ def test_whole_head_t1c_segment_cli(shared_data, tmp_path, capsys):
     folder = shared_data / "clinical" / "TCGA-02-0003"
     model = t1c_only_checkpoint(tmp_path / "t1c.pt")
     out = tmp_path / "seg"
-    assert main(["segment", str(folder), "--model", str(model), "--out", str(out), "--no-progress"]) == 0
+    assert main(["segment", str(folder), "--model", str(model), "--out", str(out), "--native", "all",
+                 "--no-progress"]) == 0
     case = out / "TCGA-02-0003"
     record = json.loads((case / "prepare.json").read_text())
     assert record["qc"]["passed"] and record["brain_extraction"]["method"] == "deepbet"
@@ -108,6 +110,12 @@ def test_low_grade_glioma_as_exported(shared_data, tmp_path):
         return flair.image.affine[:3, :3] @ np.argwhere(mask).mean(0) + flair.image.affine[:3, 3]
 
     assert np.linalg.norm(centre(wt) - centre(reference)) < 15.0
+
+
+def test_none_is_refused_for_a_head_with_skull(shared_data):
+    head = read_image(shared_data / "clinical" / "healthy-head" / "t1.nii.gz")
+    with pytest.raises(CaseError, match="does not look stripped .44% of voxels at the minimum, 3462 mL above it"):
+        BRAIN_EXTRACTORS["none"].run(to_sitk(head))
 
 
 @pytest.mark.parametrize("name, min_dice", [("deepbet", 0.9), ("robex", 0.9)])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from dicomhelp import axial_affine, head
 
 from brats_seg.cli import main
 from brats_seg.prepare import MIN_SIMILARITY
+from brats_seg.prepare.qc import focus_of
 from helpers import tiny_volumes, write_nifti
 
 
@@ -27,6 +29,13 @@ def test_qc_failure_is_reported_and_writes_no_images(tmp_path, capsys):
     assert (folder / "qc.png").stat().st_size > 0 and (folder / "t1c_to_atlas.tfm").exists()
     assert not stale.exists() and not list(folder.glob("*.nii.gz"))
     assert record["brain_extraction"]["method"] == "none"  # the tiny case is skull-stripped: detected
+
+
+def test_the_picture_shows_where_the_mask_is():
+    mask = np.zeros((20, 20, 10), bool)
+    mask[2:5, 3:6, 7] = True
+    mask[10, 10, 2] = True
+    assert focus_of(mask) == (3, 4, 7) and focus_of(np.zeros((4, 4, 4), bool)) == (2, 2, 2)
 
 
 def test_default_thresholds_are_documented():
