@@ -27,8 +27,9 @@ ATLAS_AFFINE = np.array([[-1.0, 0, 0, 90], [0, 1.0, 0, -126], [0, 0, 1.0, -72], 
 """1 mm, voxel axes towards L, A, S: the grid of BraTS 2024+ (MNI-frame) files."""
 
 
+@functools.lru_cache(maxsize=1)
 def atlas_grid() -> sitk.Image:
-    """An empty (zero) float32 image on the output grid."""
+    """An empty (zero) float32 image on the output grid (one per process: do not modify it)."""
     return to_sitk(Image(np.zeros(ATLAS_SHAPE, np.float32), ATLAS_AFFINE), name="atlas grid")
 
 

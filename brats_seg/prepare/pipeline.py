@@ -67,7 +67,7 @@ class PreparedCase:
     @property
     def reference(self) -> Image:
         """Geometry of the atlas grid (for writing results there)."""
-        return Image(np.zeros(ATLAS_SHAPE, np.float32), ATLAS_AFFINE)
+        return Image(np.broadcast_to(np.float32(0), ATLAS_SHAPE), ATLAS_AFFINE)  # geometry only: no memory
 
     def image_path(self, sequence: str) -> Path:
         return self.folder / f"{self.case_id}-{sequence}.nii.gz"

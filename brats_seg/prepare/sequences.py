@@ -114,8 +114,7 @@ def _from_named_files(folder: Path, case_id: str) -> ScanSet | None:
         named[m] = f
     if not named:
         return None
-    scans = ScanSet(case_id, {m: read_series(p) for m, p in named.items()}, {m: "file name" for m in named}, ignored)
-    return scans
+    return ScanSet(case_id, {m: read_series(p) for m, p in named.items()}, {m: "file name" for m in named}, ignored)
 
 
 def _voxel_volume(tags: Mapping[str, str]) -> float:
