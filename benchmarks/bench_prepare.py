@@ -114,7 +114,7 @@ def one_backend(data: Path, name: str, out: Path) -> None:
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"wall": time.perf_counter() - w, "cpu": time.process_time() - c + child.ru_utime + child.ru_stime,
-                      "peak_mb": max(own.ru_maxrss - base, child.ru_maxrss) / 1024}))
+                      "peak_mb": max(own.ru_maxrss, child.ru_maxrss) / 1024, "base_mb": base / 1024}))
 
 
 def brain(data: Path, work: Path) -> None:
@@ -131,8 +131,8 @@ def brain(data: Path, work: Path) -> None:
         cost = json.loads(run.stdout.strip().splitlines()[-1])
         masks[name] = np.load(out)
         sens = (masks[name] & reference).sum() / reference.sum()
-        print(f"{name}: {cost['wall']:.1f} s wall, {cost['cpu']:.1f} s CPU, peak {cost['peak_mb']:.0f} MB above the"
-              f" loaded image, {masks[name].sum() * np.prod(head.spacing) / 1e6:.2f} L, Dice vs tissue reference "
+        print(f"{name}: {cost['wall']:.1f} s wall, {cost['cpu']:.1f} s CPU, peak {cost['peak_mb']:.0f} MB (the"
+              f" process before it ran: {cost['base_mb']:.0f} MB), {masks[name].sum() * np.prod(head.spacing) / 1e6:.2f} L, Dice vs tissue reference "
               f"{dice(masks[name], reference):.3f}, sensitivity {sens:.3f}")
     print(f"deepbet vs robex Dice {dice(masks['deepbet'], masks['robex']):.3f}; reference "
           f"{reference.sum() * np.prod(head.spacing) / 1e6:.2f} L")
