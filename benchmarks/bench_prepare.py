@@ -131,8 +131,9 @@ def brain(data: Path, work: Path) -> None:
         cost = json.loads(run.stdout.strip().splitlines()[-1])
         masks[name] = np.load(out)
         sens = (masks[name] & reference).sum() / reference.sum()
+        litres = masks[name].sum() * np.prod(head.spacing) / 1e6
         print(f"{name}: {cost['wall']:.1f} s wall, {cost['cpu']:.1f} s CPU, peak {cost['peak_mb']:.0f} MB (the"
-              f" process before it ran: {cost['base_mb']:.0f} MB), {masks[name].sum() * np.prod(head.spacing) / 1e6:.2f} L, Dice vs tissue reference "
+              f" process before it ran: {cost['base_mb']:.0f} MB), {litres:.2f} L, Dice vs tissue reference "
               f"{dice(masks[name], reference):.3f}, sensitivity {sens:.3f}")
     print(f"deepbet vs robex Dice {dice(masks['deepbet'], masks['robex']):.3f}; reference "
           f"{reference.sum() * np.prod(head.spacing) / 1e6:.2f} L")
