@@ -31,8 +31,10 @@ class PrepareConfig:
     ``brain_extraction``: a back-end name from :data:`~.brain.BRAIN_EXTRACTORS` or ``auto``
     (``none`` when the T1c is already skull-stripped, else ``deepbet``); ``n4_shrink``:
     N4 (for registration only) runs at this shrink factor of the working grid;
-    ``working_mm``: registrations run on copies resampled to this isotropic spacing; ``interpolation``: ``linear`` or
-    ``bspline`` for the one resampling of each image into the atlas; ``min_similarity``: QC
+    ``working_mm``: registrations run on copies resampled to this isotropic spacing; ``interpolation``: ``bspline``
+    (cubic, as the toolkit's own resampling; clamped at 0) or ``linear`` for the one resampling of
+    each image into the atlas (cubic keeps contrast: the rule network of the tests agrees better
+    with its output on the untouched case, 0.76-0.97 vs 0.76-0.96 Dice; it costs ~2 s per image); ``min_similarity``: QC
     thresholds (co-registration, atlas) on the sharpness of each registration's similarity
     peak (default :data:`~.qc.MIN_SIMILARITY`)."""
 
@@ -44,7 +46,7 @@ class PrepareConfig:
     working_mm: float = 2.0
     n4: bool = True
     n4_shrink: int = 4
-    interpolation: str = "linear"
+    interpolation: str = "bspline"
     min_similarity: tuple[float, float] | None = None
 
     @property
