@@ -39,8 +39,9 @@ from brainref import dice, tissue_reference  # noqa: E402
 from rulenet import rule_predictor  # noqa: E402
 
 from brats_seg.conventions import labels_to_regions  # noqa: E402
-from brats_seg.data.cases import discover_cases, load_case  # noqa: E402
+from brats_seg.data.cases import load_case  # noqa: E402
 from brats_seg.data.io import read_image  # noqa: E402
+from brats_seg.data.layouts import discover_cases  # noqa: E402
 from brats_seg.prepare import BRAIN_EXTRACTORS, scan_set, scan_set_from_folder, segment_case  # noqa: E402
 from brats_seg.prepare.geometry import to_sitk  # noqa: E402
 from brats_seg.prepare.simulate import ras_ordered, registration_error, simulate_case  # noqa: E402

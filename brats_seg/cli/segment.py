@@ -5,8 +5,10 @@
 
 Calls ``brats-seg prepare``'s steps, then :class:`brats_seg.Predictor`, then maps the labels
 onto the native T1c (and each ``--native`` sequence): NIfTI with that input's geometry, and
-DICOM SEG when the input was a DICOM series. The sequences needed are the model's channels:
-a missing one is refused with one line naming it. Exit status as ``brats-seg prepare``.
+DICOM SEG when the input was a DICOM series. The sequences needed are the model's to decide
+(:func:`brats_seg.prepare.required_sequences`): all its channels, or the subset a predictor
+that supports missing sequences accepts; a missing one is refused with one line naming it
+(exit 2; in a batch the case is listed and the exit status is 1). Otherwise as ``brats-seg prepare``.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..conventions import canonical_modality
     from ..inference.predictor import Predictor
-    from ..prepare import run_cases, segment_case
+    from ..prepare import required_sequences, run_cases, segment_case
 
     predictor = Predictor([str(p) for p in args.model], device=args.device, tta=args.tta)
-    sources, config = sources_and_config(args, sequences=tuple(predictor.channels))
+    sources, config = sources_and_config(args, sequences=())  # the sequences: the predictor's to decide
     everything = "all" in args.native
 
     def work(scans):
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return segment_case(scans, predictor, args.out, config, native=native, probabilities=args.probabilities,
                             dicom_seg=not args.no_dicom_seg, progress=not args.no_progress)
 
-    result = run_cases(sources, work, required=config.needed)
+    result = run_cases(sources, work, required=lambda scans: required_sequences(predictor, scans))
     for case_id, seg in result.done.items():
         print(f"{case_id}: {seg.prepared.folder / 'segmentation'}", file=sys.stderr)
     return report(result.done, result.failed, f"segmented in {args.out}")

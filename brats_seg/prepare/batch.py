@@ -30,18 +30,24 @@ def qc_failure(prepared) -> str | None:
             " images not written")
 
 
-def run_cases(sources: Sequence[ScanSource], work: Callable[[ScanSet], Any], required: tuple[str, ...] = (), *,
+def run_cases(sources: Sequence[ScanSource], work: Callable[[ScanSet], Any],
+              required: tuple[str, ...] | Callable[[ScanSet], Any] = (), *,
               log: Callable[[str], None] | None = None, strict: bool | None = None) -> BatchReport:
-    """Read each source, check it has the ``required`` sequences, print its sequence mapping, run
-    ``work(scans)`` (which returns a result with a ``prepared`` case or is one). ``strict``
-    (default: when there is one source): re-raise bad input instead of recording it."""
+    """Read each source, check it has the ``required`` sequences (a tuple, or a function of the
+    case that raises :class:`CaseError` to refuse it, e.g. :func:`.segment.required_sequences`),
+    print its sequence mapping, run ``work(scans)`` (which returns a result with a ``prepared``
+    case or is one). ``strict`` (default: when there is one source): re-raise bad input instead
+    of recording it."""
     log = log or (lambda line: print(line, file=sys.stderr))
     strict = len(sources) == 1 if strict is None else strict
     report = BatchReport()
     for source in sources:
         try:
             scans = source.read()
-            scans.require(required)
+            if callable(required):
+                required(scans)
+            else:
+                scans.require(required)
             log(f"case {scans.case_id}:")
             for line in scans.lines():
                 log(f"  {line}")

@@ -2,8 +2,9 @@
 
 The predictor is any object with ``channels`` (sequence names it needs) and
 ``predict(CaseVolumes) -> Prediction`` (``labels`` ``(X, Y, Z)``, ``probabilities``
-``(3, X, Y, Z)``, ``info["label_scheme"]``): :class:`brats_seg.Predictor` is one. This
-package never imports the models; the caller brings them.
+``(3, X, Y, Z)``, ``info["label_scheme"]``): :class:`brats_seg.Predictor` is one; one that
+also has ``plan(available, case_id)`` decides itself which subset of sequences it takes
+(:func:`required_sequences`). This package never imports the models; the caller brings them.
 
 Writes, besides the prepared case (:mod:`.pipeline`), ``OUT/<case_id>/segmentation/``:
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..conventions import canonical_modality
 from ..data.cases import CaseVolumes
 from ..data.io import Image, write_image, write_label
 from ..errors import BratsSegError
@@ -42,13 +44,20 @@ from .sequences import ScanSet
 from .transforms import resample_labels, resample_probabilities, source_to_atlas
 
 
-def required_sequences(predictor: Any) -> tuple[str, ...]:
-    """The sequences a case must bring for ``predictor``: its channels.
+def required_sequences(predictor: Any, scans: ScanSet) -> tuple[str, ...]:
+    """The sequences of ``scans`` that ``predictor`` reads: the one place that decides what a
+    missing sequence means. Raises :class:`CaseError` (one line naming it) to refuse the case.
 
-    The one hook for missing sequences: a predictor that can work on a subset (see the
-    missing-modalities issue) answers with what it needs for the case; until then a missing
-    sequence is refused by :meth:`ScanSet.require` with one line naming it."""
-    return tuple(predictor.channels)
+    A predictor with ``plan(available, case_id)`` (one that takes a subset of its channels, see
+    the missing-modalities issue) decides itself: its plan's ``used`` sequences, or its own
+    one-line refusal. Any other predictor needs all its ``channels``: :meth:`ScanSet.require`
+    refuses a case lacking one, naming it and the files found."""
+    plan = getattr(predictor, "plan", None)
+    if plan is not None:
+        return tuple(canonical_modality(c) for c in plan(tuple(scans.series), scans.case_id).used)
+    channels = tuple(canonical_modality(c) for c in predictor.channels)
+    scans.require(channels)
+    return channels
 
 
 @dataclass
@@ -106,16 +115,18 @@ def segment_case(scans: ScanSet, predictor: Any, out: str | Path, config: Prepar
                  progress: bool = True) -> Segmented:
     """Prepare ``scans``, predict with ``predictor``, and write the labels on each ``native``
     sequence's grid (T1c always). A case that fails QC is not predicted (``passed`` False)."""
-    cfg = replace(config or PrepareConfig(), sequences=required_sequences(predictor))
+    used = required_sequences(predictor, scans)
     unknown = [m for m in native if m not in scans.series]
     if unknown:
         raise BratsSegError(f"case {scans.case_id}: no {', '.join(unknown)} input to map the labels onto")
+    # every sequence the labels go back to is co-registered too (its transform is needed)
+    cfg = replace(config or PrepareConfig(), sequences=tuple(dict.fromkeys((*used, *native))))
     prepared = prepare_case(scans, out, cfg, progress=progress)
     seg = Segmented(prepared)
     if not prepared.passed:
         return seg
     t0 = time.perf_counter()
-    pred = predictor.predict(volumes(prepared, required_sequences(predictor)))
+    pred = predictor.predict(volumes(prepared, used))
     scheme = pred.info["label_scheme"]
     folder = prepared.folder / "segmentation"
     seg.files["labels_atlas"] = str(write_label(folder / "labels_in_atlas_space.nii.gz", pred.labels,

@@ -168,7 +168,7 @@ def scan_set_from_folder(folder: str | Path, case_id: str | None = None) -> Scan
 def scan_sets_from_csv(path: str | Path) -> list[tuple[str, dict[str, Path]]]:
     """``(case_id, {sequence: path})`` per row of a CSV manifest (read by the ``csv`` layout);
     read each with :func:`scan_set` (how = ``CSV``)."""
-    from ..data.cases import discover_cases
+    from ..data.layouts import discover_cases
 
     out = []
     for case in discover_cases(path, layout="csv"):

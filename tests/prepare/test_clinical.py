@@ -67,20 +67,6 @@ def test_whole_head_t1c_segment_cli(shared_data, tmp_path, capsys):
     assert dice(back, array_of(tumour) > 0) > 0.8
 
 
-def test_missing_sequence_for_the_model_one_line_exit_2(shared_data, tmp_path, capsys):
-    from brats_seg.checkpoint import make_checkpoint, save_checkpoint
-    from brats_seg.models.registry import build_model
-
-    net = build_model("unet3d", in_channels=4, features=[4, 8], strides=[1, 2], deep_supervision=False)
-    model = save_checkpoint(make_checkpoint(net, model_name="unet3d", model_kwargs=net.build_kwargs,
-                                            patch_size=(32, 32, 32)), tmp_path / "m.pt")
-    folder = shared_data / "clinical" / "TCGA-02-0003"
-    assert main(["segment", str(folder), "--model", str(model), "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["brats-seg segment: error: case TCGA-02-0003: missing sequence t1n, t2w, t2f"
-                   " (found t1c (t1c.nrrd))"]
-
-
 def test_low_grade_glioma_as_exported(shared_data, tmp_path):
     """TCGA-FG-6692 (4 sequences, skull on, 5.5 mm slices, own fields of view): preparation passes QC
     and the whole tumour, mapped onto the FLAIR's own grid, lands on the hyperintensity the native

@@ -15,17 +15,17 @@ from dicomhelp import axial_affine, head, series
 from brats_seg.cli import main
 from brats_seg.data.io import Image
 from brats_seg.errors import BratsSegError, CaseError
-from brats_seg.prepare import run_cases, scan_set, scan_set_from_folder, scan_sources
+from brats_seg.prepare import required_sequences, run_cases, scan_set, scan_set_from_folder, scan_sources
 from brats_seg.prepare.geometry import from_sitk, to_sitk
 from brats_seg.prepare.sequences import sequence_from_description
 from brats_seg.prepare.series import read_series
 from helpers import write_nifti
 
 
-def one_error_line(capsys, *fragments: str) -> str:
+def one_error_line(capsys, *fragments: str, command: str = "prepare") -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert err[0].startswith("brats-seg prepare: error: "), err
+    assert err[0].startswith(f"brats-seg {command}: error: "), err
     for f in fragments:
         assert f in err[0], err
     return err[0]
@@ -141,6 +141,72 @@ def test_missing_sequence_named_in_one_line(tmp_path, capsys):
     assert main(["prepare", str(folder), "--out", str(tmp_path / "o")]) == 2
     line = one_error_line(capsys, "case case: missing sequence t1n, t2w", "t1c (t1ce.nii.gz)", "t2f (flair.nii.gz)")
     assert line.count("\n") == 0
+
+
+def four_channel_checkpoint(path):
+    from brats_seg.checkpoint import make_checkpoint, save_checkpoint
+    from brats_seg.models.registry import build_model
+
+    net = build_model("unet3d", in_channels=4, features=[4, 8], strides=[1, 2], deep_supervision=False)
+    return save_checkpoint(make_checkpoint(net, model_name="unet3d", model_kwargs=net.build_kwargs,
+                                           patch_size=(32, 32, 32), spacing=(2.0, 2.0, 2.0)), path)
+
+
+def test_segment_refuses_a_sequence_the_model_needs(tmp_path, capsys):
+    """A model of the four sequences, a case with T1c and FLAIR: one line naming the missing ones and
+    the files found, exit 2, nothing written; in a batch the case is listed and the exit status is 1."""
+    folder = tmp_path / "case"
+    for name in ("t1ce", "flair"):
+        write_nifti(folder / f"{name}.nii.gz", head(), axial_affine())
+    model = four_channel_checkpoint(tmp_path / "m.pt")
+    out = tmp_path / "o"
+    assert main(["segment", str(folder), "--model", str(model), "--out", str(out)]) == 2
+    one_error_line(capsys, "case case: missing sequence t1n, t2w (found t1c (t1ce.nii.gz), t2f (flair.nii.gz))",
+                   command="segment")
+    assert not out.exists()
+    csv = tmp_path / "cases.csv"
+    csv.write_text("case_id,t1c,t2f\nA,case/t1ce.nii.gz,case/flair.nii.gz\nB,case/t1ce.nii.gz,\n")
+    assert main(["segment", str(csv), "--model", str(model), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "failed: case A: missing sequence t1n, t2w (found" in err
+    assert "failed: case B: missing sequence t1n, t2w, t2f" in err
+
+
+class _SubsetPredictor:
+    """Stands for a predictor that takes subsets (``plan``, as in the missing-modalities work)."""
+
+    channels = ("t1n", "t1c", "t2w", "t2f")
+
+    class _Plan:
+        def __init__(self, used):
+            self.used = used
+
+    def plan(self, available, case_id):
+        if "t2f" not in available:
+            raise CaseError(f"case {case_id}: missing t2f; the model was trained only for t1c+t2f and complete input")
+        return self._Plan(tuple(c for c in ("t1c", "t2f") if c in available))
+
+
+def test_the_predictor_decides_which_subset_it_takes(tmp_path):
+    """The one hook (``required_sequences``): a predictor with ``plan`` decides (its sequences, or its
+    own one-line refusal); any other needs all its channels."""
+    folder = tmp_path / "case"
+    for name in ("t1ce", "flair"):
+        write_nifti(folder / f"{name}.nii.gz", head(), axial_affine())
+    scans = scan_set_from_folder(folder)
+    assert required_sequences(_SubsetPredictor(), scans) == ("t1c", "t2f")
+    t1c_only = scan_set({"t1c": folder / "t1ce.nii.gz"}, "solo")
+    with pytest.raises(CaseError, match="^case solo: missing t2f; the model was trained only for"):
+        required_sequences(_SubsetPredictor(), t1c_only)
+
+    class Complete:
+        channels = ("T1", "T1ce", "T2", "FLAIR")  # any alias
+
+    with pytest.raises(CaseError, match="^case case: missing sequence t1n, t2w "):
+        required_sequences(Complete(), scans)
+    report = run_cases(scan_sources(folder), lambda s: "done", required=lambda s: required_sequences(Complete(), s),
+                       log=lambda line: None, strict=False)
+    assert not report.done and report.failed["case"].startswith("case case: missing sequence t1n, t2w")
 
 
 def test_sources_from_flags_csv_and_folder(tmp_path):

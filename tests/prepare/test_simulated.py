@@ -14,9 +14,10 @@ from brainref import dice
 from conftest import SIM_CASE
 
 from brats_seg.conventions import labels_to_regions
-from brats_seg.data.cases import discover_cases, load_case
+from brats_seg.data.cases import load_case
 from brats_seg.data.checks import check_case
 from brats_seg.data.io import read_image
+from brats_seg.data.layouts import discover_cases
 from brats_seg.prepare.simulate import ras_ordered, registration_error
 from brats_seg.prepare.transforms import read_transform
 
