@@ -1,8 +1,8 @@
 """Between our :class:`~brats_seg.data.io.Image` (array + RAS affine) and SimpleITK images (LPS).
 
 nibabel affines map voxel indices to RAS+ millimetres; ITK geometry (origin, spacing,
-direction) is in LPS. An ``Image`` array is ``(X, Y, Z)`` in file voxel order; SimpleITK's
-arrays are ``(Z, Y, X)``. These two functions are the only places that convert.
+direction) is in LPS (:func:`~brats_seg.data.io.affine_from_itk` and its inverse convert). An
+``Image`` array is ``(X, Y, Z)`` in file voxel order; SimpleITK's arrays are ``(Z, Y, X)``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from ..data.io import Image
+from ..data.io import LPS_FROM_RAS, Image, affine_from_itk, itk_from_affine
 from ..errors import CaseError
 
-LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+__all__ = ["LPS_FROM_RAS", "affine_of", "from_sitk", "to_sitk"]
 
 
 def to_sitk(image: Image, *, name: str | None = None) -> sitk.Image:
@@ -24,28 +24,23 @@ def to_sitk(image: Image, *, name: str | None = None) -> sitk.Image:
     label = name or str(image.path or "image")
     if image.array.ndim != 3:
         raise CaseError(f"{label}: expected a 3-D volume, got shape {'x'.join(map(str, image.shape))}")
-    lps = LPS_FROM_RAS @ np.asarray(image.affine, dtype=np.float64)
-    spacing = np.sqrt((lps[:3, :3] ** 2).sum(axis=0))
-    if np.any(spacing <= 0) or not np.all(np.isfinite(lps)):
+    affine = np.asarray(image.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or np.any(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)) <= 0):
         raise CaseError(f"{label}: affine has zero or non-finite voxel size")
-    direction = lps[:3, :3] / spacing
-    if np.abs(direction.T @ direction - np.eye(3)).max() > 1e-3:
+    spacing, direction, origin = itk_from_affine(affine)
+    d = np.reshape(direction, (3, 3))
+    if np.abs(d.T @ d - np.eye(3)).max() > 1e-3:
         raise CaseError(f"{label}: affine shears the voxel grid (non-orthogonal axes); resample it first")
     out = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(image.array, (2, 1, 0)), dtype=np.float32))
-    out.SetSpacing([float(s) for s in spacing])
-    out.SetDirection([float(x) for x in direction.ravel()])
-    out.SetOrigin([float(x) for x in lps[:3, 3]])
+    out.SetSpacing(spacing)
+    out.SetDirection(direction)
+    out.SetOrigin(origin)
     return out
 
 
 def affine_of(image: sitk.Image) -> np.ndarray:
     """4x4 voxel -> RAS+ affine of a 3-D SimpleITK image."""
-    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
-    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
-    lps = np.eye(4)
-    lps[:3, :3] = direction * spacing
-    lps[:3, 3] = image.GetOrigin()
-    return LPS_FROM_RAS @ lps
+    return affine_from_itk(image.GetSpacing(), image.GetDirection(), image.GetOrigin())
 
 
 def from_sitk(image: sitk.Image, path=None) -> Image:
