@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import locale
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -162,6 +163,15 @@ def write_dicom_series(folder: str | Path, array: np.ndarray, affine: np.ndarray
     }
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
+    kept = locale.setlocale(locale.LC_ALL)  # GDCM's writer leaves the process in the "C" (ASCII) locale
+    try:
+        _write_slices(writer, vol, folder, tags, series, direction, positions)
+    finally:
+        locale.setlocale(locale.LC_ALL, kept)
+    return folder
+
+
+def _write_slices(writer, vol, folder: Path, tags: dict, series: str, direction: np.ndarray, positions) -> None:
     for k in range(vol.GetDepth()):
         sl = vol[:, :, k]
         for key, value in tags.items():
@@ -174,7 +184,6 @@ def write_dicom_series(folder: str | Path, array: np.ndarray, affine: np.ndarray
         sl.SetMetaData("0008|0018", f"{series}.{k + 1}")
         writer.SetFileName(str(folder / f"IM{k + 1:04d}.dcm"))
         writer.Execute(sl)
-    return folder
 
 
 def registration_error(transform, truth: dict, sequence: str, brain_points_ras: np.ndarray) -> np.ndarray:
