@@ -317,12 +317,13 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
             path = probs_dir / f"{case_id}_tta{n}.npy"
             if path.is_file():
                 continue
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             with torch.inference_mode():
                 p = sum(torch.sigmoid(y) for y in mirrored(
                     lambda t: sliding_window(t, net, recipe.patch, recipe.window_overlap, 4, channels_last=True),
                     x, n)) / max(n, 1)
             timing.setdefault(f"tta{n}", {})[case_id] = round(time.perf_counter() - t0, 3)
+            timing.setdefault(f"tta{n}_cpu", {})[case_id] = round(time.process_time() - c0, 3)
             np.save(path, p[0].numpy().astype(np.float16))
         print(f"{case_id}: " + ", ".join(f"tta{n} {timing[f'tta{n}'][case_id]:.1f} s" for n in tta), flush=True)
     (out / "timing.json").write_text(json.dumps(timing, indent=1))

@@ -95,14 +95,16 @@ def score_row(members: str, fold: str, tta: int) -> dict:
 
 
 def train_info(members: str, fold: str, tta: int) -> tuple[int, float]:
-    """Training steps of the first member and median network seconds per case (summed over members)."""
+    """Training steps of the first member and median network seconds per case (summed over members; CPU
+    seconds of the one-thread process where recorded, else wall seconds)."""
     steps, secs = 0, 0.0
     for member in members.split("&"):
         name, _, s = member.partition("@")
         run = rc.run_dir(name, fold, int(s) if s else None)
         done = json.loads((run / "done.json").read_text())
         steps = steps or done["steps"]
-        timing = json.loads((run / "timing.json").read_text()).get(f"tta{tta}", {})
+        timing = json.loads((run / "timing.json").read_text())
+        timing = timing.get(f"tta{tta}_cpu") or timing.get(f"tta{tta}", {})  # CPU seconds where recorded
         secs += float(np.median(list(timing.values()))) if timing else float("nan")
     return steps, secs
 
