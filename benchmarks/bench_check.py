@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from brats_seg.data.cases import discover_cases
 from brats_seg.data.checks import check_cases
+from brats_seg.data.layouts import discover_cases
 
 
 def peer_check(cases) -> list[bool]:

@@ -83,8 +83,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from brats_seg.data.cases import discover_cases
-    from brats_seg.data.loaders import cached_case_ids, make_train_loader
+    from brats_seg.data.cache import cached_case_ids
+    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.loaders import make_train_loader
     from brats_seg.data.preprocess import preprocess_dataset
 
     cases = [c for c in discover_cases(args.data) if c.label is not None]

@@ -6,6 +6,12 @@ prints the time of each (best of --repeat runs), the ratio, and the largest
 difference in Dice and HD95 (pooled definition, 1 mm voxels). Also times our
 lesion-wise scores and MONAI's HD95 (larger directed 95th percentile).
 
+Surfel HD95 (the BraTS 2023+ lesion-wise definition): ours (``hd95_mode="surfel"``)
+against DeepMind's ``surface-distance`` package as BraTS-2023-Metrics calls it
+(``compute_surface_distances`` + ``compute_robust_hausdorff``), and against our
+voxel-surface HD95 (``"max"``, the lesion-wise default before); and the lesion-wise
+scores of a case with each definition.
+
     .venv/bin/python benchmarks/bench_metrics.py [--data ../shared/data/brats2018] [--repeat 3] [--cases 4]
 """
 
@@ -57,7 +63,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", type=int, default=4)
     parser.add_argument("--no-monai", action="store_true")
+    parser.add_argument("--surfels-only", action="store_true", help="only the surfel HD95 comparison")
     args = parser.parse_args()
+    if args.surfels_only:
+        return bench_surfels(sorted(args.data.glob("*/*_seg.nii.gz"))[: args.cases], args.repeat)
 
     from brats_evaluation import config_path, evaluate_single_exam
     from panoptica import Panoptica_Evaluator
@@ -111,6 +120,50 @@ def main() -> None:
     print(f"largest difference over {n} cases: Dice {worst_dice:.2e}, HD95 {worst_hd:.2e} (voxels = mm here)")
     print(f"numpy {np.__version__}; {os.cpu_count()} CPU cores; official = brats_evaluation.evaluate_single_exam "
           "on in-memory arrays, config gli (all its groups, instance matching included)")
+    bench_surfels(segs, args.repeat)
+
+
+def bench_surfels(segs, repeat: int) -> None:
+    """Surfel HD95: ours vs DeepMind's package (the challenge's code) vs our voxel HD95; lesion-wise both ways."""
+    import surface_distance
+
+    from brats_seg.evaluation.metrics import hd95
+
+    def deepmind(pred, ref):
+        return surface_distance.compute_robust_hausdorff(
+            surface_distance.compute_surface_distances(ref, pred, (1.0, 1.0, 1.0)), 95)
+
+    t = {"deepmind": 0.0, "surfel": 0.0, "voxel": 0.0, "lw_surfel": 0.0, "lw_voxel": 0.0}
+    worst = apart = 0.0
+    print(f"\n{'case':24}{'DeepMind s':>12}{'surfel s':>10}{'ratio':>8}{'voxel(max) s':>14}"
+          f"{'lesion-wise surfel s':>22}{'voxel s':>9}")
+    for seg in segs:
+        ref = np.rint(read_image(seg, dtype=None).array).astype(np.uint8)
+        preds, refs = labels_to_regions(perturb(ref), "brats2021"), labels_to_regions(ref, "brats2021")
+        row = dict.fromkeys(t, 0.0)
+        for p, r in zip(preds, refs):
+            dt, want = best_time(repeat, deepmind, p, r)
+            row["deepmind"] += dt
+            dt, got = best_time(repeat, hd95, p, r, mode="surfel")
+            row["surfel"] += dt
+            dt, vox = best_time(repeat, hd95, p, r, mode="max")
+            row["voxel"] += dt
+            worst, apart = max(worst, abs(got - want)), max(apart, abs(got - vox))
+        row["lw_surfel"] = best_time(repeat, lesionwise_case, perturb(ref), ref, (1.0, 1.0, 1.0), "brats2021")[0]
+        row["lw_voxel"] = best_time(repeat, lesionwise_case, perturb(ref), ref, (1.0, 1.0, 1.0), "brats2021",
+                                    hd95_mode="max")[0]
+        for k in t:
+            t[k] += row[k]
+        print(f"{seg.parent.name:24}{row['deepmind']:>12.3f}{row['surfel']:>10.3f}"
+              f"{row['deepmind'] / row['surfel']:>7.1f}x{row['voxel']:>14.3f}{row['lw_surfel']:>22.3f}"
+              f"{row['lw_voxel']:>9.3f}")
+    n = len(segs)
+    print(f"mean per case (WT+TC+ET): DeepMind surface-distance {t['deepmind'] / n:.3f} s, ours surfel"
+          f" {t['surfel'] / n:.3f} s -> {t['deepmind'] / t['surfel']:.1f}x faster; ours voxel (max)"
+          f" {t['voxel'] / n:.3f} s -> surfel/voxel time {t['surfel'] / t['voxel']:.2f}")
+    print(f"lesion-wise per case: surfel HD95 {t['lw_surfel'] / n:.3f} s, voxel HD95 {t['lw_voxel'] / n:.3f} s"
+          f" -> {t['lw_surfel'] / t['lw_voxel']:.2f}x the time")
+    print(f"largest |ours - DeepMind| {worst:.2e} mm; largest |surfel - voxel(max)| {apart:.3f} mm")
 
 
 if __name__ == "__main__":

@@ -1,37 +1,43 @@
-"""Whole-case prediction: our Predictor against MONAI's sliding_window_inference recipe.
+"""Whole-case prediction on a TRAINED network: our recipe on each back-end vs MONAI's recipe.
 
-One process, the same network and weights, overlap 0.5, 128^3 windows, 4 windows per
-batch, Gaussian blending, one real 240x240x155 case, no TTA. The case is loaded once
-(reading files is not timed for either side).
+One process, one trained checkpoint, real cases with expert labels, on 1 and on 2 threads.
 
-* ours: ``Predictor.predict`` = crop to the brain, z-score inside the brain, sliding
-  window over the crop (all-zero windows reused), sigmoid, restore to the full grid,
-  threshold and labels;
-* MONAI: ``NormalizeIntensity(nonzero=True, channel_wise=True)`` on the whole volume,
-  ``sliding_window_inference(mode="gaussian")`` on the whole volume, sigmoid.
+(a) full recipes, each from the loaded volumes to a label map:
+    * MONAI: ``NormalizeIntensity(nonzero=True, channel_wise=True)`` and
+      ``sliding_window_inference(mode="gaussian")`` over the WHOLE volume, sigmoid, threshold;
+    * ours: ``Predictor.predict`` (crop to the brain, z-score inside it, resample to the
+      training spacing when needed, sliding window over the crop, all-zero windows reused,
+      labels) with each back-end: torch (channels_last_3d), onnx (ONNX Runtime), openvino,
+      and openvino in bf16 (``--precision bf16``) where the CPU has native bf16.
+    Same window (the training patch), overlap 0.5, 4 windows per batch, Gaussian blending,
+    the same threshold and label rule. Printed: seconds per case and the speed-up over
+    MONAI, Dice of each against the expert labels (WT/TC/ET), and the agreement (Dice) of
+    our label map with MONAI's.
+(b) engines alone, the SAME windows on both sides: the normalized volume cut to a box whose
+    sides are window + k * step (so both engines place identical windows), our
+    ``sliding_window`` vs MONAI's ``sliding_window_inference`` given our Gaussian map:
+    seconds, speed-up and the largest probability difference (must be <= 1e-4).
 
-Prints the time ratio, the largest and mean absolute difference of the probability maps
-inside the brain, the agreement of the thresholded regions, and the process's peak
-resident memory after our prediction (``resource.getrusage``; ours runs first). On CUDA
-both sides use bf16 autocast and channels_last_3d and report per-case seconds after a
-warm-up. On CPU ours runs channels_last_3d (part of our recipe, about 1.4x on oneDNN);
-MONAI's recipe runs the default memory format unless ``--monai-channels-last``.
+Without ``--checkpoint`` a small U-Net (unet3d 16..128, 64^3 patches) is trained first on the
+four shared BraTS 2018 cases (``--train-steps``, a few minutes on 2 cores) and the run says
+so; the cases scored are then BraTS 2021 cases it never saw. Peak resident memory of each
+recipe alone is measured by ``benchmarks/bench_memory.py`` (fresh processes).
 
-Measured 2026-11-26 on 2 shared CPU cores (Brats18_2013_3_1, crop 144x155x137: 8 windows
-against MONAI's 18; timings vary with the other load on the machine):
-segresnet tiny: ours 8.9 s, MONAI 29.7 s (3.35x; best of 2 under more load 14.5 vs 40.5 s, 2.8x);
-with ``--monai-channels-last`` 14.5 vs 30.2 s (2.1x); SegResNet 16 filters (4.7 M parameters,
-MONAI's tutorial size): 56.7 vs 178.8 s (3.15x); peak RSS after ours 2.1 GB (3.2 GB with
-SegResNet-16); engine check 4.8e-07.
+Measured 2026-12-02 on 2 CPU cores shared with other jobs (load 5-8, so seconds are noisy),
+unet3d 16..128 trained 160 steps on the BraTS 2018 cases, BraTS2021_00002, recipes
+torch:fp32 torch:bf16 onnx:fp32 openvino:fp32 openvino:bf16; 1 thread / 2 threads:
+MONAI 260 / 359 s; ours torch 116 / 156 s (2.24x / 2.31x), torch bf16 4.28x / 4.39x,
+onnx 2.88x / 3.71x, openvino 7.20x / 6.89x, openvino bf16 9.93x / 11.67x. Dice vs expert
+WT/TC/ET: ours 0.460/0.463/0.512 on every back-end (bf16 0.464 TC), MONAI 0.309/0.299/0.363.
+(b) engines on a 128x160x128 box: 0.98x / 0.93x, max probability difference 1.2e-07.
 
-    .venv/bin/python benchmarks/bench_predict.py                       # CPU, segresnet tiny
-    .venv/bin/python benchmarks/bench_predict.py --model nnunet --preset base --device cuda --repeats 5
+    flock /tmp/brats_cpu.lock .venv/bin/python benchmarks/bench_predict.py --checkpoint best.pt
+    .venv/bin/python benchmarks/bench_predict.py --threads 2 --cases ../shared/data/brats2021/BraTS2021_00002
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -41,26 +47,25 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CASE = ROOT.parent / "shared" / "data" / "brats2018" / "Brats18_2013_3_1"
+SHARED = ROOT.parent / "shared" / "data"
+DEFAULT_CASES = [SHARED / "brats2021" / c for c in ("BraTS2021_00002", "BraTS2021_00495")]
+RECIPES = (("torch", "fp32"), ("onnx", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--case", type=Path, default=DEFAULT_CASE, help="a case folder (240x240x155)")
-    p.add_argument("--model", default="segresnet", help="registered model name")
-    p.add_argument("--preset", default="tiny", choices=("tiny", "base"))
-    p.add_argument("--kwargs", default="{}", help='JSON model kwargs overriding the preset ({"init_filters": 16})')
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--repeats", type=int, default=1, help="timed runs per side (the best is reported)")
-    p.add_argument("--window", type=int, default=128)
+    p.add_argument("--checkpoint", type=Path, help="a trained brats_seg checkpoint (default: train a small one)")
+    p.add_argument("--cases", type=Path, nargs="+", default=DEFAULT_CASES, help="case folders with labels")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time (default 1 2)")
+    p.add_argument("--timed-cases", type=int, default=1,
+                   help="cases timed on every thread count but the last (all cases are scored on the last)")
+    p.add_argument("--recipes", nargs="+", default=[f"{b}:{p}" for b, p in RECIPES],
+                   help="our back-end:precision pairs (default: torch:fp32 onnx:fp32 openvino:fp32 openvino:bf16)")
     p.add_argument("--overlap", type=float, default=0.5)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--skip-monai", action="store_true", help="time only ours (e.g. to measure our memory alone)")
-    p.add_argument("--monai-channels-last", action="store_true",
-                   help="give MONAI's network channels_last_3d on CPU too (ours uses it; on CUDA both always do)")
-    p.add_argument("--no-engine-check", action="store_true", help="skip the same-input, same-windows engine check")
-    p.add_argument("--network-times", action="store_true",
-                   help="also time the network part alone (normalized input already on the device); always on CUDA")
+    p.add_argument("--train-steps", type=int, default=300, help="steps of the fallback training (64^3, batch 2)")
+    p.add_argument("--train-out", type=Path, default=Path("/tmp/brats_seg_bench_predict_run"),
+                   help="run folder of the fallback training (reused when it holds a checkpoint)")
     return p.parse_args(argv)
 
 
@@ -68,141 +73,170 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def trained_checkpoint(args) -> Path:
+    """``--checkpoint``, or a small U-Net trained on the shared BraTS 2018 cases (said so)."""
+    if args.checkpoint is not None:
+        return args.checkpoint
+    last = args.train_out / "checkpoints" / "last.pt"
+    if not last.is_file():
+        from brats_seg.training.trainer import TrainConfig, train
+
+        t0 = time.perf_counter()
+        train(TrainConfig(data=str(SHARED / "brats2018"), out=str(args.train_out), model="unet3d",
+                          model_kwargs={"features": [16, 32, 64, 128], "strides": [1, 2, 2, 2]}, patch=(64, 64, 64),
+                          epochs=max(1, args.train_steps // 50), steps_per_epoch=min(50, args.train_steps), lr=1e-2,
+                          augment=False, folds=1, workers=1, progress=True))
+        print(f"no --checkpoint: trained unet3d 16..128 (64^3, batch 2, {args.train_steps} steps) on the 4 shared"
+              f" BraTS 2018 cases in {time.perf_counter() - t0:.0f} s")
+    print(f"checkpoint: {last} (the fallback training; pass --checkpoint for your own)")
+    return last
 
 
-def timed(fn, repeats: int, device: torch.device):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        out = fn()
-        sync(device)
-        best = min(best, time.perf_counter() - t)
-    return best, out
+def region_dice(pred_labels: np.ndarray, ref_labels: np.ndarray, pred_scheme: str, ref_scheme: str) -> list[float]:
+    from brats_seg.conventions import labels_to_regions
+    from brats_seg.evaluation.metrics import dice
+
+    return [dice(p, r) for p, r in zip(labels_to_regions(pred_labels, pred_scheme),
+                                       labels_to_regions(ref_labels, ref_scheme))]
+
+
+def monai_recipe(network, window, args):
+    """MONAI's whole-volume recipe: ``vol`` -> (labels (H, W, D) uint8, probabilities (3, H, W, D))."""
+    from monai.inferers import sliding_window_inference
+    from monai.transforms import NormalizeIntensity
+
+    from brats_seg.conventions import regions_to_labels
+
+    normalize = NormalizeIntensity(nonzero=True, channel_wise=True)
+
+    def run(vol, scheme: str):
+        x = normalize(torch.from_numpy(vol.image)).as_tensor()[None]
+        with torch.inference_mode():
+            logits = sliding_window_inference(x, window, args.batch_size, network, overlap=args.overlap,
+                                              mode="gaussian")
+            probs = torch.sigmoid(logits.float())[0].numpy()
+        return regions_to_labels(probs > 0.5, scheme), probs
+
+    return run
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def fmt(scores) -> str:
+    return "/".join(f"{s:.3f}" for s in scores)
+
+
+def compare_recipes(vol, predictors: dict, monai, threads: int) -> dict:
+    """Time and score every recipe on one loaded case; print one line each."""
+    scheme = vol.label_scheme or "brats2021"
+    t_monai, (labels_m, _) = timed(lambda: monai(vol, scheme))
+    d_monai = region_dice(labels_m, vol.label, scheme, scheme)
+    background = ~np.any(vol.image != 0, axis=0)
+    print(f"  {vol.case_id} {threads} thread(s)  MONAI whole volume     {t_monai:7.1f} s           "
+          f"Dice vs expert WT/TC/ET {fmt(d_monai)}  tumor voxels outside the brain {(labels_m[background] > 0).sum()}")
+    rows = {"MONAI": (t_monai, d_monai, None)}
+    for name, predictor in predictors.items():
+        t, pred = timed(lambda p=predictor: p.predict(vol, label_scheme=scheme))
+        d = region_dice(pred.labels, vol.label, scheme, scheme)
+        agree = region_dice(pred.labels, labels_m, scheme, scheme)
+        rows[name] = (t, d, agree)
+        print(f"  {vol.case_id} {threads} thread(s)  ours {name:17s} {t:7.1f} s ({t_monai / t:4.2f}x)  "
+              f"Dice vs expert WT/TC/ET {fmt(d)}  agreement with MONAI {fmt(agree)}"
+              f"  outside the brain {(pred.labels[background] > 0).sum()}")
+    return rows
+
+
+def engine_check(vol, network, window, args, threads: int) -> None:
+    """(b): both engines on the same normalized box with identical window positions."""
+    from monai.inferers import sliding_window_inference
+    from monai.transforms import NormalizeIntensity
+
+    from brats_seg.inference.sliding_window import gaussian_importance, sliding_window
+
+    step = int(window[0] * (1 - args.overlap))
+    x = NormalizeIntensity(nonzero=True, channel_wise=True)(torch.from_numpy(vol.image)).as_tensor()
+    brain = np.argwhere(np.any(vol.image != 0, axis=0))
+    lo, hi = brain.min(0), brain.max(0) + 1
+    sides = [min(w + step * max(0, (h - low - w) // step), n - (n - w) % step)
+             for w, low, h, n in zip(window, lo, hi, x.shape[1:])]
+    start = [int(min(max(0, low), n - s)) for low, s, n in zip(lo, sides, x.shape[1:])]
+    x = x[(slice(None), *(slice(a, a + s) for a, s in zip(start, sides)))][None].contiguous()
+    gauss = gaussian_importance(window)
+    with torch.inference_mode():
+        t_ours, ours = timed(lambda: torch.sigmoid(sliding_window(x, network, window, args.overlap,
+                                                                  args.batch_size)))
+        t_monai, theirs = timed(lambda: torch.sigmoid(sliding_window_inference(
+            x, window, args.batch_size, network, overlap=args.overlap, mode="constant", roi_weight_map=gauss)))
+    diff = float((ours - theirs).abs().max())
+    print(f"  (b) engines, same windows ({'x'.join(map(str, sides))} box, {threads} thread(s)): ours {t_ours:.1f} s,"
+          f" MONAI {t_monai:.1f} s ({t_monai / t_ours:.2f}x); max |probability difference| {diff:.1e}"
+          f" ({'<=' if diff <= 1e-4 else '>'} 1e-4)")
+
+
+def build_predictors(ckpt, args) -> dict:
+    """One warmed-up predictor per ``--recipes`` entry (export and compilation timed apart)."""
+    from brats_seg.inference.predictor import Predictor
+
+    out, setup = {}, []
+    for recipe in args.recipes:
+        backend, precision = recipe.split(":")
+        t, out[f"{backend} {precision}"] = timed(lambda b=backend, p=precision: Predictor(
+            [str(ckpt)], device="cpu", overlap=args.overlap, tta=0, batch_size=args.batch_size, backend=b,
+            precision=p, warn=False))
+        t_warm, _ = timed(out[f"{backend} {precision}"].warm_up)
+        setup.append(f"{backend} {precision} {t + t_warm:.1f} s")
+    print(f"  one-time setup per run (load, ONNX export, compilation, first calls): {', '.join(setup)}")
+    return out
+
+
+def summarize(all_rows: list[dict]) -> None:
+    names = list(all_rows[0])
+    print(f"\nmean over {len(all_rows)} case(s) on the last thread count (Dice vs expert labels WT/TC/ET):")
+    monai_t = np.mean([r["MONAI"][0] for r in all_rows])
+    monai_d = np.mean([r["MONAI"][1] for r in all_rows], axis=0)
+    for name in names:
+        t = np.mean([r[name][0] for r in all_rows])
+        d = np.mean([r[name][1] for r in all_rows], axis=0)
+        gap = d.mean() - monai_d.mean()
+        closer = "closer to the expert labels" if gap > 1e-3 else "MONAI closer" if gap < -1e-3 else "equal"
+        verdict = "" if name == "MONAI" else (f"  {monai_t / t:4.2f}x MONAI; mean Dice {d.mean():.3f} vs MONAI"
+                                              f" {monai_d.mean():.3f} ({closer})")
+        print(f"  {name:22s} {t:7.1f} s  {fmt(d)}{verdict}")
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from monai.inferers import sliding_window_inference
-    from monai.transforms import NormalizeIntensity
+    from brats_seg.checkpoint import load_checkpoint, model_from_checkpoint
+    from brats_seg.data.cases import load_case
+    from brats_seg.data.layouts import discover_cases
 
-    from brats_seg.checkpoint import make_checkpoint
-    from brats_seg.data.cases import discover_cases, load_case
-    from brats_seg.inference.predictor import Predictor
-    from brats_seg.models.registry import build_model
-
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    cuda = device.type == "cuda"
-    vol = load_case(discover_cases(args.case)[0], with_label=False)
-    torch.manual_seed(0)
-    net = build_model(args.model, preset=args.preset, **json.loads(args.kwargs)).eval()
-    n_params = sum(p.numel() for p in net.parameters())
-    window = (args.window,) * 3
-    ckpt = make_checkpoint(net, model_name=args.model, model_kwargs=net.build_kwargs, patch_size=window)
-    predictor = Predictor([ckpt], device=device, overlap=args.overlap, batch_size=args.batch_size, tta=0)
-    print(f"case {vol.case_id} {'x'.join(map(str, vol.image.shape))}, {args.model} ({args.preset}, "
-          f"{n_params / 1e6:.2f} M parameters), {device}, window {args.window}^3, overlap {args.overlap}, "
-          f"{args.batch_size} windows per batch, threads {torch.get_num_threads()}")
-
-    if cuda or args.repeats > 1:
-        predictor.predict(vol)  # warm-up (cuDNN autotuning, allocator)
-    t_ours, pred = timed(lambda: predictor.predict(vol), args.repeats, device)
-    rss_ours = peak_rss_gb()
-    print(f"ours : {t_ours:7.2f} s per case (crop {pred.info['bbox']}), peak RSS so far {rss_ours:.2f} GB")
-    if args.skip_monai:
-        return 0
-
-    monai_net = net.to(device)
-    if cuda or args.monai_channels_last:
-        monai_net = monai_net.to(memory_format=torch.channels_last_3d)
-    normalize = NormalizeIntensity(nonzero=True, channel_wise=True)
-
-    def monai_recipe_on(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            logits = sliding_window_inference(x, window, args.batch_size, monai_net, overlap=args.overlap,
-                                              mode="gaussian")
-            return torch.sigmoid(logits.float())
-
-    def monai_recipe() -> torch.Tensor:
-        x = normalize(torch.from_numpy(vol.image)).as_tensor()[None].to(device)
-        return monai_recipe_on(x)[0].cpu()
-
-    if cuda or args.repeats > 1:
-        monai_recipe()
-    t_monai, probs_monai = timed(monai_recipe, args.repeats, device)
-    probs_monai = probs_monai.numpy()
-    print(f"MONAI: {t_monai:7.2f} s per case (whole volume)")
-
-    brain = np.any(vol.image != 0, axis=0)
-    diff = np.abs(pred.probabilities - probs_monai)[:, brain]
-    ours_r, monai_r = pred.probabilities > 0.5, probs_monai > 0.5
-    agree = [float(2 * (a & b)[brain].sum() / max(1, a[brain].sum() + b[brain].sum())) for a, b in zip(ours_r, monai_r)]
-    outside = float(np.abs(probs_monai[:, ~brain]).max()) if (~brain).any() else 0.0
-    print(f"speed-up MONAI / ours: {t_monai / t_ours:.2f}x")
-    print(f"probabilities inside the brain: max |ours - MONAI| = {diff.max():.4f}, mean {diff.mean():.5f};"
-          f" Dice of thresholded regions WT/TC/ET = {agree[0]:.4f}/{agree[1]:.4f}/{agree[2]:.4f}")
-    print(f"outside the brain ours writes 0 (background); MONAI's probabilities there reach {outside:.3f}")
-    print(f"peak RSS after our prediction: {rss_ours:.2f} GB (target < 6 GB); after both: {peak_rss_gb():.2f} GB")
-    if cuda or args.network_times:
-        network_times(vol, predictor, monai_recipe_on, normalize, device, args)
-    if not args.no_engine_check:
-        engine_check(vol, monai_net, normalize, device, args.batch_size)
+    ckpt = trained_checkpoint(args)
+    loaded = load_checkpoint(ckpt)
+    window = tuple(int(w) for w in loaded["patch_size"])
+    network = model_from_checkpoint(loaded).eval()
+    monai = monai_recipe(network, window, args)
+    vols = [load_case(discover_cases(c)[0]) for c in args.cases]
+    print(f"network {loaded['model']['name']} ({sum(p.numel() for p in network.parameters()) / 1e6:.2f} M parameters),"
+          f" window {'x'.join(map(str, window))}, overlap {args.overlap}, {args.batch_size} windows per batch;"
+          f" cases {', '.join(v.case_id for v in vols)}")
+    all_rows = []
+    for i, threads in enumerate(args.threads):
+        torch.set_num_threads(threads)
+        last = i == len(args.threads) - 1
+        print(f"\n{threads} thread(s):")
+        predictors = build_predictors(ckpt, args)  # ONNX Runtime and OpenVINO take their threads when built
+        for vol in vols if last else vols[: args.timed_cases]:
+            rows = compare_recipes(vol, predictors, monai, threads)
+            if last:
+                all_rows.append(rows)
+        engine_check(vols[0], network, window, args, threads)
+    summarize(all_rows)
+    print(f"peak RSS of this whole process (every recipe, all cases loaded): {peak_rss_gb():.2f} GB")
     return 0
-
-
-def network_times(vol, predictor, monai_on, normalize, device, args) -> None:
-    """Seconds of the GPU/CPU network part alone: normalized input already on the device, sigmoid
-    probabilities left there (what the published MONAI H100 figure measures)."""
-    from brats_seg.data.preprocess import preprocess_volumes
-    from brats_seg.inference.sliding_window import sliding_window
-
-    m = predictor.members[0]
-    crop = torch.from_numpy(preprocess_volumes(vol, m.preprocessing).image)[None].to(device)
-    full = normalize(torch.from_numpy(vol.image)).as_tensor()[None].to(device)
-
-    def ours() -> torch.Tensor:
-        with torch.inference_mode():
-            return torch.sigmoid_(sliding_window(crop, m.network, m.window, args.overlap, args.batch_size,
-                                                 amp=predictor.amp, channels_last=predictor.channels_last))
-
-    reps = max(args.repeats, 3 if device.type == "cuda" else 1)
-    if device.type == "cuda":
-        ours(), monai_on(full)
-    t_ours, _ = timed(ours, reps, device)
-    t_monai, _ = timed(lambda: monai_on(full), reps, device)
-    print(f"network part only (input on the device): ours {t_ours:.3f} s, MONAI {t_monai:.3f} s,"
-          f" speed-up {t_monai / t_ours:.2f}x (best of {reps})")
-
-
-def engine_check(vol, net, normalize, device, batch_size: int) -> None:
-    """Both engines on the SAME input with the SAME window positions (a 128x128x64 crop, 64^3
-    windows, overlap 0.5: starts 0, 32, 64 in both). The recipes above differ by design (ours
-    crops to the brain first, so its windows sit elsewhere and a network with per-window
-    normalization sees other context); this isolates the blending engine itself."""
-    from monai.inferers import sliding_window_inference
-
-    from brats_seg.inference.sliding_window import gaussian_importance, sliding_window
-
-    x = normalize(torch.from_numpy(vol.image)).as_tensor()
-    centre = [int(np.mean(np.flatnonzero(np.any(vol.image != 0, axis=tuple(a for a in range(4) if a != ax)))))
-              for ax in (1, 2, 3)]
-    crop = tuple(slice(max(0, c - s // 2), max(0, c - s // 2) + s) for c, s in zip(centre, (128, 128, 64)))
-    x = x[(slice(None), *crop)][None].contiguous().to(device)
-    window = (64, 64, 64)
-    with torch.inference_mode():
-        ours = sliding_window(x, net, window, 0.5, batch_size)
-        same_map = sliding_window_inference(x, window, batch_size, net, overlap=0.5, mode="constant",
-                                            roi_weight_map=gaussian_importance(window, device))
-        monai_map = sliding_window_inference(x, window, batch_size, net, overlap=0.5, mode="gaussian")
-    d1 = float((ours - same_map).abs().max())
-    d2 = float((ours - monai_map).abs().max())
-    print(f"engine check (same input and windows, logits): max |ours - MONAI| = {d1:.2e} with our Gaussian map"
-          f" passed to MONAI; {d2:.2e} with MONAI's own map (the same Gaussian but clamped to >= 1e-3, which"
-          f" flattens the weights near the volume's edges and corners, where every covering window is near"
-          f" its own border; where overlapping windows of a network disagree, the blend follows the weights)")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ def bench_preprocess(data: Path) -> None:
     from monai.transforms import CropForeground, NormalizeIntensity
 
     from brats_seg.config import PreprocessConfig
-    from brats_seg.data.cases import discover_cases, load_case
+    from brats_seg.data.cases import load_case
+    from brats_seg.data.layouts import discover_cases
     from brats_seg.data.preprocess import preprocess_volumes
 
     crop = CropForeground(select_fn=lambda x: x != 0, margin=0, allow_smaller=True)
@@ -102,7 +103,8 @@ def _synthetic_preprocessed(seed: int):
 
 def _real_preprocessed(data: Path):
     from brats_seg.config import PreprocessConfig
-    from brats_seg.data.cases import discover_cases, load_case
+    from brats_seg.data.cases import load_case
+    from brats_seg.data.layouts import discover_cases
     from brats_seg.data.preprocess import preprocess_volumes
 
     for case in discover_cases(data / "brats2018") + discover_cases(data / "brats-gli"):

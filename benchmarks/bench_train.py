@@ -26,7 +26,7 @@ import torch
 
 
 def make_cache(folder: Path, n_cases: int, spacing: float) -> list[str]:
-    from brats_seg.data.loaders import cached_case_ids
+    from brats_seg.data.cache import cached_case_ids
     from brats_seg.data.preprocess import preprocess_dataset
     from brats_seg.data.synth import synthesize_dataset
 

@@ -17,15 +17,15 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _API: dict[str, str] = {
-    "discover_cases": "brats_seg.data.cases",
+    "discover_cases": "brats_seg.data.layouts",
     "load_case": "brats_seg.data.cases",
     "Case": "brats_seg.data.cases",
     "check_case": "brats_seg.data.checks",
     "check_dataset": "brats_seg.data.checks",
     "preprocess_case": "brats_seg.data.preprocess",
     "preprocess_dataset": "brats_seg.data.preprocess",
-    "load_cached": "brats_seg.data.preprocess",
-    "restore": "brats_seg.data.preprocess",
+    "load_cached": "brats_seg.data.cache",
+    "restore": "brats_seg.data.geometry",
     "synthesize_dataset": "brats_seg.data.synth",
     "build_model": "brats_seg.models.registry",
     "list_models": "brats_seg.models.registry",
@@ -37,14 +37,15 @@ _API: dict[str, str] = {
     "evaluate_case": "brats_seg.evaluation.metrics",
     "evaluate_folder": "brats_seg.evaluation.report",
     "train": "brats_seg.training.trainer",
-    "TrainConfig": "brats_seg.training.trainer",
+    "TrainConfig": "brats_seg.training.train_config",
+    "list_recipes": "brats_seg.training.recipes",
     "PreprocessConfig": "brats_seg.config",
     "search": "brats_seg.training.search",
     "SearchConfig": "brats_seg.training.search",
     "load_genotype": "brats_seg.models.nas.genotype",
     "run_quickstart": "brats_seg.experiments.quickstart",
     "QuickstartConfig": "brats_seg.experiments.quickstart",
-    "run_experiment": "brats_seg.experiments.common",
+    "run_experiment": "brats_seg.experiments.registry",
 }
 
 __all__ = ["__version__", *_API]

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from brats_seg.conventions import MODALITIES, convert_labels, detect_scheme
-from brats_seg.data.cases import Case, discover_cases
+from brats_seg.data.cases import Case
 from brats_seg.data.io import read_image, write_image, write_label
+from brats_seg.data.layouts import discover_cases
 from brats_seg.errors import BratsSegError
 
 LEGACY_NAMES = {"t1n": "t1", "t1c": "t1ce", "t2w": "t2", "t2f": "flair"}
@@ -53,7 +54,7 @@ def convert_case(case: Case, out: Path, target: str) -> None:
     if case.label is not None:
         lab = read_image(case.label, dtype=None)
         labels = np.rint(np.asarray(lab.array)).astype(np.uint8)
-        source = detect_scheme(np.unique(labels), hint=case.label_scheme)
+        source = detect_scheme(np.unique(labels), hint=case.label_scheme, case_id=case.case_id)
         write_label(outputs[-1], convert_labels(labels, source, scheme), lab)
 
 

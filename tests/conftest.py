@@ -1,11 +1,21 @@
-"""Shared fixtures: the real BraTS cases, and tiny synthetic NIfTI cases in tmp_path."""
+"""Shared fixtures: the real BraTS cases, tiny synthetic NIfTI cases in tmp_path, and seeded randomness.
+
+Every test starts with the python, numpy and torch global generators seeded with
+``BRATS_SEG_TEST_SEED`` (default 0), so a test gives the same result alone, in any order and
+in any run; a failing test's report ends with a "random seeds" section saying which seed it
+started from and the last torch seed it set (a test or ``train()`` may reseed), and how to rerun.
+Fixtures wider than one test seed their own generators.
+"""
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from helpers import tiny_volumes, write_nifti
 
@@ -14,6 +24,31 @@ SHARED_DATA = Path(os.environ.get("BRATS_SEG_TEST_DATA", ROOT.parent / "shared" 
 
 BRATS18_CASES = ("Brats18_2013_3_1", "Brats18_CBICA_AQN_1", "Brats18_TCIA01_201_1", "Brats18_TCIA13_623_1")
 GLI_CASE = "BraTS-GLI-00000-000"
+TEST_SEED = int(os.environ.get("BRATS_SEG_TEST_SEED", "0"))
+
+
+def pytest_report_header(config) -> str:
+    return f"random seed: {TEST_SEED} (python, numpy, torch; reseeded before every test; BRATS_SEG_TEST_SEED)"
+
+
+@pytest.fixture(autouse=True)
+def seeded_rngs():
+    """Seed python's, numpy's and torch's global generators before every test."""
+    random.seed(TEST_SEED)
+    np.random.seed(TEST_SEED)
+    torch.manual_seed(TEST_SEED)
+    yield TEST_SEED
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, add the seeds the test used to its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        report.sections.append(("random seeds", (
+            f"started from seed {TEST_SEED} (python random, numpy, torch); last torch seed set:"
+            f" {torch.initial_seed()}\nrerun: BRATS_SEG_TEST_SEED={TEST_SEED} pytest '{item.nodeid}'")))
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
-from brats_seg.checkpoint import load_checkpoint
+from brats_seg.checkpoint import load_checkpoint, spacing_of
 from brats_seg.cli import main
 
 TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size", "2", "--steps-per-epoch", "2",
@@ -17,6 +18,10 @@ TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size"
     (["--model", "unet9d"], "unknown model 'unet9d'"),
     (["--patch", "18"], "patch 18x18x18 does not fit model 'unet3d'"),
     (["--loss", "focal"], "unknown loss 'focal'"),
+    (["--time-budget", "0"], "time_budget must be positive"),
+    (["--time-budget", "5", "--warmup", "1"], "with a time budget, warmup is the share of the budget"),
+    (["--output-scheme", "brats2099"], "unknown label scheme 'brats2099'"),
+    (["--device", "cuda:x"], "unknown device 'cuda:x'"),
 ])
 def test_bad_config_fails_before_any_work(brats2021_case, tmp_path, capsys, change, message):
     run = tmp_path / "run"
@@ -41,6 +46,7 @@ def test_train_raw_folder_then_resume(brats2021_case, tmp_path, capsys):
     ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
     assert ckpt["model"]["name"] == "unet3d" and ckpt["patch_size"] == [16, 16, 16]
     assert ckpt["label_scheme"] == "brats2021" and ckpt["channels"] == ["t1n", "t1c", "t2w", "t2f"]
+    assert spacing_of(ckpt) == (1.0, 1.0, 1.0)  # the case's own spacing: no target spacing was set
     # an existing run is never overwritten by accident
     assert main(["train", str(brats2021_case), "--out", str(run), *TINY, "--epochs", "2"]) == 2
     assert "--resume" in capsys.readouterr().err
@@ -66,12 +72,14 @@ def test_config_file_with_flag_override(brats2021_case, tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("model: unet3d\npreset: tiny\npatch: [16, 16, 16]\nepochs: 3\nsteps_per_epoch: 1\nfolds: 1\n"
                    "workers: 0\nthreads: 1\nprogress: false\n"
-                   "augmentation:\n  p_elastic: 1.0\n  scale_range: [0.9, 1.1]\n")
+                   "augmentation:\n  p_elastic: 1.0\n  scale_range: [0.9, 1.1]\n"
+                   "preprocess:\n  spacing: [1.5, 1.5, 2.0]\n")
     run = tmp_path / "run"
     assert main(["train", str(brats2021_case), "--out", str(run), "--config", str(cfg), "--epochs", "1",
                  "--model-arg", "features=[4, 8, 16]", "--fg-fraction", "0.5"]) == 0
-    kwargs = load_checkpoint(run / "checkpoints" / "last.pt")["model"]["kwargs"]
-    assert kwargs["features"] == [4, 8, 16]
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["model"]["kwargs"]["features"] == [4, 8, 16]
+    assert ckpt["spacing"] == [1.5, 1.5, 2.0]  # the preprocessing's target spacing
     saved = (run / "config.yaml").read_text()
     assert "epochs: 1" in saved and "model: unet3d" in saved and "p_elastic: 1.0" in saved
     bad = tmp_path / "bad.yaml"
@@ -89,7 +97,16 @@ def test_train_vnas_from_a_genotype_file(brats2021_case, tmp_path, capsys):
                  "--model-arg", "strides=[1,2]"]) == 0
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     assert ckpt["model"]["name"] == "vnas"
-    assert ckpt["model"]["kwargs"]["genotype"]["cells"] == ["p3d", "conv2d", "conv3d"]
+    saved = ckpt["model"]["kwargs"]["genotype"]  # a format-1 file (cells) trains as the level space
+    assert saved["space"] == "level" and saved["encoder"] == [["p3d"], ["conv2d"]] and saved["decoder"] == [["conv3d"]]
     (tmp_path / "bad.json").write_text('{"cells": ["conv9d"]}')
     assert main([*args[:3], str(tmp_path / "r2"), *args[4:], "--genotype", str(tmp_path / "bad.json")]) == 2
     assert "unknown op 'conv9d'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_asked_for_without_cuda(brats2021_case, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(brats2021_case), "--out", str(run), *TINY, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CUDA is not available" in err[0] and not run.exists()

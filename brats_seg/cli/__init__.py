@@ -6,13 +6,16 @@ when their subcommand runs, so ``brats-seg --help`` is instant.
 
 Errors: a :class:`~brats_seg.errors.BratsSegError` prints one line
 ``brats-seg <cmd>: error: <message>`` and exits with 2; ``--debug`` shows the
-traceback instead.
+traceback instead. A closed output pipe (``brats-seg models --json | head``) ends
+the command quietly with 141 (128 + SIGPIPE, as Unix tools end), whichever
+command was writing.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -82,7 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..errors import BratsSegError
 
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except BratsSegError as e:
         if args.debug:
             raise
@@ -91,6 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"brats-seg {name}: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away: point stdout at /dev/null (so the interpreter's last flush
+    cannot fail again) and exit quietly with 141."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 def entry() -> None:  # pragma: no cover - console script wrapper

@@ -13,8 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.io import atomic_path
     from ..evaluation.challenge import benchmark_table, load_summary
+    from ..files import atomic_path
 
     table = benchmark_table(load_summary(args.eval_dir), edition=args.edition)
     print(table)

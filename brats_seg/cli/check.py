@@ -42,8 +42,8 @@ def format_table(results) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.cases import get_layout
     from ..data.checks import check_dataset
+    from ..data.layouts import get_layout
 
     if args.layout is not None:
         get_layout(args.layout)

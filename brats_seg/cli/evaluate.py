@@ -1,7 +1,8 @@
 """``brats-seg evaluate PRED REF --out DIR``: score predictions against references.
 
-Writes metrics.csv (one row per case and region), summary.json, summary.md and
-boxplots.png into DIR. Exit status 1 when some prediction could not be scored.
+Writes metrics.csv (one row per case and scored group), summary.json, summary.md
+and boxplots.png into DIR. Exit status 1 when some prediction could not be scored,
+2 for bad input (a reference dataset whose label scheme stays ambiguous included).
 """
 
 from __future__ import annotations
@@ -12,19 +13,29 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..conventions import LABEL_SCHEMES
+    from ..evaluation.lesionwise import CHALLENGES, LESION_HD95_MODE
+    from ..evaluation.metrics import DEFAULT_HD95_MODE, HD95_MODES
+
+    schemes = ", ".join(LABEL_SCHEMES)
     parser.add_argument("pred", type=Path, help="folder of predicted label maps (<case_id>.nii.gz, "
                         "<case_id>_seg.nii.gz, or one subfolder per case)")
     parser.add_argument("ref", type=Path, help="reference dataset folder (any layout) or folder of label maps")
     parser.add_argument("--out", type=Path, required=True, help="output folder for the report")
+    parser.add_argument("--label-scheme", help=f"label scheme of references and predictions ({schemes}; default:"
+                        " from the layout, case ids and the values of the whole dataset)")
+    parser.add_argument("--ref-scheme", help="label scheme of the references (overrides --label-scheme)")
+    parser.add_argument("--pred-scheme", help="label scheme of the predictions (overrides --label-scheme; default:"
+                        " the reference's when the values fit, else detected)")
     parser.add_argument("--lesionwise", action="store_true", help="add BraTS 2023+ lesion-wise Dice and HD95")
-    parser.add_argument("--challenge", default="gli", help="sub-challenge of the lesion-wise parameters: "
-                        "gli, ssa, ped, men, met (default gli)")
-    parser.add_argument("--pred-scheme", help="label scheme of the predictions (brats2021, brats2023, msd, "
-                        "brats2015; default: the reference's when the values fit, else detected)")
-    parser.add_argument("--ref-scheme", help="label scheme of the references (default: from the layout/values)")
-    parser.add_argument("--hd95-mode", default="pooled", choices=("pooled", "max"),
-                        help="pooled: 95th percentile of both directions' distances together (official BraTS "
-                        "package, default); max: larger of the two directed 95th percentiles (MONAI)")
+    parser.add_argument("--challenge", help=f"sub-challenge of the lesion-wise parameters ({', '.join(CHALLENGES)};"
+                        " default: from each case id, BraTS-MET-* -> met; gli when it names none)")
+    parser.add_argument("--hd95-mode", default=DEFAULT_HD95_MODE, choices=HD95_MODES,
+                        help="pooled: 95th percentile of both directions' voxel-surface distances together (official"
+                        " BraTS package, default); max: larger of the two directed 95th percentiles (MONAI); surfel:"
+                        " area-weighted surface elements, larger directed percentile (DeepMind, BraTS 2023+ code)")
+    parser.add_argument("--lesion-hd95-mode", default=LESION_HD95_MODE, choices=HD95_MODES,
+                        help="per-lesion HD95 (default surfel, as the challenge's lesion-wise code)")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                         help="parallel processes (default: up to 4)")
     parser.add_argument("--json", action="store_true", help="print summary.json to stdout instead of a table")
@@ -35,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from ..conventions import REGIONS
     from ..evaluation.report import evaluate_folder
 
     result = evaluate_folder(
-        args.pred, args.ref, args.out, pred_scheme=args.pred_scheme, ref_scheme=args.ref_scheme,
-        hd95_mode=args.hd95_mode, lesionwise=args.lesionwise, challenge=args.challenge, workers=args.workers,
+        args.pred, args.ref, args.out, pred_scheme=args.pred_scheme or args.label_scheme,
+        ref_scheme=args.ref_scheme or args.label_scheme, hd95_mode=args.hd95_mode, lesionwise=args.lesionwise,
+        challenge=args.challenge, lesion_hd95_mode=args.lesion_hd95_mode, workers=args.workers,
         progress=not args.json, plots=not args.no_plots,
     )
     s = result.summary
@@ -48,15 +59,16 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(s, indent=2))
     else:
         metrics = ["dice", "hd95"] + (["lesion_dice", "lesion_hd95"] if args.lesionwise else [])
-        print(f"{s['n_scored']} of {s['n_cases']} cases scored -> {args.out}")
-        print(f"{'region':8}" + "".join(f"{m + ' mean':>18}{'median':>10}" for m in metrics))
-        for r in REGIONS:
+        print(f"{s['n_scored']} of {s['n_cases']} cases scored (reference label scheme"
+              f" {', '.join(s['label_schemes']) or '-'}) -> {args.out}")
+        print(f"{'group':8}" + "".join(f"{m + ' mean':>18}{'median':>10}" for m in metrics))
+        for group, stats in s["metrics"].items():
             cells = ""
             for m in metrics:
-                st = s["metrics"][r][m]
+                st = stats[m]
                 cells += "".join(f"{'' if v is None else f'{v:.4f}':>{w}}" for v, w in ((st["mean"], 18),
                                                                                       (st["median"], 10)))
-            print(f"{r:8}{cells}")
+            print(f"{group:8}{cells}")
     for w in s["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     if s["missing"]:

@@ -1,6 +1,7 @@
 """``brats-seg pretrain DATA --out RUN``: Models Genesis-style self-supervised pretraining (no labels needed).
 
-The result, ``RUN/checkpoints/last.pt``, initializes a segmentation run:
+``DATA`` is a raw dataset folder (any layout, labelled or not) or a preprocessing cache. The result,
+``RUN/checkpoints/last.pt``, initializes a segmentation run on data preprocessed the same way:
 ``brats-seg train DATA --model NAME --init-from RUN/checkpoints/last.pt`` (same model and preset).
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .train import _patch
+from .arguments import patch_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps-per-epoch", type=int)
-    parser.add_argument("--patch", type=_patch, help="patch size: 64 or 64,64,64")
+    parser.add_argument("--patch", type=patch_size, help="patch size: 64 or 64,64,64")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--seed", type=int)
@@ -40,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_yaml(PretrainConfig, args.config) if args.config else PretrainConfig()
     summary = pretrain(replace(cfg, **{k: getattr(args, k) for k in FLAGS}))
-    print(f"pretrained {len(summary['history'])} epochs in {summary['seconds']:.0f} s; restoration loss"
-          f" {summary['history'][-1]['train_loss']:.4f}; weights {summary['run']}/checkpoints/last.pt")
+    print(f"pretrained {len(summary['history'])} epochs on {summary['cases']} cases in {summary['seconds']:.0f} s;"
+          f" restoration loss {summary['history'][-1]['train_loss']:.4f}; weights {summary['run']}/checkpoints/last.pt")
     return 0

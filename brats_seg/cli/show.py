@@ -19,8 +19,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..conventions import canonical_modality, detect_scheme
-    from ..data.cases import discover_cases, load_case
+    from ..data.cases import load_case
     from ..data.io import read_image
+    from ..data.layouts import discover_cases
     from ..errors import CaseError
     from ..evaluation.overlays import overlay_figure
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     vol = load_case(case, channels=(modality,))
     maps = {}
     if vol.label is not None:
-        scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme)
+        scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme, case_id=case.case_id)
         maps["reference"] = (vol.label, scheme)
     if args.pred is not None:
         pred = read_image(args.pred, dtype=None)
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
             raise CaseError(f"{args.pred}: shape {'x'.join(map(str, pred.shape))} does not match the case's"
                             f" {'x'.join(map(str, vol.reference.shape))}")
         labels = np.rint(np.asarray(pred.array)).astype(np.uint8)
-        maps["prediction"] = (labels, args.pred_scheme or detect_scheme(np.unique(labels), hint=case.label_scheme))
+        maps["prediction"] = (labels, args.pred_scheme or detect_scheme(np.unique(labels), hint=case.label_scheme,
+                                                                          case_id=case.case_id))
     out = args.out or Path(f"{case.case_id}_overlay.png")
     overlay_figure(vol.image[0], maps, out, title=f"{case.case_id} ({modality})")
     print(out)

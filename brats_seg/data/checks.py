@@ -27,15 +27,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..conventions import MODALITIES, detect_scheme, get_scheme, schemes_matching
-from ..errors import BratsSegError, CaseError
-from .cases import Case, discover_cases
-from .io import Image, read_image
+# ISA-L's gzip (a dependency): the same format and CRC check, about 1.6x faster than zlib (benchmarks/bench_check.py)
+from isal.igzip import decompress as _gunzip
 
-try:  # ISA-L's gzip: the same format and CRC check, about 1.6x faster than zlib (benchmarks/bench_check.py)
-    from isal.igzip import decompress as _gunzip
-except ImportError:  # pragma: no cover - optional speed-up
-    from gzip import decompress as _gunzip
+from ..conventions import MODALITIES, AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme
+from ..errors import BratsSegError, CaseError
+from .cases import Case
+from .io import Image, read_image
+from .layouts import discover_cases
 
 AFFINE_ATOL = 1e-3
 """Absolute affine tolerance (mm, and mm per voxel for the rotation/zoom part)."""
@@ -133,7 +132,7 @@ def _label_values(array: np.ndarray) -> tuple[list[int] | None, list[str]]:
     return [int(v) for v in np.unique(array)], []
 
 
-def _scheme_of(values: list[int], hint: str | None, forced: str | None) -> tuple[str | None, str | None, bool]:
+def _scheme_of(values: list[int], case: Case, forced: str | None) -> tuple[str | None, str | None, bool]:
     """(scheme, error, ambiguous) for a case's label values."""
     if forced is not None:
         scheme = get_scheme(forced)
@@ -143,10 +142,105 @@ def _scheme_of(values: list[int], hint: str | None, forced: str | None) -> tuple
                           f" (valid {sorted(scheme.values)})"), False
         return scheme.name, None, False
     try:
-        return detect_scheme(values, hint=hint), None, False
+        return detect_scheme(values, hint=case.label_scheme, case_id=case.case_id), None, False
     except BratsSegError as e:
-        ambiguous = hint is None and len(schemes_matching(values)) > 1
-        return None, f"label: {e}", ambiguous
+        return None, f"label: {e}", isinstance(e, AmbiguousSchemeError)
+
+
+@dataclass
+class _Reference:
+    """The first good modality of a case: shapes and affines are compared with it."""
+
+    name: str
+    image: Image
+
+
+def _read_files(case: Case, errors: list[str]) -> dict[Path, Image | None]:
+    """Each image file of ``case`` read once (None where unreadable, with the error added)."""
+    files: dict[Path, Image | None] = {}
+    for path in dict.fromkeys(case.images[m] for m in case.modalities):
+        try:
+            files[path] = read_volume(path)
+        except CaseError as e:
+            errors.append(_short(e, path))
+            files[path] = None
+    return files
+
+
+def _modality_array(case: Case, modality: str, files: dict[Path, Image | None], errors: list[str]) -> np.ndarray | None:
+    """The 3-D volume of ``modality`` (one volume of a 4-D MSD file), or None (error added)."""
+    img = files[case.images[modality]]
+    if img is None:
+        return None
+    array, fname = img.array, case.images[modality].name
+    if modality in case.channel_index:
+        index = case.channel_index[modality]
+        if array.ndim != 4 or index >= array.shape[3]:
+            order = sorted((i, m) for m, i in case.channel_index.items() if case.images.get(m) == img.path)
+            errors.append(f"{fname} has shape {_fmt(array.shape)}; expected 4-D with {len(order)} volumes"
+                          f" ({', '.join(m for _, m in order)}) along the 4th axis")
+            files[img.path] = None  # one error per file
+            return None
+        return array[..., index]
+    if array.ndim != 3:
+        errors.append(f"{modality} file {fname} is {array.ndim}-D with shape {_fmt(array.shape)};"
+                      " expected a 3-D volume")
+        return None
+    return array
+
+
+def _geometry_errors(name: str, img: Image, ref: _Reference) -> list[str]:
+    """Shape, then affine, of ``img`` against the reference modality's."""
+    if img.shape != ref.image.shape:
+        return [f"{name} has shape {_fmt(img.shape)}, {ref.name} has {_fmt(ref.image.shape)}"]
+    if (diff := _affine_error(img.affine, ref.image.affine)) is not None:
+        return [f"{name} affine differs from {ref.name}'s by up to {diff:.4g} mm"
+                f" ({img.path.name} vs {ref.image.path.name})"]
+    return []
+
+
+def _image_errors(case: Case, errors: list[str]) -> _Reference | None:
+    """Check every modality's volume (values, shape, affine); returns the reference modality."""
+    files = _read_files(case, errors)
+    ref = None
+    for modality in case.modalities:
+        array = _modality_array(case, modality, files, errors)
+        if array is None:
+            continue
+        errors.extend(_volume_errors(modality, array))
+        img = files[case.images[modality]]
+        img = Image(array, img.affine, img.header, img.path)
+        if ref is None:
+            ref = _Reference(modality, img)
+        else:
+            errors.extend(_geometry_errors(modality, img, ref))
+    return ref
+
+
+def _label_checks(case: Case, ref: _Reference | None, scheme: str | None, label_scheme: str | None,
+                  errors: list[str]) -> tuple[list[int] | None, str | None, str | None, list[int] | None]:
+    """(label values, scheme, ambiguity error, label shape) of the case's label map; errors added.
+    ``label_scheme`` is returned unchanged when the values cannot be read."""
+    try:
+        lab = read_volume(case.label)
+    except CaseError as e:
+        errors.append(_short(e, case.label))
+        return None, label_scheme, None, None
+    if lab.array.ndim != 3:
+        errors.append(f"label file {case.label.name} is {lab.array.ndim}-D with shape {_fmt(lab.shape)};"
+                      " expected a 3-D volume")
+        return None, label_scheme, None, None
+    if ref is not None:
+        errors.extend(_geometry_errors("label", lab, ref))
+    values, value_errors = _label_values(lab.array)
+    errors.extend(value_errors)
+    ambiguity = None
+    if values is not None:
+        label_scheme, error, ambiguous = _scheme_of(values, case, scheme)
+        if error:
+            errors.append(error)
+            ambiguity = error if ambiguous else None
+    return values, label_scheme, ambiguity, list(lab.shape)
 
 
 def check_case(case: Case, scheme: str | None = None) -> CheckResult:
@@ -160,70 +254,12 @@ def check_case(case: Case, scheme: str | None = None) -> CheckResult:
     if missing:
         found = ", ".join(case.modalities) or "none"
         errors.append(f"missing modality {', '.join(missing)} (found {found})")
-
-    files: dict[Path, Image | None] = {}
-    for path in dict.fromkeys(case.images[m] for m in case.modalities):
-        try:
-            files[path] = read_volume(path)
-        except CaseError as e:
-            errors.append(_short(e, path))
-            files[path] = None
-
-    ref_name, ref = None, None  # the first good modality: shapes and affines are compared with it
-    for modality in case.modalities:
-        img = files[case.images[modality]]
-        if img is None:
-            continue
-        array = img.array
-        fname = case.images[modality].name
-        if modality in case.channel_index:
-            index = case.channel_index[modality]
-            if array.ndim != 4 or index >= array.shape[3]:
-                order = sorted((i, m) for m, i in case.channel_index.items() if case.images.get(m) == img.path)
-                errors.append(f"{fname} has shape {_fmt(array.shape)}; expected 4-D with {len(order)} volumes"
-                              f" ({', '.join(m for _, m in order)}) along the 4th axis")
-                files[img.path] = None  # one error per file
-                continue
-            array = array[..., index]
-        elif array.ndim != 3:
-            errors.append(f"{modality} file {fname} is {array.ndim}-D with shape {_fmt(array.shape)};"
-                          " expected a 3-D volume")
-            continue
-        errors.extend(_volume_errors(modality, array))
-        if ref is None:
-            ref_name, ref = modality, Image(array, img.affine, img.header, img.path)
-        elif array.shape != ref.shape:
-            errors.append(f"{modality} has shape {_fmt(array.shape)}, {ref_name} has {_fmt(ref.shape)}")
-        elif (diff := _affine_error(img.affine, ref.affine)) is not None:
-            errors.append(f"{modality} affine differs from {ref_name}'s by up to {diff:.4g} mm"
-                          f" ({fname} vs {ref.path.name})")
-    shape = list(ref.shape) if ref is not None else None
-
-    label_scheme, values, ambiguity = (scheme and get_scheme(scheme).name) or case.label_scheme, None, None
+    ref = _image_errors(case, errors)
+    shape = list(ref.image.shape) if ref is not None else None
+    values, label_scheme, ambiguity = None, (scheme and get_scheme(scheme).name) or case.label_scheme, None
     if case.label is not None:
-        try:
-            lab = read_volume(case.label)
-        except CaseError as e:
-            errors.append(_short(e, case.label))
-            lab = None
-        if lab is not None and lab.array.ndim != 3:
-            errors.append(f"label file {case.label.name} is {lab.array.ndim}-D with shape {_fmt(lab.shape)};"
-                          " expected a 3-D volume")
-        elif lab is not None:
-            if ref is None:
-                shape = list(lab.shape)
-            elif lab.shape != ref.shape:
-                errors.append(f"label has shape {_fmt(lab.shape)}, {ref_name} has {_fmt(ref.shape)}")
-            elif (diff := _affine_error(lab.affine, ref.affine)) is not None:
-                errors.append(f"label affine differs from {ref_name}'s by up to {diff:.4g} mm"
-                              f" ({case.label.name} vs {ref.path.name})")
-            values, value_errors = _label_values(lab.array)
-            errors.extend(value_errors)
-            if values is not None:
-                label_scheme, error, ambiguous = _scheme_of(values, case.label_scheme, scheme)
-                if error:
-                    errors.append(error)
-                    ambiguity = error if ambiguous else None
+        values, label_scheme, ambiguity, label_shape = _label_checks(case, ref, scheme, label_scheme, errors)
+        shape = shape or label_shape
     return CheckResult(case.case_id, not errors, case.layout, label_scheme, list(case.modalities), shape,
                        errors, values, ambiguity)
 
@@ -234,21 +270,19 @@ def _short(error: CaseError, path: Path) -> str:
 
 
 def _resolve_ambiguity(cases: Sequence[Case], results: list[CheckResult]) -> None:
-    """Decide the scheme of ambiguous cases from all hint-less cases' label values together.
+    """Decide the schemes per dataset (:func:`~brats_seg.conventions.detect_dataset_schemes`).
 
-    A dataset follows one convention: a case holding only 0, 1, 2 is brats2021 when
-    another case of the same dataset holds a 4.
+    A dataset follows one convention: cases whose naming and hint allow the same schemes
+    are read in the scheme all their values together settle (a BraTS-PED case holding
+    only 0-3 is brats2024-ped when another case of the dataset holds a 4).
     """
-    pooled = [r for c, r in zip(cases, results) if c.label_scheme is None and r.label_values is not None]
-    if not any(r.ambiguity for r in pooled):
-        return
-    try:
-        name = detect_scheme(sorted({v for r in pooled for v in r.label_values}))
-    except BratsSegError:
-        return
-    for r in pooled:
-        if r.ambiguity:
-            r.errors.remove(r.ambiguity)
+    maps = {i: (r.label_values, c.label_scheme, c.case_id) for i, (c, r) in enumerate(zip(cases, results))
+            if r.label_values is not None and (r.ambiguity or r.label_scheme)}
+    for i, name in detect_dataset_schemes(maps).items():
+        r = results[i]
+        if isinstance(name, str):
+            if r.ambiguity:
+                r.errors.remove(r.ambiguity)
             r.label_scheme, r.ambiguity, r.ok = name, None, not r.errors
 
 
@@ -274,6 +308,6 @@ def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: b
 
 def check_dataset(root: str | Path, layout: str | None = None, scheme: str | None = None, *,
                   progress: bool = True) -> list[CheckResult]:
-    """Discover the cases under ``root`` (see :func:`~brats_seg.data.cases.discover_cases`) and check
+    """Discover the cases under ``root`` (see :func:`~brats_seg.data.layouts.discover_cases`) and check
     each. Raises :class:`CaseError` only when no case can be found; bad cases are results."""
     return check_cases(discover_cases(root, layout), scheme, progress=progress)

@@ -1,4 +1,4 @@
-"""Reading and writing volumes: nibabel for NIfTI, SimpleITK for .nrrd/.mha/.mhd.
+"""Reading and writing volumes: nibabel for NIfTI, SimpleITK for .nrrd/.mha/.mhd (and JSON side files).
 
 Geometry travels with every volume (:class:`Image`): a label map is written
 with the affine, header and shape of its reference image, as uint8. Writes are
@@ -9,6 +9,7 @@ leaves a half-written output.
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,17 @@ def strip_suffix(path: str | Path) -> str:
     name = Path(path).name
     suffix = image_suffix(name)
     return name[: len(name) - len(suffix)] if suffix else name
+
+
+def read_json_object(path: Path, advice: str = "") -> dict:
+    """A JSON file holding an object; :class:`CaseError` naming it (then ``advice``) when unreadable or not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise CaseError(f"{path}: unreadable JSON ({e.__class__.__name__}: {e}){advice}") from None
+    if not isinstance(data, dict):
+        raise CaseError(f"{path}: should hold a JSON object{advice}")
+    return data
 
 
 def _check_gzip_complete(path: Path) -> None:

@@ -1,10 +1,9 @@
 """Training patches and validation cases read from the preprocessing cache.
 
-The cache (written by :mod:`brats_seg.data.preprocess`) holds per case
-``<id>_image.npy`` ``(C, h, w, d)`` float32, ``<id>_label.npy`` ``(h, w, d)``
-uint8 in the case's own label scheme, and ``<id>.json`` naming that scheme.
-Arrays are memory-mapped (``np.load(mmap_mode="r")``), or read whole into RAM
-for small datasets (``in_memory``: the forked workers share the pages).
+Cases are read with :func:`brats_seg.data.cache.load_cached`: ``image`` ``(C, h, w, d)``
+float32, ``label`` ``(h, w, d)`` uint8 in the case's own label scheme. Arrays are
+memory-mapped (``np.load(mmap_mode="r")``), or read whole into RAM for small datasets
+(``in_memory``: the forked workers share the pages).
 
 Patch sampling follows nnU-Net (Isensee et al. 2021): a fixed share of every
 batch (``fg_fraction``, rounded up) is centred on a tumor voxel, the tumor label
@@ -12,14 +11,14 @@ drawn uniformly among those present (class balance), the rest are uniform over
 the volume. Every patch is a pure function of ``(seed, index)``: the sampler
 hands out indices ``epoch * n + i``, so the data stream does not depend on the
 number of workers and a resumed run sees exactly the patches it would have seen.
+An augmentation that rotates a larger crop (nnU-Net's) gets that crop around the same
+centre, for the samples it rotates (:func:`~brats_seg.data.transforms.sample_crop_size`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,83 +27,29 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..conventions import get_scheme, labels_to_regions
 from ..errors import CaseError
-from .transforms import AugmentConfig, build_augmentation, plain_tensor
+from .cache import Preprocessed, cache_nbytes, load_cached
+from .transforms import AugmentConfig, augmentation_input_size, build_augmentation, plain_tensor, sample_crop_size
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 """``in_memory=None`` reads the cache into RAM when it is smaller than this."""
 
 
-@dataclass
-class CachedCase:
-    """One preprocessed case: ``image`` (C, h, w, d) float32, ``label`` (h, w, d) uint8 or None."""
-
-    case_id: str
-    image: np.ndarray
-    label: np.ndarray | None
-    label_scheme: str | None
-    properties: dict = field(default_factory=dict)
-    _fg: dict | None = field(default=None, repr=False)
-
-    def regions(self) -> np.ndarray:
-        """Nested region masks ``(3, h, w, d)`` bool (WT, TC, ET) in the case's scheme."""
-        if self.label is None:
-            raise CaseError(f"case {self.case_id}: no label in the cache")
-        return labels_to_regions(np.asarray(self.label), self.label_scheme)
-
-    def foreground(self, max_points: int = 20000) -> dict[int, np.ndarray]:
-        """Tumor voxel coordinates per label value: ``{value: (N, 3) int array}`` (subsampled)."""
-        if self._fg is None:
-            self._fg = {}
-            if self.label is not None:
-                label = np.asarray(self.label)
-                rng = np.random.default_rng(0)
-                for v in get_scheme(self.label_scheme).labels:
-                    pts = np.argwhere(label == v)
-                    if len(pts) > max_points:
-                        pts = pts[rng.choice(len(pts), max_points, replace=False)]
-                    if len(pts):
-                        self._fg[int(v)] = pts
-        return self._fg
+def foreground_points(label: np.ndarray, scheme: str, max_points: int = 20000) -> dict[int, np.ndarray]:
+    """Tumor voxel coordinates per label value of ``label`` ``(h, w, d)``: ``{value: (N, 3) int array}``,
+    at most ``max_points`` per value (a fixed random subset)."""
+    label = np.asarray(label)
+    rng = np.random.default_rng(0)
+    out = {}
+    for v in get_scheme(scheme).labels:
+        pts = np.argwhere(label == v)
+        if len(pts) > max_points:
+            pts = pts[rng.choice(len(pts), max_points, replace=False)]
+        if len(pts):
+            out[int(v)] = pts
+    return out
 
 
-def cached_case_ids(cache_dir: str | Path) -> list[str]:
-    """Case ids in a cache folder (from ``dataset.json`` when present, else the image files)."""
-    cache_dir = Path(cache_dir)
-    index = cache_dir / "dataset.json"
-    if index.is_file():
-        cases = json.loads(index.read_text()).get("cases")
-        if cases:
-            return [c if isinstance(c, str) else c["case_id"] for c in cases]
-    return sorted(p.name[: -len("_image.npy")] for p in cache_dir.glob("*_image.npy"))
-
-
-def open_cached_case(cache_dir: str | Path, case_id: str, *, mmap: bool = True) -> CachedCase:
-    """Open one cached case (memory-mapped unless ``mmap=False``)."""
-    cache_dir = Path(cache_dir)
-    image_path = cache_dir / f"{case_id}_image.npy"
-    props_path = cache_dir / f"{case_id}.json"
-    if not image_path.is_file() or not props_path.is_file():
-        raise CaseError(f"case {case_id}: not in the cache {cache_dir} (need {image_path.name} and {props_path.name})")
-    props = json.loads(props_path.read_text())
-    mode = "r" if mmap else None
-    image = np.load(image_path, mmap_mode=mode)
-    label_path = cache_dir / f"{case_id}_label.npy"
-    label = np.load(label_path, mmap_mode=mode) if label_path.is_file() else None
-    if image.ndim != 4 or (label is not None and label.shape != image.shape[1:]):
-        raise CaseError(f"case {case_id}: cached image {image.shape} and label "
-                        f"{None if label is None else label.shape} do not match")
-    return CachedCase(case_id, image, label, props.get("label_scheme"), props)
-
-
-def cache_nbytes(cache_dir: str | Path, case_ids: Sequence[str]) -> int:
-    cache_dir = Path(cache_dir)
-    return sum((cache_dir / f"{c}_{k}.npy").stat().st_size
-               for c in case_ids for k in ("image", "label") if (cache_dir / f"{c}_{k}.npy").is_file())
-
-
-# --------------------------------------------------------------------------- patches
-
-def _crop(array: np.ndarray, lo: Sequence[int], size: Sequence[int]) -> np.ndarray:
+def crop_patch(array: np.ndarray, lo: Sequence[int], size: Sequence[int]) -> np.ndarray:
     """``array[..., lo:lo+size]`` over the last 3 axes, zero-padded where it leaves the volume."""
     shape = array.shape[-3:]
     src = tuple(slice(max(l, 0), min(l + s, n)) for l, s, n in zip(lo, size, shape))
@@ -113,6 +58,8 @@ def _crop(array: np.ndarray, lo: Sequence[int], size: Sequence[int]) -> np.ndarr
     out[(..., *dst)] = array[(..., *src)]
     return out
 
+
+# --------------------------------------------------------------------------- patches
 
 def is_foreground_sample(index: int, batch_size: int, fg_fraction: float) -> bool:
     """Whether sample ``index`` of the stream is forced onto tumor.
@@ -147,19 +94,27 @@ class PatchDataset(Dataset):
         self.seed = seed
         if in_memory is None:
             in_memory = cache_nbytes(cache_dir, case_ids) < IN_MEMORY_LIMIT_BYTES
-        self.cases = [open_cached_case(cache_dir, c, mmap=not in_memory) for c in self.case_ids]
+        self.cases = [load_cached(cache_dir, c, mmap=not in_memory) for c in self.case_ids]
+        self._foreground: dict[int, dict[int, np.ndarray]] = {}  # case index -> foreground_points, on first use
         for case in self.cases:
             if case.label is None:
                 raise CaseError(f"case {case.case_id}: no label in the cache; training needs labels")
         cfg = augment if isinstance(augment, AugmentConfig) else (AugmentConfig() if augment else None)
-        self.augmentation = build_augmentation(cfg) if cfg is not None else None
+        self.augmentation = build_augmentation(cfg, self.patch_size) if cfg is not None else None
+        self.crop_size = augmentation_input_size(cfg, self.patch_size)  # the largest crop a sample may need
 
     def __len__(self) -> int:
         return len(self.cases)
 
-    def _corner(self, rng: np.random.Generator, case: CachedCase, foreground: bool) -> list[int]:
-        shape = case.image.shape[1:]
-        fg = case.foreground() if foreground else {}
+    def _points(self, i: int) -> dict[int, np.ndarray]:
+        if i not in self._foreground:
+            case = self.cases[i]
+            self._foreground[i] = foreground_points(case.label, case.label_scheme)
+        return self._foreground[i]
+
+    def _corner(self, rng: np.random.Generator, i: int, foreground: bool) -> list[int]:
+        shape = self.cases[i].image.shape[1:]
+        fg = self._points(i) if foreground else {}
         if fg:
             pts = fg[list(fg)[rng.integers(len(fg))]]
             centre = pts[rng.integers(len(pts))]
@@ -171,12 +126,17 @@ class PatchDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(index)])
-        case = self.cases[int(rng.integers(len(self.cases)))]
-        lo = self._corner(rng, case, is_foreground_sample(int(index), self.batch_size, self.fg_fraction))
-        image = torch.from_numpy(_crop(case.image, lo, self.patch_size).astype(np.float32, copy=False))
-        label = torch.from_numpy(_crop(case.label, lo, self.patch_size)[None].astype(np.float32))
+        i = int(rng.integers(len(self.cases)))
+        case = self.cases[i]
+        lo = self._corner(rng, i, is_foreground_sample(int(index), self.batch_size, self.fg_fraction))
+        size = self.patch_size
         if self.augmentation is not None:
             self.augmentation.set_random_state(seed=int(rng.integers(2**31)))
+            size = sample_crop_size(self.augmentation, self.patch_size)  # larger for nnU-Net's rotation
+            lo = [c - (n - p) // 2 for c, n, p in zip(lo, size, self.patch_size)]  # same centre
+        image = torch.from_numpy(crop_patch(case.image, lo, size).astype(np.float32, copy=False))
+        label = torch.from_numpy(crop_patch(case.label, lo, size)[None].astype(np.float32))
+        if self.augmentation is not None:
             out = self.augmentation({"image": image, "label": label})
             image, label = plain_tensor(out["image"]).float(), plain_tensor(out["label"])
         regions = labels_to_regions(label[0].round().to(torch.uint8).numpy(), case.label_scheme)
@@ -220,8 +180,8 @@ def make_train_loader(cache_dir: str | Path, case_ids: Sequence[str], patch_size
                       prefetch_factor=2 if num_workers > 0 else None, drop_last=True)
 
 
-def iter_validation_cases(cache_dir: str | Path, case_ids: Sequence[str]) -> Iterator[tuple[CachedCase, np.ndarray]]:
+def iter_validation_cases(cache_dir: str | Path, case_ids: Sequence[str]) -> Iterator[tuple[Preprocessed, np.ndarray]]:
     """Yield ``(case, regions (3, h, w, d) bool)`` for whole-case validation, one case at a time."""
     for case_id in case_ids:
-        case = open_cached_case(cache_dir, case_id)
+        case = load_cached(cache_dir, case_id)
         yield case, case.regions()

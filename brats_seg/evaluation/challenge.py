@@ -38,11 +38,12 @@ def reference_scores() -> list[dict]:
 
 
 def our_scores(summary: dict) -> list[dict]:
-    """Rows in the reference table's columns from an evaluation summary (legacy, and lesion-wise if present)."""
+    """Rows in the reference table's columns from an evaluation summary (legacy, and lesion-wise if present);
+    none for a summary without the WT/TC/ET regions."""
     stats = summary["metrics"]
     out = []
     for kind, dice_key, hd_key in (("legacy", "dice", "hd95"), ("lesion-wise", "lesion_dice", "lesion_hd95")):
-        if dice_key not in stats["WT"]:
+        if any(dice_key not in stats.get(r, {}) for r in REGIONS):  # published rows are WT/TC/ET only
             continue
         row = {"method": f"ours: {summary.get('prediction_dir', '')}", "edition": "", "metrics": kind,
                "data_split": f"your {summary.get('n_scored', '?')} cases ({summary.get('reference_dir', '')})"}

@@ -1,8 +1,9 @@
 """BraTS 2023+ lesion-wise Dice and HD95 (the challenge ranking metrics since 2023).
 
-Per region (WT, TC, ET), following the challenge's reference implementation
-(github.com/rachitsaluja/BraTS-2023-Metrics, ``brats_metrics.py``; Kazerooni et
-al., arXiv:2305.17033, and the BraTS 2023 GLI/MEN/MET/PED/SSA papers):
+Per scored group (WT, TC, ET; the 2024+ schemes add NETC, SNFH, RC, CC, ED or GTV),
+following the challenge's reference implementation (github.com/rachitsaluja/
+BraTS-2023-Metrics, ``metrics.py``, formerly ``eval.py``; Kazerooni et al.,
+arXiv:2305.17033, and the BraTS 2023 GLI/MEN/MET/PED/SSA papers):
 
 1. Reference lesions are the 26-connected components of the reference mask,
    merged when their dilation (18-neighbour ball, ``dilation_iterations`` times)
@@ -11,7 +12,10 @@ al., arXiv:2305.17033, and the BraTS 2023 GLI/MEN/MET/PED/SSA papers):
 2. Predicted lesions are the 26-connected components of the prediction. A
    predicted lesion matches every reference lesion whose dilation it touches.
 3. Each reference lesion scores Dice and HD95 between itself and the union of its
-   matched predicted lesions; a missed lesion scores Dice 0 and HD95 374.
+   matched predicted lesions; a missed lesion scores Dice 0 and HD95 374. HD95 is
+   the challenge's: DeepMind's ``compute_robust_hausdorff`` (surface elements
+   weighted by area, the larger directed 95th percentile; ``hd95_mode="surfel"``,
+   see :mod:`.distances`).
 4. Reference lesions with volume at or below ``volume_threshold`` (mm³, which is
    voxels at BraTS's 1 mm grid) are dropped from the score (a prediction that
    touches them is still not a false positive).
@@ -20,12 +24,9 @@ al., arXiv:2305.17033, and the BraTS 2023 GLI/MEN/MET/PED/SSA papers):
 6. Case score = mean over kept reference lesions and false positives. With
    neither (empty reference, empty prediction): Dice 1, HD95 0.
 
-Difference from the reference code: its per-lesion HD95 is DeepMind's
-``compute_robust_hausdorff`` (surface elements weighted by area, larger directed
-95th percentile). We use the voxel surfaces of :mod:`.metrics` with the same
-"larger directed percentile" rule (``hd95_mode="max"``, default here); values
-can differ by a fraction of a voxel. ``brats-evaluation`` 0.0.10 (panoptica)
-applies neither the dilation nor the threshold, so its ``sq_dsc`` differs.
+``hd95_mode="max"`` or ``"pooled"`` use voxel surfaces instead (up to about 2 mm
+apart per lesion on real cases). ``brats-evaluation`` 0.0.10 (panoptica) applies
+neither the dilation nor the threshold, so its ``sq_dsc`` differs.
 """
 
 from __future__ import annotations
@@ -36,14 +37,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..conventions import REGIONS
+from ..conventions import naming_of
 from ..errors import BratsSegError
-from .metrics import _check_pair, _spacing, bounding_box, case_regions, dice, hd95
+from .distances import bounding_box, check_pair, normalize_spacing
+from .metrics import case_masks, dice, hd95
 
 LESION_PENALTY_HD95: float = 374.0
 """HD95 (mm) of a missed or false-positive lesion in the BraTS 2023+ scoring."""
 
 LESION_METRICS: tuple[str, ...] = ("lesion_dice", "lesion_hd95", "lesions_tp", "lesions_fn", "lesions_fp")
+LESION_HD95_MODE = "surfel"
+"""The challenge's per-lesion HD95 (DeepMind surfels); :data:`~.metrics.HD95_MODES` lists the others."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,19 @@ def get_challenge(name: str | LesionwiseParams) -> LesionwiseParams:
     return CHALLENGES[key]
 
 
+NAMING_CHALLENGES: Mapping[str, str] = {"ssa": "ssa", "ped": "ped", "men": "men", "men-rt": "men", "met": "met"}
+"""Case-id naming (:func:`brats_seg.conventions.naming_of`) -> sub-challenge; every other naming: gli."""
+
+
+def challenge_for(case_id: str | None) -> str:
+    """The sub-challenge whose parameters score a case, from its id (``BraTS-MET-00001-000`` -> met).
+
+    GLI, GoAT, the 2017-2021 naming and ids of one's own get gli; MEN-RT gets MEN's
+    parameters (the reference code names no MEN-RT).
+    """
+    return NAMING_CHALLENGES.get(naming_of(case_id) or "", "gli")
+
+
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """26-connected components (3-D; full connectivity in any dimension)."""
     structure = ndimage.generate_binary_structure(mask.ndim, mask.ndim)
@@ -88,7 +105,8 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def lesionwise_region(
-    pred_mask, ref_mask, spacing=None, challenge: str | LesionwiseParams = "gli", *, hd95_mode: str = "max",
+    pred_mask, ref_mask, spacing=None, challenge: str | LesionwiseParams = "gli", *,
+    hd95_mode: str = LESION_HD95_MODE,
 ) -> dict[str, float]:
     """Lesion-wise scores of one region's boolean masks ``(H, W, D)``: see :data:`LESION_METRICS`.
 
@@ -97,8 +115,8 @@ def lesionwise_region(
     """
     params = get_challenge(challenge)
     pred, ref = np.asarray(pred_mask) != 0, np.asarray(ref_mask) != 0
-    _check_pair(pred, ref)
-    spacing = _spacing(spacing, pred.ndim)
+    check_pair(pred, ref)
+    spacing = normalize_spacing(spacing, pred.ndim)
     voxel_mm3 = float(np.prod(spacing))
     empty = {"lesion_dice": 1.0, "lesion_hd95": 0.0, "lesions_tp": 0, "lesions_fn": 0, "lesions_fp": 0}
     box = bounding_box(pred | ref, margin=1)
@@ -157,14 +175,12 @@ def _union_box(boxes) -> tuple[slice, ...]:
 
 def lesionwise_case(
     pred_labels, ref_labels, spacing=None, pred_scheme=None, ref_scheme=None, *,
-    challenge: str | LesionwiseParams = "gli", hd95_mode: str = "max", regions: Sequence[str] = REGIONS,
+    challenge: str | LesionwiseParams = "gli", hd95_mode: str = LESION_HD95_MODE, groups: Sequence[str] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Lesion-wise scores of a label map pair ``(H, W, D)`` -> ``{region: {metric: value}}``.
+    """Lesion-wise scores of a label map pair ``(H, W, D)`` -> ``{group: {metric: value}}``.
 
-    Label schemes as in :func:`brats_seg.evaluation.metrics.evaluate_case`.
+    Label schemes and ``groups`` as in :func:`brats_seg.evaluation.metrics.evaluate_case`.
     """
-    spacing = _spacing(spacing, np.ndim(pred_labels))
-    pred, ref, _ = case_regions(pred_labels, ref_labels, pred_scheme, ref_scheme)
-    index = {r: i for i, r in enumerate(REGIONS)}
-    return {r: lesionwise_region(pred[index[r]], ref[index[r]], spacing, challenge, hd95_mode=hd95_mode)
-            for r in regions}
+    spacing = normalize_spacing(spacing, np.ndim(pred_labels))
+    names, pred, ref, _ = case_masks(pred_labels, ref_labels, pred_scheme, ref_scheme, groups)
+    return {g: lesionwise_region(p, r, spacing, challenge, hd95_mode=hd95_mode) for g, p, r in zip(names, pred, ref)}

@@ -3,7 +3,7 @@
 Predictions are usually a flat folder of ``<case_id>.nii.gz`` label maps (the
 BraTS submission format); ``<case_id>_seg.nii.gz``, ``<case_id>-seg.nii.gz`` and
 one subfolder per case are accepted too. References are a dataset folder in any
-layout :func:`brats_seg.data.cases.discover_cases` knows (their label maps and
+layout :func:`brats_seg.data.layouts.discover_cases` knows (their label maps and
 the scheme the layout implies), or a folder of label maps like the predictions.
 """
 
@@ -77,7 +77,7 @@ def find_label_maps(folder: str | Path) -> LabelMaps:
 
 def find_references(folder: str | Path) -> LabelMaps:
     """Reference label maps: a dataset folder (any layout ``discover_cases`` knows) or a folder of label maps."""
-    from ..data.cases import discover_cases
+    from ..data.layouts import discover_cases
 
     folder = Path(folder)
     if not folder.exists():

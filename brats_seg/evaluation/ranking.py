@@ -1,10 +1,20 @@
 """BraTS rank-then-aggregate over several evaluated prediction sets.
 
-The BraTS challenges rank teams per case: for every case, region and metric,
-the teams are ranked (Dice: higher is better, HD95: lower is better; ties get
-the mean of the ranks they span); each team's ranks are averaged over all
-cases, regions and metrics, and the final order follows that mean rank (Bakas
-et al., arXiv:1811.02629, section "Ranking"; Menze et al., IEEE TMI 2015).
+The BraTS challenges rank teams per case: for every case, scored group and metric
+the teams are ranked (Dice: higher is better, HD95: lower is better); each team's
+ranks are averaged over all cases, groups and metrics, and the final order follows
+that mean rank (Bakas et al., arXiv:1811.02629, section "Ranking"; Menze et al.,
+IEEE TMI 2015). The groups are those the runs scored: WT, TC, ET, plus NETC, SNFH,
+RC, CC, ED for the 2024+ label schemes.
+
+Ties. Within a case, tied runs share the mean of the ranks they span (``rankdata``
+``method="average"``: three runs tied behind the best all get 3). Why: every case
+then hands out the same total of ranks, so no case weighs more than another, and a
+tie neither rewards nor punishes the runs in it; ties are common in BraTS (every run
+that leaves an empty region empty scores Dice 1 there). The papers above do not state
+a tie rule; challengeR's ``rankThenAggregate`` (DKFZ) gives tied runs the best rank
+they span (``ties.method = "min"``), which differs from ours only where runs tie on a
+case. In the final order, runs with the same mean rank share the better place (1, 1, 3).
 
 A case a run did not score (failed or absent from its metrics.csv) ranks last
 for that run. Missing predictions were already scored as empty by
@@ -21,10 +31,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from ..conventions import REGIONS
-from ..data.io import atomic_path
 from ..errors import BratsSegError
-from .report import read_metrics_csv
+from ..files import atomic_path
+from .report import groups_of, read_metrics_csv
 
 LEGACY_RANK_METRICS: tuple[str, ...] = ("dice", "hd95")
 LESIONWISE_RANK_METRICS: tuple[str, ...] = ("lesion_dice", "lesion_hd95")
@@ -47,10 +56,15 @@ class Ranking:
 
 
 def rank_runs(runs: Mapping[str, Sequence[dict]], metrics: Sequence[str] = LEGACY_RANK_METRICS,
-              regions: Sequence[str] = REGIONS) -> Ranking:
-    """Rank-then-aggregate. ``runs``: name -> rows of a metrics.csv (case_id, region, status, metrics)."""
+              regions: Sequence[str] | None = None) -> Ranking:
+    """Rank-then-aggregate. ``runs``: name -> rows of a metrics.csv (case_id, region, status, metrics).
+
+    ``regions``: the groups to rank on; None means every group the runs scored
+    (WT, TC, ET, and NETC, SNFH, RC ... for the 2024+ schemes, as the challenges rank them).
+    """
     if len(runs) < 2:
         raise BratsSegError(f"ranking needs at least two runs, got {len(runs)}")
+    regions = groups_of([r for rows in runs.values() for r in rows]) if regions is None else regions
     names = list(runs)
     table: dict[str, dict[tuple[str, str], dict]] = {
         n: {(r["case_id"], r["region"]): r for r in rows if r.get("status") in ("ok", "missing")}

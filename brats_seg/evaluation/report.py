@@ -1,14 +1,16 @@
 """Scoring a folder of predictions against references: metrics.csv, summary.json/.md, box plots.
 
 :func:`evaluate_folder` pairs prediction and reference label maps by case id
-(:mod:`.pairing`), scores every pair with the legacy metrics (:mod:`.metrics`)
-and optionally the lesion-wise ones (:mod:`.lesionwise`), in parallel over
-cases, and writes into ``out_dir``:
+(:mod:`.pairing`), scores every pair (:mod:`.scoring`: the label schemes, the
+groups the reference's scheme scores, the legacy metrics of :mod:`.metrics` and
+optionally the lesion-wise ones of :mod:`.lesionwise`) in parallel over cases,
+and writes into ``out_dir``:
 
-- ``metrics.csv``: one row per case and region (``status`` ok / missing / error);
+- ``metrics.csv``: one row per case and group (column ``region``: WT, TC, ET and,
+  for the 2024+ schemes, NETC, SNFH, RC, CC, ED or GTV; ``status`` ok / missing / error);
 - ``summary.json`` and ``summary.md``: mean, std, median, 25th and 75th
-  percentiles per region and metric, and the missing and failed cases;
-- ``boxplots.png``: Dice and HD95 per region.
+  percentiles per group and metric, the label schemes, the missing and failed cases;
+- ``boxplots.png``: Dice and HD95 per group.
 
 A missing prediction scores as an empty label map (as the challenge does) and is
 listed; an unreadable or mismatched prediction is listed with its error and left
@@ -22,6 +24,7 @@ import json
 import math
 import multiprocessing as mp
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -29,36 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import LABEL_SCHEMES, REGIONS, detect_scheme, get_scheme, schemes_matching
-from ..data.io import atomic_path, read_image
+from ..conventions import GROUP_NAMES, REGIONS
 from ..errors import BratsSegError
-from .lesionwise import LESION_METRICS, get_challenge, lesionwise_case
-from .metrics import DEFAULT_HD95_MODE, HD95_MODES, METRICS, evaluate_case, label_values
+from ..files import atomic_path
+from .lesionwise import LESION_HD95_MODE, LESION_METRICS
+from .metrics import DEFAULT_HD95_MODE, METRICS
 from .pairing import find_label_maps, find_references, pair_cases
+from .scoring import EvaluationSettings, decide_reference_schemes, score_case
 
 STATISTICS: tuple[str, ...] = ("mean", "std", "median", "q25", "q75", "n")
-
-
-@dataclass
-class EvaluationSettings:
-    """How a folder is scored (saved in summary.json)."""
-
-    pred_scheme: str | None = None
-    ref_scheme: str | None = None
-    hd95_mode: str = DEFAULT_HD95_MODE
-    lesionwise: bool = False
-    challenge: str = "gli"
-    workers: int = 1
-
-    def validate(self) -> None:
-        if self.hd95_mode not in HD95_MODES:
-            raise BratsSegError(f"unknown hd95 mode {self.hd95_mode!r}; valid: {', '.join(HD95_MODES)}")
-        for scheme in (self.pred_scheme, self.ref_scheme):
-            if scheme is not None:
-                get_scheme(scheme)
-        get_challenge(self.challenge)
-        if self.workers < 1:
-            raise BratsSegError(f"workers must be at least 1, got {self.workers}")
 
 
 @dataclass
@@ -73,74 +55,6 @@ class EvaluationResult:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-# --------------------------------------------------------------------------- one case
-
-def resolve_scheme(values: set[int], explicit: str | None, hint: str | None, what: str) -> str:
-    """The label scheme of one map: the explicit one, else a compatible hint, else detected.
-
-    Values that fit several schemes are accepted when those schemes define the same
-    regions for the values present (e.g. ``{0, 1, 2, 4}`` in brats2015 and brats2021).
-    """
-    if explicit is not None:
-        return get_scheme(explicit).name
-    if hint is not None and set(values) <= get_scheme(hint).values:
-        return get_scheme(hint).name
-    candidates = schemes_matching(values)
-    present = sorted(set(values) - {0})
-    signatures = {tuple(tuple(v in LABEL_SCHEMES[c].regions[r] for v in present) for r in REGIONS)
-                  for c in candidates}
-    try:
-        return detect_scheme(values)
-    except BratsSegError as e:
-        if candidates and len(signatures) == 1:
-            return candidates[0]
-        raise BratsSegError(f"{what}: {e} (give --{what.split()[0]}-scheme)") from None
-
-
-def _read_labels(path: Path) -> tuple[np.ndarray, object]:
-    img = read_image(path, dtype=None)
-    array = np.asarray(img.array)
-    while array.ndim > 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != 3:
-        raise BratsSegError(f"{path}: label map has shape {array.shape}; expected 3-D")
-    return array, img
-
-
-def score_case(job: dict) -> dict:
-    """Score one pair (a picklable job dict). Returns ``{"case_id", "status", "metrics"|"error", "warnings"}``."""
-    case_id, pred_path, ref_path = job["case_id"], job["pred"], job["ref"]
-    s = EvaluationSettings(**job["settings"])
-    out: dict = {"case_id": case_id, "warnings": []}
-    try:
-        ref, ref_img = _read_labels(Path(ref_path))
-        ref_scheme = resolve_scheme(label_values(ref), s.ref_scheme, job.get("ref_hint"), "ref scheme")
-        if pred_path is None:
-            pred, pred_scheme, out["status"] = np.zeros(ref.shape, np.uint8), ref_scheme, "missing"
-        else:
-            pred, pred_img = _read_labels(Path(pred_path))
-            if pred.shape != ref.shape:
-                raise BratsSegError(f"{pred_path}: shape {'x'.join(map(str, pred.shape))} differs from the"
-                                    f" reference's {'x'.join(map(str, ref.shape))}")
-            if not np.allclose(pred_img.affine, ref_img.affine, atol=1e-3):
-                out["warnings"].append(f"case {case_id}: prediction affine differs from the reference's;"
-                                       " scored in voxel space with the reference spacing")
-            pred_scheme = resolve_scheme(label_values(pred), s.pred_scheme, ref_scheme, "pred scheme")
-            out["status"] = "ok"
-        spacing = ref_img.spacing[:3]
-        metrics = evaluate_case(pred, ref, spacing, pred_scheme, ref_scheme, hd95_mode=s.hd95_mode)
-        if s.lesionwise:
-            lw = lesionwise_case(pred, ref, spacing, pred_scheme, ref_scheme, challenge=s.challenge)
-            for r in REGIONS:
-                metrics[r].update(lw[r])
-        out["metrics"] = metrics
-    except BratsSegError as e:
-        out.update(status="error", error=f"case {case_id}: {e}")
-    except Exception as e:  # a batch goes on past any bad case; the error names it
-        out.update(status="error", error=f"case {case_id}: {e.__class__.__name__}: {e}")
-    return out
 
 
 # --------------------------------------------------------------------------- statistics
@@ -159,11 +73,17 @@ def describe(values: Sequence[float]) -> dict[str, float | None]:
             "q75": float(np.percentile(v, 75)), "n": int(v.size)}
 
 
+def groups_of(rows: Sequence[dict]) -> list[str]:
+    """The groups (WT, TC, ET, NETC, ...) the rows hold, in :data:`~brats_seg.conventions.GROUP_NAMES` order."""
+    present = {r["region"] for r in rows}
+    return [g for g in GROUP_NAMES if g in present] + sorted(present - set(GROUP_NAMES))
+
+
 def summarize(rows: list[dict], metrics: Sequence[str]) -> dict[str, dict[str, dict]]:
-    """``{region: {metric: statistics}}`` over the scored rows (status ok or missing)."""
+    """``{group: {metric: statistics}}`` over the scored rows (status ok or missing)."""
     scored = [r for r in rows if r["status"] in ("ok", "missing")]
-    return {region: {m: describe([r[m] for r in scored if r["region"] == region]) for m in metrics}
-            for region in REGIONS}
+    return {group: {m: describe([r.get(m) for r in scored if r["region"] == group]) for m in metrics}
+            for group in groups_of(scored)}
 
 
 # --------------------------------------------------------------------------- writing
@@ -191,15 +111,17 @@ def _fmt(x, digits=4) -> str:
 
 
 def summary_markdown(summary: dict) -> str:
-    """Human-readable summary: one table per region, then the missing and failed cases."""
+    """Human-readable summary: one table per group, then the missing and failed cases."""
     lines = [f"# Evaluation of {summary['prediction_dir']}", "",
              f"Reference: {summary['reference_dir']}  ", f"Cases: {summary['n_cases']} "
              f"(scored {summary['n_scored']}, missing predictions {len(summary['missing'])},"
              f" failed {len(summary['failed'])})  ",
              f"HD95: {summary['settings']['hd95_mode']} definition, mm; empty-mask rules of legacy BraTS"
-             f" (Dice 1 / HD95 0 when both empty, Dice 0 / HD95 373.13 when one is)", ""]
-    for region in REGIONS:
-        lines += [f"## {region}", "", "| metric | mean | std | median | 25% | 75% | n |",
+             f" (Dice 1 / HD95 0 when both empty, Dice 0 / HD95 373.13 when one is)  ",
+             f"Reference label scheme: {', '.join(summary['label_schemes']) or '-'}", ""]
+    for region in summary["metrics"]:
+        lines += [f"## {region} ({GROUP_NAMES.get(region, region)})", "",
+                  "| metric | mean | std | median | 25% | 75% | n |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for metric, st in summary["metrics"][region].items():
             lines.append(f"| {metric} | " + " | ".join(_fmt(st[k]) for k in STATISTICS) + " |")
@@ -244,46 +166,47 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool) -> list[dict]:
 def evaluate_folder(
     pred_dir: str | Path, ref_dir: str | Path, out_dir: str | Path, *,
     pred_scheme: str | None = None, ref_scheme: str | None = None, hd95_mode: str = DEFAULT_HD95_MODE,
-    lesionwise: bool = False, challenge: str = "gli", workers: int = 1, progress: bool = True,
-    plots: bool = True,
+    lesionwise: bool = False, challenge: str | None = None, lesion_hd95_mode: str = LESION_HD95_MODE,
+    workers: int = 1, progress: bool = True, plots: bool = True,
 ) -> EvaluationResult:
     """Score every reference case against its prediction and write the report into ``out_dir``.
 
-    ``pred_scheme``/``ref_scheme``: label schemes (None: the reference layout's
-    scheme, else detected per case; a prediction defaults to the reference's when
-    its values fit). ``lesionwise``: add the BraTS 2023+ lesion-wise scores with
-    the parameters of sub-challenge ``challenge``. ``workers``: processes.
+    ``pred_scheme``/``ref_scheme``: label schemes (None: decided as :mod:`.scoring`
+    says; references per dataset, an ambiguous dataset raises). ``lesionwise``: add
+    the BraTS 2023+ lesion-wise scores with the parameters of sub-challenge
+    ``challenge`` (None: from each case id) and per-lesion HD95 ``lesion_hd95_mode``
+    (the challenge's surfels by default). ``workers``: processes.
     """
-    settings = EvaluationSettings(pred_scheme, ref_scheme, hd95_mode, lesionwise, challenge, workers)
+    settings = EvaluationSettings(pred_scheme=pred_scheme, ref_scheme=ref_scheme, hd95_mode=hd95_mode,
+                                  lesionwise=lesionwise, challenge=challenge, lesion_hd95_mode=lesion_hd95_mode,
+                                  workers=workers)
     settings.validate()
     pred_dir, ref_dir, out_dir = Path(pred_dir), Path(ref_dir), Path(out_dir)
     refs = find_references(ref_dir)
     preds = find_label_maps(pred_dir)
     pairing = pair_cases(preds, refs)
-    jobs = [{"case_id": c, "pred": None if p is None else str(p), "ref": str(r), "ref_hint": refs.schemes.get(c),
-             "settings": asdict(settings)} for c, p, r in pairing.pairs]
-    results = _run_jobs(jobs, workers, progress)
+    jobs = {c: {"case_id": c, "pred": None if p is None else str(p), "ref": str(r), "hint": refs.schemes.get(c),
+                "settings": asdict(settings)} for c, p, r in pairing.pairs}
+    results = _run_jobs(list(jobs.values()), workers, progress)
+    if ref_scheme is None:  # one scheme per dataset: rescore the cases whose own values left it open
+        redo = decide_reference_schemes(results, refs.schemes, ref_dir)
+        if redo:
+            again = _run_jobs([{**jobs[c], "ref_scheme": s} for c, s in redo.items()], workers, progress)
+            results = sorted([r for r in results if r["case_id"] not in redo] + again, key=lambda r: r["case_id"])
 
     names = metric_names(lesionwise)
-    rows, failures, warnings = [], [], list(preds.problems) + list(refs.problems)
-    for res in results:
-        warnings += res["warnings"]
-        if res["status"] == "error":
-            failures.append({"case_id": res["case_id"], "error": res["error"]})
-            rows += [{"case_id": res["case_id"], "region": r, "status": "error"} for r in REGIONS]
-            continue
-        for region in REGIONS:
-            rows.append({"case_id": res["case_id"], "region": region, "status": res["status"],
-                         **res["metrics"][region]})
-
+    rows, failures = _rows(results)
     stats = summarize(rows, names)
     summary = {
         "prediction_dir": str(pred_dir), "reference_dir": str(ref_dir),
         "n_cases": len(pairing.pairs), "n_scored": len(pairing.pairs) - len(failures),
         "missing": pairing.missing, "failed": failures, "extra_predictions": pairing.extra_predictions,
-        "warnings": warnings, "settings": asdict(settings),
+        "warnings": list(preds.problems) + list(refs.problems) + _warnings(results), "settings": asdict(settings),
+        "label_schemes": sorted({r["ref_scheme"] for r in results if r.get("ref_scheme")}),
         "mean_dice": _mean_of(stats, "dice"), "metrics": stats,
     }
+    if lesionwise:
+        summary["challenges"] = sorted({r["challenge"] for r in results if r.get("challenge")})
     summary = _clean(summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_metrics_csv(out_dir / "metrics.csv", rows, names)
@@ -298,8 +221,34 @@ def evaluate_folder(
     return EvaluationResult(rows, summary, out_dir, failures)
 
 
+def _rows(results: list[dict]) -> tuple[list[dict], list[dict]]:
+    """metrics.csv rows (one per case and group; a failed case gets an error row per group of the run)."""
+    rows, failures = [], []
+    for res in results:
+        if res["status"] in ("ok", "missing"):
+            rows += [{"case_id": res["case_id"], "region": g, "status": res["status"], **m}
+                     for g, m in res["metrics"].items()]
+    groups = groups_of(rows) or list(REGIONS)
+    for res in results:
+        if res["status"] not in ("ok", "missing"):
+            failures.append({"case_id": res["case_id"], "error": res["error"]})
+            rows += [{"case_id": res["case_id"], "region": g, "status": "error"} for g in groups]
+    order = {g: i for i, g in enumerate(groups)}
+    rows.sort(key=lambda r: (r["case_id"], order.get(r["region"], len(order))))
+    return rows, failures
+
+
+def _warnings(results: list[dict]) -> list[str]:
+    """Each case's warnings, and one line per set of groups left unscored (and how many cases)."""
+    out = [w for r in results for w in r["warnings"]]
+    unscored = Counter(tuple(r["unscored"]) for r in results if r.get("unscored"))
+    out += [f"{n} case(s): group(s) {', '.join(g)} of the reference's scheme not scored: the prediction's scheme"
+            " has no such label (see --pred-scheme)" for g, n in unscored.items()]
+    return out
+
+
 def _mean_of(stats: dict, metric: str) -> float | None:
-    means = [stats[r][metric]["mean"] for r in REGIONS]
+    means = [stats[r][metric]["mean"] if r in stats else None for r in REGIONS]
     return None if any(m is None for m in means) else float(np.mean(means))
 
 

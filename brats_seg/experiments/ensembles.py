@@ -3,7 +3,7 @@
 EMMA (Kamnitsas et al., BrainLes 2017, arXiv:1711.01468) averages the class probabilities of
 differently built networks; the ambiguity decomposition (Krogh & Vedelsby, NIPS 1994) says an
 average gains most when its members' errors are least correlated. Here every member is trained
-under one :class:`~brats_seg.experiments.common.Budget` (architectures and/or seeds), then every
+under one :class:`~brats_seg.experiments.arms.Budget` (architectures and/or seeds), then every
 combination of two or more members is predicted with the predictor's probability averaging
 (:class:`~brats_seg.inference.predictor.Predictor` with several checkpoints, equal weights).
 
@@ -18,6 +18,7 @@ gains (Pearson r across combinations, with n).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,27 +27,13 @@ import numpy as np
 
 from ..conventions import REGIONS, labels_to_regions
 from ..errors import ConfigError
-from .common import (
-    METRIC_COLUMNS,
-    Budget,
-    CaseScore,
-    DataPlan,
-    Timer,
-    build_cache,
-    ensure_data,
-    figure,
-    mean_metrics,
-    per_case_rows,
-    progress_bar,
-    resolve_preset,
-    save_figure,
-    score_checkpoints,
-    split_dataset,
-    torch_threads,
-    train_arm,
-    write_csv,
-    write_results,
-)
+from .arms import Arm, Budget, train_arm
+from .datasets import DataPlan, Split, build_cache, ensure_data, split_dataset
+from .plots import figure, save_figure
+from .registry import resolve_preset
+from .runtime import Timer, progress_bar, torch_threads
+from .scoring import METRIC_COLUMNS, CaseScore, mean_metrics, per_case_rows, score_checkpoints
+from .tables import markdown_table, write_csv, write_results
 
 
 @dataclass(frozen=True)
@@ -161,8 +148,8 @@ def run(data: str | Path | None, out: str | Path, *, preset: str = "smoke", devi
         return _run(cfg, data, Path(out), preset if config is None else "custom", device, progress)
 
 
-def _run(cfg: EnsemblesConfig, data: str | Path | None, out: Path, preset: str, device: str | None,
-         progress: bool) -> dict[str, Any]:
+def member_names(cfg: EnsemblesConfig) -> list[str]:
+    """``model-sSEED`` per member; at least two, none repeated, every model registered."""
     from ..models.registry import model_info
 
     if len(cfg.members) < 2:
@@ -172,61 +159,82 @@ def _run(cfg: EnsemblesConfig, data: str | Path | None, out: Path, preset: str, 
         raise ConfigError(f"ensemble members repeat: {', '.join(names)}")
     for m, _ in cfg.members:
         model_info(m)
-    out.mkdir(parents=True, exist_ok=True)
-    timer = Timer()
-    root = ensure_data(data, out, cfg.data, progress=progress)
-    split = split_dataset(root, cfg.data)
-    cache = build_cache(split.train, out / "cache", cfg.data)
-    timer.lap("data")
+    return names
 
-    max_size = min(cfg.max_size or len(names), len(names))
-    combos = [c for k in range(2, max_size + 1) for c in itertools.combinations(range(len(names)), k)]
-    bar = progress_bar(len(names) + len(combos), "ensembles", progress)
-    arms, member_scores, rows, case_rows = [], [], [], []
+
+@dataclass
+class Members:
+    """The trained members, their held-out scores (labels kept, for the error maps), and table rows."""
+
+    names: list[str]
+    arms: list[Arm] = field(default_factory=list)
+    scores: list[list[CaseScore]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    case_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def train_members(cfg: EnsemblesConfig, names: list[str], cache: Path, split: Split, out: Path,
+                  device: str | None, bar) -> Members:
+    """Train every member under the shared budget and score it on the held-out cases."""
+    members = Members(names)
     for name, (model, seed) in zip(names, cfg.members):
         arm = train_arm(name, cache, out / "runs" / name, cfg.budget, model=model, seed=seed, device=device)
         scores = score_checkpoints([arm.checkpoint], split.test, overlap=cfg.budget.overlap, device=device,
                                    keep_labels=True)
-        arms.append(arm)
-        member_scores.append(scores)
-        rows.append({"name": name, "kind": "member", "n_members": 1, **mean_metrics(scores),
-                     "parameters": arm.parameters})
-        case_rows += per_case_rows(name, scores, kind="member")
+        members.arms.append(arm)
+        members.scores.append(scores)
+        members.rows.append({"name": name, "kind": "member", "n_members": 1, **mean_metrics(scores),
+                             "parameters": arm.parameters})
+        members.case_rows += per_case_rows(name, scores, kind="member")
         bar.update(1)
-    timer.lap("members")
+    return members
 
-    errors = [error_maps(s) for s in member_scores]
-    dices = [dice_vector(s) for s in member_scores]
-    pairs = {}
-    for i, j in itertools.combinations(range(len(names)), 2):
-        pairs[(i, j)] = {"a": names[i], "b": names[j], "error_corr": error_correlation(errors[i], errors[j]),
-                         "dice_corr": _pearson(dices[i], dices[j])}
-    del errors
-    for combo in combos:
-        scores = score_checkpoints([arms[i].checkpoint for i in combo], split.test, overlap=cfg.budget.overlap,
-                                   device=device)
-        name = "+".join(names[i] for i in combo)
-        best = max(rows[i]["dice_mean"] for i in combo)
+
+def pair_diversity(members: Members) -> dict[tuple[int, int], dict[str, Any]]:
+    """Error and Dice correlation of every member pair (indices into ``members.names``)."""
+    errors = [error_maps(s) for s in members.scores]
+    dices = [dice_vector(s) for s in members.scores]
+    return {(i, j): {"a": members.names[i], "b": members.names[j],
+                     "error_corr": error_correlation(errors[i], errors[j]), "dice_corr": _pearson(dices[i], dices[j])}
+            for i, j in itertools.combinations(range(len(members.names)), 2)}
+
+
+def score_combinations(cfg: EnsemblesConfig, members: Members, pairs: dict, split: Split, device: str | None,
+                       bar) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every combination of 2..``max_size`` members, predicted by probability averaging and scored:
+    (table rows with gain and mean pairwise diversity, per-case rows)."""
+    n = len(members.names)
+    max_size = min(cfg.max_size or n, n)
+    rows, case_rows = [], []
+    for combo in (c for k in range(2, max_size + 1) for c in itertools.combinations(range(n), k)):
+        scores = score_checkpoints([members.arms[i].checkpoint for i in combo], split.test,
+                                   overlap=cfg.budget.overlap, device=device)
+        name = "+".join(members.names[i] for i in combo)
+        best = max(members.rows[i]["dice_mean"] for i in combo)
         metrics = mean_metrics(scores)
         in_combo = [pairs[p] for p in itertools.combinations(combo, 2)]
         rows.append({"name": name, "kind": "ensemble", "n_members": len(combo), **metrics,
                      "best_member_dice_mean": best, "gain": metrics["dice_mean"] - best,
                      "error_corr": _nanmean(p["error_corr"] for p in in_combo),
                      "dice_corr": _nanmean(p["dice_corr"] for p in in_combo),
-                     "parameters": sum(arms[i].parameters for i in combo)})
+                     "parameters": sum(members.arms[i].parameters for i in combo)})
         case_rows += per_case_rows(name, scores, kind="ensemble")
         bar.update(1)
-    bar.close()
-    timer.lap("ensembles")
+    return rows, case_rows
 
+
+def n_combinations(n: int, max_size: int | None) -> int:
+    return sum(math.comb(n, k) for k in range(2, min(max_size or n, n) + 1))
+
+
+def write_outputs(cfg: EnsemblesConfig, out: Path, preset: str, root: Path, split: Split, rows: list[dict],
+                  case_rows: list[dict], pair_rows: list[dict], timer: Timer) -> dict[str, Any]:
+    """``results.{csv,md,png}``, ``per_case.csv``, ``pairs.csv`` and ``summary.json``; returns the summary."""
     sentence, r, n = verdict(rows)
     plot(rows, out / "results.png")
     write_csv(out / "per_case.csv", case_rows, ("arm", "kind", "case_id", "seconds",
-                                                *(f"{m}_{r}" for r in REGIONS for m in ("dice", "hd95"))))
-    pair_rows = list(pairs.values())
+                                                *(f"{m}_{g}" for g in REGIONS for m in ("dice", "hd95"))))
     write_csv(out / "pairs.csv", pair_rows, ("a", "b", "error_corr", "dice_corr"))
-    from .common import markdown_table
-
     notes = [f"preset `{preset}`: {split.describe()}",
              f"every member: {cfg.budget.steps} steps of {cfg.budget.batch_size} x "
              f"{'x'.join(map(str, cfg.budget.patch))} crops, model size `{cfg.budget.preset}`",
@@ -240,3 +248,23 @@ def _run(cfg: EnsemblesConfig, data: str | Path | None, out: Path, preset: str, 
     paths = write_results(out, rows, COLUMNS, title="Ensembles: members, EMMA averages, diversity vs gain",
                           notes=notes, sections=sections, summary=summary)
     return {**summary, "paths": {k: str(v) for k, v in paths.items()}}
+
+
+def _run(cfg: EnsemblesConfig, data: str | Path | None, out: Path, preset: str, device: str | None,
+         progress: bool) -> dict[str, Any]:
+    names = member_names(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    timer = Timer()
+    root = ensure_data(data, out, cfg.data, progress=progress)
+    split = split_dataset(root, cfg.data)
+    cache = build_cache(split.train, out / "cache", cfg.data)
+    timer.lap("data")
+    bar = progress_bar(len(names) + n_combinations(len(names), cfg.max_size), "ensembles", progress)
+    members = train_members(cfg, names, cache, split, out, device, bar)
+    timer.lap("members")
+    pairs = pair_diversity(members)
+    rows, case_rows = score_combinations(cfg, members, pairs, split, device, bar)
+    bar.close()
+    timer.lap("ensembles")
+    return write_outputs(cfg, out, preset, root, split, members.rows + rows, members.case_rows + case_rows,
+                         list(pairs.values()), timer)

@@ -14,14 +14,14 @@ subsets of the training cases, so a larger set contains the smaller ones):
   Without ``weights_2d`` a *randomly initialized* 2-D state dict is written and used, and
   every row says so: it tests the plumbing, not the value of ImageNet features.
 
-Frozen means the encoder (``model.encoder_prefixes``) is frozen for the whole budget.
-Every arm gets the same :class:`~brats_seg.experiments.common.Budget` on the target data.
+The strategies' weights come from :mod:`.transfer_inits`. Frozen means the encoder
+(``model.encoder_prefixes``) is frozen for the whole budget.
+Every arm gets the same :class:`~brats_seg.experiments.arms.Budget` on the target data.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,28 +30,16 @@ import numpy as np
 
 from ..conventions import REGIONS
 from ..errors import ConfigError
-from .common import (
-    METRIC_COLUMNS,
-    Budget,
-    DataPlan,
-    Timer,
-    build_cache,
-    ensure_data,
-    figure,
-    mean_metrics,
-    per_case_rows,
-    progress_bar,
-    resolve_preset,
-    save_figure,
-    score_checkpoints,
-    split_dataset,
-    torch_threads,
-    train_arm,
-    write_csv,
-    write_results,
-)
+from .arms import Budget, train_arm
+from .datasets import DataPlan, Split, build_cache, ensure_data, split_dataset
+from .plots import figure, save_figure
+from .registry import resolve_preset
+from .runtime import Timer, progress_bar, torch_threads
+from .scoring import METRIC_COLUMNS, mean_metrics, per_case_rows, score_checkpoints
+from .tables import write_csv, write_results
+from .transfer_inits import RANDOM_2D_NOTE, STRATEGIES, Context, initial_weights, random_resnet_2d
 
-RANDOM_2D_NOTE = "random 2-D weights (NOT pretrained; no --weights-2d given)"
+__all__ = ["TransferConfig", "PRESETS", "COLUMNS", "RANDOM_2D_NOTE", "STRATEGIES", "random_resnet_2d", "run"]
 
 
 @dataclass(frozen=True)
@@ -90,124 +78,6 @@ PRESETS: dict[str, TransferConfig] = {
 
 COLUMNS: tuple[str, ...] = ("strategy", "frozen", "n_train", *METRIC_COLUMNS, "train_seconds", "seconds_per_case",
                             "steps", "init", "note")
-
-
-# --------------------------------------------------------------------------- initial weights per strategy
-
-
-@dataclass
-class Context:
-    """What the strategies need: the config, the folders, the full training cache, the device."""
-
-    cfg: TransferConfig
-    out: Path
-    pool_cache: Path
-    device: str | None
-    progress: bool
-    weights_2d: str | None
-    prep_seconds: dict[str, float] = field(default_factory=dict)
-
-
-def random_resnet_2d(model_name: str, preset: str, path: Path, seed: int = 0) -> Path:
-    """Write a torchvision-format 2-D ResNet state dict with RANDOM weights (He init; BN identity)
-    whose names and widths fit the encoder of ``model_name`` at ``preset``. Only for testing the
-    inflation path: it carries no pretrained knowledge."""
-    import torch
-
-    from ..data.io import atomic_path
-    from ..models.registry import build_model
-
-    model = build_model(model_name, preset=preset)
-    prefixes = tuple(getattr(model, "encoder_prefixes", ()) or ())
-    own = {k[len(p):]: v for k, v in model.state_dict().items() for p in prefixes if k.startswith(p)}
-    if "conv1.weight" not in own or own["conv1.weight"].ndim != 5:
-        raise ConfigError(f"model {model_name!r} has no ResNet encoder (conv1, layer1..4) to inflate 2-D weights into")
-    gen = torch.Generator().manual_seed(seed)
-    state: dict[str, torch.Tensor] = {}
-    for key, value in own.items():
-        if value.ndim == 5:
-            o, i, _, kh, kw = value.shape
-            i = 3 if key == "conv1.weight" else i  # RGB stem, as torchvision's
-            state[key] = torch.randn(o, i, kh, kw, generator=gen) * (2.0 / (i * kh * kw)) ** 0.5
-        elif key.endswith("running_var") or key.endswith(".weight") and value.ndim == 1:
-            state[key] = torch.ones_like(value)
-        else:
-            state[key] = torch.zeros_like(value)
-    width = own[max(k for k in own if k.startswith("layer4") and k.endswith("weight"))].shape[0]
-    state["fc.weight"] = torch.zeros(1000, width)  # torchvision's classifier: reported as unexpected, ignored
-    state["fc.bias"] = torch.zeros(1000)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    return path
-
-
-def pretrain_weights(ctx: Context) -> tuple[Path | None, str]:
-    """Models Genesis restoration pretraining (:func:`brats_seg.training.pretrain.pretrain`) on the images
-    of every pool case (labels unused); returns its ``last.pt``, whose encoder and decoder (not the
-    head) ``init_from`` loads. Reuses a finished pretraining found in ``out/prep/pretrain``."""
-    import contextlib
-    import time
-
-    from ..training.pretrain import PretrainConfig, pretrain
-
-    run = ctx.out / "prep" / "pretrain"
-    weights = run / "checkpoints" / "last.pt"
-    b = ctx.cfg.pretrain_budget
-    t0 = time.perf_counter()
-    if not (run / "done.json").is_file():
-        cfg = PretrainConfig(data=str(ctx.pool_cache), out=str(run), model=ctx.cfg.model, preset=b.preset,
-                             epochs=b.epochs, steps_per_epoch=b.steps_per_epoch, patch=tuple(b.patch),
-                             batch_size=b.batch_size, lr=b.lr, seed=ctx.cfg.seed, device=ctx.device,
-                             workers=b.workers, threads=b.threads, progress=ctx.progress)
-        run.mkdir(parents=True, exist_ok=True)
-        with open(run / "pretrain.log", "a") as log, contextlib.redirect_stdout(log):
-            pretrain(cfg)
-        (run / "done.json").write_text('{"done": true}')
-    ctx.prep_seconds["pretrain"] = round(time.perf_counter() - t0, 2)
-    n_pool = len(list(ctx.pool_cache.glob("*_image.npy")))
-    return weights, f"Models Genesis restoration pretraining on {n_pool} cases' images (labels unused), {b.steps} steps"
-
-
-def synth2real_weights(ctx: Context) -> tuple[Path | None, str]:
-    """Train on synthetic source cases (labels used) and return that checkpoint."""
-    from ..data.synth import synthesize_dataset
-    from .common import split_dataset as _split
-
-    cfg = ctx.cfg
-    source = ctx.out / "prep" / "synth_source"
-    if not (source / "synth.json").is_file():
-        synthesize_dataset(source, cfg.source_cases, seed=cfg.seed + 1000, spacing=cfg.source_spacing,
-                           progress=ctx.progress)
-    plan = dataclasses.replace(cfg.data, n_test=0)
-    cache = build_cache(_split(source, plan).train, ctx.out / "prep" / "synth_cache", cfg.data)
-    arm = train_arm("synth-source", cache, ctx.out / "prep" / "synth_run", cfg.source_budget, model=cfg.model,
-                    seed=cfg.seed, device=ctx.device)
-    ctx.prep_seconds["synth_source"] = round(arm.train_seconds, 2)
-    return arm.checkpoint, (f"supervised on {cfg.source_cases} synthetic cases ({cfg.source_spacing:g} mm),"
-                            f" {cfg.source_budget.steps} steps")
-
-
-def inflated_weights(ctx: Context) -> tuple[Path | None, str]:
-    """The given 2-D file, or a random one written into ``out/prep`` and labeled as such."""
-    if ctx.weights_2d:
-        path = Path(ctx.weights_2d)
-        if not path.is_file():
-            raise ConfigError(f"{path}: --weights-2d file not found")
-        return path, f"inflated 2-D weights from {path.name}"
-    path = ctx.out / "prep" / "random_resnet2d_NOT_PRETRAINED.pt"
-    if not path.is_file():
-        random_resnet_2d(ctx.cfg.model, ctx.cfg.budget.preset, path, seed=ctx.cfg.seed)
-    return path, RANDOM_2D_NOTE
-
-
-STRATEGIES: dict[str, Callable[[Context], tuple[Path | None, str]] | None] = {
-    "scratch": None,
-    "pretrain": pretrain_weights,
-    "synth2real": synth2real_weights,
-    "inflated2d": inflated_weights,
-}
-"""Strategy -> function giving (initial weights file or None, note); ``None``: random init."""
 
 
 # --------------------------------------------------------------------------- the experiment
@@ -249,32 +119,41 @@ def run(data: str | Path | None, out: str | Path, *, preset: str = "smoke", devi
         return _run(cfg, data, Path(out), preset if config is None else "custom", device, progress, weights_2d)
 
 
-def _run(cfg: TransferConfig, data: str | Path | None, out: Path, preset: str, device: str | None,
-         progress: bool, weights_2d: str | None = None) -> dict[str, Any]:
+def check_config(cfg: TransferConfig) -> None:
+    """Unknown strategies or models fail before any work."""
     from ..models.registry import model_info
 
     unknown = [s for s in cfg.strategies if s not in STRATEGIES]
     if unknown:
         raise ConfigError(f"unknown transfer strategy {unknown[0]!r}; valid: {', '.join(STRATEGIES)}")
     model_info(cfg.model)
-    out.mkdir(parents=True, exist_ok=True)
-    timer = Timer()
+
+
+@dataclass
+class TargetData:
+    """The target dataset: its held-out split and one cache per training-set size (nested subsets)."""
+
+    root: Path
+    split: Split
+    sizes: list[int]
+    caches: dict[int, Path]
+
+
+def target_data(cfg: TransferConfig, data: str | Path | None, out: Path, progress: bool) -> TargetData:
+    """Split the target data and cache the nested training sets (a seeded order of the training cases)."""
     root = ensure_data(data, out, cfg.data, progress=progress)
     split = split_dataset(root, cfg.data)
     order = np.random.default_rng(cfg.seed).permutation(len(split.train))
     pool = [split.train[i] for i in order]
     sizes = sorted({min(int(s), len(pool)) for s in cfg.sizes if int(s) > 0})
     caches = {n: build_cache(pool[:n], out / "cache" / f"n{n}", cfg.data) for n in sizes}
-    ctx = Context(cfg, out, caches[sizes[-1]], device, progress, weights_2d)
-    timer.lap("data")
+    return TargetData(root, split, sizes, caches)
 
-    inits: dict[str, tuple[Path | None, str]] = {}
-    for s in cfg.strategies:
-        maker = STRATEGIES[s]
-        inits[s] = (None, "random initialization") if maker is None else maker(ctx)
-    timer.lap("initial weights")
 
-    arms = [(s, frozen, n) for n in sizes for s in cfg.strategies
+def run_arms(cfg: TransferConfig, target: TargetData, inits: dict, out: Path, device: str | None,
+             progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Fine-tune and score every (strategy, frozen, size) arm: (table rows, per-case rows)."""
+    arms = [(s, frozen, n) for n in target.sizes for s in cfg.strategies
             for frozen in ((False,) if s == "scratch" else cfg.freeze)]
     rows, case_rows = [], []
     bar = progress_bar(len(arms), "transfer", progress)
@@ -287,28 +166,50 @@ def _run(cfg: TransferConfig, data: str | Path | None, out: Path, preset: str, d
             bar.update(1)
             continue
         name = f"{strategy}{'-frozen' if frozen else ''}-n{n}"
-        arm = train_arm(name, caches[n], out / "runs" / name, cfg.budget, model=cfg.model, seed=cfg.seed,
+        arm = train_arm(name, target.caches[n], out / "runs" / name, cfg.budget, model=cfg.model, seed=cfg.seed,
                         init_from=init, freeze_encoder_epochs=cfg.budget.epochs if frozen else 0, device=device)
-        scores = score_checkpoints([arm.checkpoint], split.test, overlap=cfg.budget.overlap, device=device)
+        scores = score_checkpoints([arm.checkpoint], target.split.test, overlap=cfg.budget.overlap, device=device)
         rows.append({**row, **mean_metrics(scores), "train_seconds": round(arm.train_seconds, 2)})
         case_rows += per_case_rows(name, scores, strategy=strategy, frozen=frozen, n_train=n)
         bar.update(1)
     bar.close()
-    timer.lap("train+score")
+    return rows, case_rows
+
+
+def write_outputs(cfg: TransferConfig, ctx: Context, target: TargetData, inits: dict, rows: list[dict],
+                  case_rows: list[dict], preset: str, timer: Timer) -> dict[str, Any]:
+    """``results.{csv,md,png}``, ``per_case.csv`` and ``summary.json``; returns the summary."""
+    out = ctx.out
     plot(rows, out / "results.png")
     write_csv(out / "per_case.csv", case_rows, ("arm", "strategy", "frozen", "n_train", "case_id", "seconds",
                                                 *(f"{m}_{r}" for r in REGIONS for m in ("dice", "hd95"))))
-    notes = [f"preset `{preset}`: {split.describe()}; training sets are nested"
-             f" subsets of sizes {', '.join(map(str, sizes))}",
+    notes = [f"preset `{preset}`: {target.split.describe()}; training sets are nested"
+             f" subsets of sizes {', '.join(map(str, target.sizes))}",
              f"model `{cfg.model}` ({cfg.budget.preset}); every arm: {cfg.budget.steps} steps of"
              f" {cfg.budget.batch_size} x {'x'.join(map(str, cfg.budget.patch))} crops on the target data,"
              f" seed {cfg.seed}",
              "frozen: encoder parameters frozen for the whole budget (not applicable to scratch)",
              *(f"{s}: {inits[s][1]}" for s in cfg.strategies)]
-    summary = {"experiment": "transfer", "preset": preset, "data": str(root), "model": cfg.model, "rows": rows,
-               "sizes": sizes, "inits": {s: {"file": str(p) if p else None, "note": n} for s, (p, n) in inits.items()},
-               "prep_seconds": ctx.prep_seconds, "test_cases": [c.case_id for c in split.test],
+    summary = {"experiment": "transfer", "preset": preset, "data": str(target.root), "model": cfg.model,
+               "rows": rows, "sizes": target.sizes,
+               "inits": {s: {"file": str(p) if p else None, "note": n} for s, (p, n) in inits.items()},
+               "prep_seconds": ctx.prep_seconds, "test_cases": [c.case_id for c in target.split.test],
                "timings_s": {**timer.stages, "total": timer.total()}}
     paths = write_results(out, rows, COLUMNS, title="Transfer learning: initialization x frozen encoder x data size",
                           notes=notes, summary=summary)
     return {**summary, "paths": {k: str(v) for k, v in paths.items()}}
+
+
+def _run(cfg: TransferConfig, data: str | Path | None, out: Path, preset: str, device: str | None,
+         progress: bool, weights_2d: str | None = None) -> dict[str, Any]:
+    check_config(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    timer = Timer()
+    target = target_data(cfg, data, out, progress)
+    ctx = Context(cfg, out, target.caches[target.sizes[-1]], device, progress, weights_2d)
+    timer.lap("data")
+    inits = initial_weights(ctx)
+    timer.lap("initial weights")
+    rows, case_rows = run_arms(cfg, target, inits, out, device, progress)
+    timer.lap("train+score")
+    return write_outputs(cfg, ctx, target, inits, rows, case_rows, preset, timer)

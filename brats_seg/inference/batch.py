@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from ..data.cases import Case, CaseVolumes, load_case
-from ..data.io import atomic_path, write_image, write_label
+from ..data.io import write_image, write_label
 from ..errors import BratsSegError
+from ..files import atomic_path
 from .predictor import Prediction, Predictor
 
 DEFAULT_NAME_FORMAT = "{case_id}.nii.gz"

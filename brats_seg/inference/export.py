@@ -9,7 +9,8 @@ and spatial axes dynamic. Sliding windows of that size are the intended use.
 Every export is verified: the exported model and the PyTorch model run on the same
 random input and their largest absolute difference is returned (and must stay within
 ``tolerance``). ONNX uses the TorchScript-based exporter (``dynamo=False``) so no
-extra package (onnxscript) is needed; it is checked with onnxruntime when installed.
+extra package (onnxscript) is needed (:func:`.backends.onnx_model`, the graph the onnx and
+openvino prediction back-ends run); it is checked with onnxruntime.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, model_from_checkpoint
-from ..data.io import atomic_path
 from ..errors import BratsSegError
+from ..files import atomic_path
+from .backends import FirstOutput, onnx_model
 
 FORMATS = ("torchscript", "onnx")
 
@@ -35,9 +37,7 @@ def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Pat
 
 
 def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
-    axes = {0: "batch", 2: "height", 3: "width", 4: "depth"}
-    torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": axes, "logits": axes}, opset_version=17)
+    path.write_bytes(onnx_model(model, example))
 
 
 def _run_torchscript(path: Path) -> Callable[[np.ndarray], np.ndarray]:
@@ -62,18 +62,6 @@ def _run_onnx(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 EXPORTERS = {"torchscript": (_export_torchscript, _run_torchscript), "onnx": (_export_onnx, _run_onnx)}
 
 
-class _FirstOutput(torch.nn.Module):
-    """Export wrapper: logits only (a deep-supervision list keeps its full-resolution head)."""
-
-    def __init__(self, net: torch.nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
-        return out[0] if isinstance(out, (list, tuple)) else out
-
-
 def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, *, shape: Sequence[int] | None = None,
                       tolerance: float = 1e-3) -> float:
     """Export ``checkpoint`` to ``out`` in ``fmt`` (torchscript or onnx); returns the largest
@@ -83,7 +71,7 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, *, shap
     if fmt not in EXPORTERS:
         raise BratsSegError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     ckpt = load_checkpoint(checkpoint)
-    model = _FirstOutput(model_from_checkpoint(ckpt)).eval()
+    model = FirstOutput(model_from_checkpoint(ckpt)).eval()
     shape = tuple(int(s) for s in (shape or ckpt["patch_size"]))
     divisor = int(getattr(model.net, "size_divisor", 1))
     if len(shape) != 3 or any(s % divisor for s in shape):

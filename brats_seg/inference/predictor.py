@@ -3,21 +3,25 @@
 Per case (:meth:`Predictor.predict`):
 
 1. channels are matched to the checkpoint's by NAME (a missing one is a :class:`CaseError`);
-2. the case is preprocessed as the checkpoint was trained (crop to the brain's
-   bounding box, normalization, optional resampling; ``data.preprocess``);
+2. the case is preprocessed as the checkpoint was trained: crop to the brain's bounding
+   box, resample to the training spacing (:mod:`.members`), normalize (``data.preprocess``);
 3. every member network runs over the cropped volume with the sliding window
-   (:mod:`.sliding_window`), under each test-time mirror (:mod:`.tta`);
-4. sigmoid region probabilities (WT, TC, ET) are averaged over mirrors and members
-   with optional weights (:mod:`.ensemble`, EMMA), restored to the input's grid;
-5. thresholded, cleaned and turned into labels with ET ⊂ TC ⊂ WT (:mod:`.postprocess`).
+   (:mod:`.sliding_window`) on its back-end (:mod:`.backends`), under each test-time
+   mirror (:mod:`.tta`);
+4. region probabilities (WT, TC, ET) are averaged over mirrors and members with optional
+   weights (:mod:`.ensemble`, EMMA) and resampled back (linear) onto the cropped input grid;
+5. thresholded, cleaned and turned into labels with ET ⊂ TC ⊂ WT (:mod:`.postprocess`),
+   and the uint8 labels pasted into the input's grid.
 
-Members with different preprocessing are grouped: each distinct preprocessing is
-done once per case and the group's probabilities are restored and merged.
+Every float buffer covers the brain's box only; the whole-grid probability map is made
+only when asked for (:attr:`Prediction.probabilities`). Members with different
+preprocessing are grouped: each distinct preprocessing is done once per case.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,87 +31,62 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint, preprocessing_of
-from ..config import PreprocessConfig, to_dict
-from ..conventions import REGIONS, canonical_modality, get_scheme
+from ..config import to_dict
+from ..conventions import REGIONS, get_scheme
 from ..data.cases import CaseVolumes
+from ..devices import pick_device
 from ..errors import BratsSegError, CaseError, CheckpointError
 from .activations import get_activation
+from .backends import BACKENDS, make_runner, resolve_precision
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
+from .members import Member, canonical_channels, member_from_checkpoint
 from .postprocess import PostprocessConfig, probabilities_to_labels
 from .sliding_window import sliding_window
 from .tta import mirror_combinations, mirrored
 
+__all__ = ["Member", "Prediction", "Predictor", "member_from_checkpoint", "paste"]
 
-@dataclass
-class Member:
-    """One ensemble member: a network in eval mode and what it needs to run.
 
-    ``channels``: input channel names in the network's order; ``window``: sliding-window
-    size (the training patch by default); ``weight``: share in the ensemble average.
-    """
-
-    network: torch.nn.Module
-    channels: tuple[str, ...]
-    preprocessing: PreprocessConfig
-    window: tuple[int, int, int]
-    label_scheme: str = "brats2021"
-    regions: tuple[str, ...] = REGIONS
-    name: str = "network"
-    weight: float = 1.0
-    model: dict[str, Any] = field(default_factory=dict)
-    """The checkpoint's ``model`` entry (registry name and kwargs), for the record."""
-    activation: str = "sigmoid"
-    """How outputs become region probabilities (:mod:`brats_seg.inference.activations`)."""
+def paste(array: np.ndarray, box: Sequence[Sequence[int]], shape: Sequence[int]) -> np.ndarray:
+    """``array`` ``(..., h, w, d)`` placed at ``box`` (``[[lo, hi]] x 3``) in zeros of spatial ``shape``."""
+    out = np.zeros((*array.shape[:-3], *shape), dtype=array.dtype)
+    out[(Ellipsis, *(slice(lo, hi) for lo, hi in box))] = array
+    return out
 
 
 @dataclass
 class Prediction:
-    """``labels`` (H, W, D) uint8 in ``info["label_scheme"]``; ``probabilities`` (3, H, W, D)
-    float32 (WT, TC, ET); ``uncertainty`` (3, H, W, D) float32 or None; ``info``: what was done."""
+    """One segmented case.
+
+    ``labels``: (H, W, D) uint8 in ``info["label_scheme"]`` on the input's grid. Region
+    probabilities and uncertainty live on the brain's ``box`` (``[[lo, hi]] x 3`` input voxels):
+    ``box_probabilities`` (3, h, w, d) float32 (WT, TC, ET), ``box_uncertainty`` or None.
+    ``info``: what was done (sidecar).
+    """
 
     labels: np.ndarray
-    probabilities: np.ndarray
-    uncertainty: np.ndarray | None = None
+    box_probabilities: np.ndarray
+    box: list[list[int]]
+    box_uncertainty: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(3, H, W, D) float32 on the input's grid (0 outside the box); a new array on each access."""
+        return paste(self.box_probabilities, self.box, self.labels.shape)
 
-def _canonical(names: Sequence[str]) -> tuple[str, ...]:
-    out = []
-    for n in names:
-        try:
-            out.append(canonical_modality(n))
-        except BratsSegError:
-            out.append(str(n))  # unknown to us: a case can only match it by the same name
-    return tuple(out)
-
-
-def _round_up(n: int, divisor: int) -> int:
-    return -(-int(n) // divisor) * divisor
+    @property
+    def uncertainty(self) -> np.ndarray | None:
+        """(3, H, W, D) float32 on the input's grid, or None; a new array on each access."""
+        return None if self.box_uncertainty is None else paste(self.box_uncertainty, self.box, self.labels.shape)
 
 
-def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Sequence[int] | None = None) -> Member:
-    """Load a checkpoint (path, read with ``weights_only=True``; or an already loaded dict)."""
-    if isinstance(source, Mapping):
-        missing = [k for k in REQUIRED_KEYS if k not in source]
-        if missing:
-            raise CheckpointError(f"checkpoint dict is not a brats_seg checkpoint (missing {', '.join(missing)})")
-        ckpt, name = source, str(source["model"].get("name", "network"))
-    else:
-        ckpt, name = load_checkpoint(source), str(source)
-    network = model_from_checkpoint(ckpt)
-    divisor = int(getattr(network, "size_divisor", 1))
-    win = tuple(_round_up(w, divisor) for w in (window or ckpt["patch_size"]))
-    if len(win) != 3:
-        raise CheckpointError(f"{name}: window/patch size must have 3 sides, got {list(win)}")
-    activation = str(ckpt.get("provenance", {}).get("output_activation", "sigmoid"))
-    get_activation(activation)  # validates
-    return Member(network, _canonical(ckpt["channels"]), preprocessing_of(ckpt), win, str(ckpt["label_scheme"]),
-                  tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation)
+def _union(boxes: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:
+    return [[min(b[a][0] for b in boxes), max(b[a][1] for b in boxes)] for a in range(3)]
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def _within(box: Sequence[Sequence[int]], outer: Sequence[Sequence[int]]) -> list[list[int]]:
+    return [[lo - o, hi - o] for (lo, hi), (o, _) in zip(box, outer)]
 
 
 class Predictor:
@@ -116,33 +95,52 @@ class Predictor:
     ``checkpoints``: paths or loaded checkpoint dicts (any mix of architectures/folds).
     ``device``: default CUDA if available. ``overlap``: sliding-window overlap.
     ``tta``: number of mirror combinations (0 or 1 off, 8 all). ``weights``: per-checkpoint
-    ensemble weights (default equal). ``amp``: bf16 autocast on CUDA (ignored on CPU).
-    ``compile``: ``torch.compile`` each network. ``uncertainty``: None, "variance" (across
-    members x mirrors) or "entropy" (of the averaged probability). ``label_scheme``: of the
-    output labels (default: the case's, else the checkpoint's). ``window``: override the
-    checkpoint's patch size. ``channels_last``: run the networks in ``channels_last_3d``
-    memory format (faster 3-D convolutions with cuDNN and with oneDNN on CPU: about 1.4x for
-    SegResNet on 2 CPU cores, measured with benchmarks/bench_predict.py).
+    ensemble weights (default equal). ``backend``: ``torch``, ``onnx`` (ONNX Runtime) or
+    ``openvino`` (:mod:`.backends`; the last two on the CPU). ``precision``: ``auto`` (bf16
+    on CUDA, fp32 elsewhere), ``fp32`` or ``bf16``. ``compile``: ``torch.compile`` each
+    network. ``uncertainty``: None, "variance" (across members x mirrors) or "entropy" (of
+    the averaged probability). ``label_scheme``: of the output labels (default: the case's,
+    else the checkpoint's). ``window``: override the checkpoint's patch size.
+    ``channels_last``: torch back-end in ``channels_last_3d`` (faster 3-D convolutions with
+    cuDNN and with oneDNN on CPU: about 1.4x for SegResNet on 2 CPU cores). ``warn``: print
+    the one warning about checkpoints without a training spacing (to stderr).
     """
 
-    def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any]], device: str | torch.device | None = None,
-                 overlap: float = 0.5, tta: int = 0, batch_size: int = 4, weights: Sequence[float] | None = None,
-                 amp: bool = True, compile: bool = False, postprocess: PostprocessConfig | None = None,
+    def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any] | Member],
+                 device: str | torch.device | None = None, overlap: float = 0.5, tta: int = 0,
+                 batch_size: int = 4, weights: Sequence[float] | None = None, backend: str = "torch",
+                 precision: str = "auto", compile: bool = False, postprocess: PostprocessConfig | None = None,
                  uncertainty: str | None = None, label_scheme: str | None = None,
-                 window: Sequence[int] | None = None, channels_last: bool = True):
+                 window: Sequence[int] | None = None, channels_last: bool = True, warn: bool = True):
         if not checkpoints:
             raise BratsSegError("no checkpoint given")
         members = [c if isinstance(c, Member) else member_from_checkpoint(c, window) for c in checkpoints]
-        self._setup(members, device, overlap, tta, batch_size, weights, amp, compile, postprocess, uncertainty,
-                    label_scheme, channels_last)
+        self._check(members, overlap, tta, uncertainty, label_scheme, backend, compile)
+        self.device = pick_device(device)
+        self.overlap, self.tta, self.batch_size = float(overlap), int(tta), int(batch_size)
+        self.backend, self.precision = backend, resolve_precision(precision, self.device)
+        self.channels_last, self.compile = bool(channels_last) and backend == "torch", bool(compile)
+        self.postprocess = postprocess or PostprocessConfig()
+        self.uncertainty, self.label_scheme = uncertainty, label_scheme
+        self.members = list(members)
+        self.channels = members[0].channels
+        self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(weights, len(members)))]
+        groups: dict[str, list[int]] = {}
+        for i, m in enumerate(self.members):
+            groups.setdefault(json.dumps(to_dict(m.preprocessing), sort_keys=True), []).append(i)
+        self._groups = [(self.members[g[0]].preprocessing, g) for g in groups.values()]
+        unknown = [m.name for m in self.members if m.spacing_unknown]
+        if unknown and warn:
+            print(f"brats-seg: warning: {', '.join(unknown)} record(s) no training spacing (format-1 checkpoint):"
+                  " each case is predicted on its own grid, not resampled", file=sys.stderr)
 
     @classmethod
     def from_members(cls, members: Sequence[Member], **kwargs: Any) -> Predictor:
         """A predictor over networks already in memory (e.g. during training)."""
         return cls(list(members), **kwargs)
 
-    def _setup(self, members, device, overlap, tta, batch_size, weights, amp, compile, postprocess, uncertainty,
-               label_scheme, channels_last) -> None:
+    @staticmethod
+    def _check(members, overlap, tta, uncertainty, label_scheme, backend, compile) -> None:
         first = members[0]
         for m in members[1:]:
             if set(m.channels) != set(first.channels):
@@ -155,33 +153,33 @@ class Predictor:
             raise CheckpointError(f"{first.name}: predicts regions {list(first.regions)}, expected {list(REGIONS)}")
         if uncertainty is not None and uncertainty not in UNCERTAINTY_KINDS:
             raise BratsSegError(f"unknown uncertainty {uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
+        if backend not in BACKENDS:
+            raise BratsSegError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        if compile and backend != "torch":
+            raise BratsSegError(f"--compile applies to the torch back-end, not {backend}")
         if label_scheme is not None:
             get_scheme(label_scheme)
         mirror_combinations(tta)  # validates
         if not 0 <= overlap < 1:
             raise BratsSegError(f"overlap must be in [0, 1), got {overlap}")
-        self.device = torch.device(device) if device is not None else default_device()
-        cuda = self.device.type == "cuda"
-        for m, w in zip(members, normalized_weights(weights, len(members))):
-            m.weight = w
-            m.network = m.network.to(self.device).eval()
-            if channels_last:
-                m.network = m.network.to(memory_format=torch.channels_last_3d)
-            if compile:
-                m.network = torch.compile(m.network)
-        self.members = list(members)
-        self.channels = first.channels
-        self.overlap, self.tta, self.batch_size = float(overlap), int(tta), int(batch_size)
-        self.amp = bool(amp) and cuda
-        self.channels_last = bool(channels_last)
-        self.compile = bool(compile)
-        self.postprocess = postprocess or PostprocessConfig()
-        self.uncertainty = uncertainty
-        self.label_scheme = label_scheme
-        groups: dict[str, list[Member]] = {}
-        for m in self.members:
-            groups.setdefault(json.dumps(to_dict(m.preprocessing), sort_keys=True), []).append(m)
-        self._groups = [(g[0].preprocessing, g) for g in groups.values()]
+
+    def _prepare(self, m: Member, weight: float):
+        m.weight = weight
+        m.network = m.network.to(self.device).eval()
+        if self.channels_last:
+            m.network = m.network.to(memory_format=torch.channels_last_3d)
+        if self.compile:
+            m.network = torch.compile(m.network)
+        return make_runner(self.backend, m.network, in_channels=len(m.channels), window=m.window, device=self.device,
+                           precision=self.precision, channels_last=self.channels_last)
+
+    @torch.inference_mode()
+    def warm_up(self) -> None:
+        """Run every member once per batch size up to ``batch_size`` on zeros, so that one-time
+        work (OpenVINO compiling each static shape, cuDNN autotuning) is not charged to a case."""
+        for m, runner in zip(self.members, self._runners):
+            for n in range(1, self.batch_size + 1):
+                runner.run(torch.zeros((n, len(m.channels), *m.window), device=self.device))
 
     # ------------------------------------------------------------------ settings
 
@@ -190,60 +188,78 @@ class Predictor:
         return {
             "members": [{"name": m.name, "model": m.model, "channels": list(m.channels), "window": list(m.window),
                          "weight": m.weight, "preprocessing": to_dict(m.preprocessing),
+                         "spacing": None if m.preprocessing.spacing is None else list(m.preprocessing.spacing),
                          "label_scheme": m.label_scheme} for m in self.members],
-            "device": str(self.device), "overlap": self.overlap, "tta": self.tta,
-            "mirror_axes": [list(a) for a in mirror_combinations(self.tta)],
-            "batch_size": self.batch_size, "amp_bf16": self.amp, "channels_last_3d": self.channels_last,
-            "compile": self.compile, "uncertainty": self.uncertainty, "postprocess": to_dict(self.postprocess),
+            "device": str(self.device), "backend": self.backend, "precision": self.precision,
+            "overlap": self.overlap, "tta": self.tta, "mirror_axes": [list(a) for a in mirror_combinations(self.tta)],
+            "batch_size": self.batch_size, "channels_last_3d": self.channels_last, "compile": self.compile,
+            "uncertainty": self.uncertainty, "postprocess": to_dict(self.postprocess),
             "sigma_scale": 0.125, "blending": "gaussian",
         }
 
     # ------------------------------------------------------------------ prediction
 
     def _select_channels(self, vol: CaseVolumes) -> CaseVolumes:
-        have = _canonical(vol.channels)
+        have = canonical_channels(vol.channels)
         missing = [c for c in self.channels if c not in have]
         if missing:
             raise CaseError(f"case {vol.case_id}: the checkpoint needs channel(s) {', '.join(missing)};"
                             f" the case has {', '.join(vol.channels) or 'none'}")
-        if have == self.channels:
-            return vol
-        index = [have.index(c) for c in self.channels]
-        return CaseVolumes(vol.case_id, vol.image[index], self.channels, vol.label, vol.reference, vol.label_scheme)
+        image = vol.image if have == self.channels else vol.image[[have.index(c) for c in self.channels]]
+        return CaseVolumes(vol.case_id, image, self.channels, None, vol.reference, vol.label_scheme)
 
-    def _run_member(self, m: Member, x: torch.Tensor, into: ProbabilityAverager) -> None:
+    def _run_group(self, indices: Sequence[int], x: torch.Tensor, track: bool) -> ProbabilityAverager:
+        """Probabilities of the members ``indices`` over mirrors, on the preprocessed grid."""
+        group = ProbabilityAverager(track_variance=track)
         n_mirror = len(mirror_combinations(self.tta))
+        for i in indices:
+            m, runner = self.members[i], self._runners[i]
+            idx = [self.channels.index(c) for c in m.channels]
+            xm = x if idx == list(range(len(self.channels))) else x[:, idx]
 
-        def probabilities(t: torch.Tensor) -> torch.Tensor:
-            logits = sliding_window(t, m.network, m.window, self.overlap, self.batch_size, amp=self.amp,
-                                    channels_last=self.channels_last)
-            return get_activation(m.activation)(logits)
+            def probabilities(t: torch.Tensor, m=m, runner=runner) -> torch.Tensor:
+                logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size, amp=runner.autocast,
+                                        channels_last=runner.channels_last)
+                return get_activation(m.activation)(logits)
 
-        for p in mirrored(probabilities, x, self.tta):
-            into.add(p[0], m.weight / n_mirror)
+            for p in mirrored(probabilities, xm, self.tta):
+                group.add(p[0], m.weight / n_mirror)
+        return group
+
+    def _predict_groups(self, vol: CaseVolumes) -> tuple[ProbabilityAverager, list[list[int]], list[dict]]:
+        """Average over every group: sums on the union of the groups' boxes, and each group's grid."""
+        from ..data.geometry import resample
+        from ..data.preprocess import preprocess_volumes
+
+        track = self.uncertainty == "variance"
+        parts, grids = [], []
+        for cfg, indices in self._groups:
+            pre = preprocess_volumes(vol, cfg)
+            props = pre.properties
+            x = torch.from_numpy(np.ascontiguousarray(pre.image))[None].to(self.device)
+            del pre
+            group = self._run_group(indices, x, track)
+            del x
+            sums = [None if t is None else resample(t.cpu().numpy(), props["cropped_shape"], order=1)
+                    for t in (group.total, group.squares)]
+            parts.append((props["bbox"], sums, group.weight))
+            grids.append({"input_spacing": props["original_spacing"], "spacing": props["spacing"],
+                          "shape": props["shape"], "resampled": props["shape"] != props["cropped_shape"]})
+        box = _union([b for b, _, _ in parts])
+        shape = [hi - lo for lo, hi in box]
+        total = ProbabilityAverager(track_variance=track)
+        for b, sums, weight in parts:
+            if b != box:
+                sums = [None if s is None else paste(s, _within(b, box), shape) for s in sums]
+            total.absorb(*sums, weight=weight)
+        return total, box, grids
 
     @torch.inference_mode()
     def predict(self, vol: CaseVolumes, label_scheme: str | None = None) -> Prediction:
         """Segment one loaded case; see the module docstring for the steps."""
-        from ..data.preprocess import preprocess_volumes, restore
-
         t0 = time.perf_counter()
         vol = self._select_channels(vol)
-        vol = CaseVolumes(vol.case_id, vol.image, vol.channels, None, vol.reference, vol.label_scheme)
-        track = self.uncertainty == "variance"
-        total = ProbabilityAverager(track_variance=track)
-        props = None
-        for cfg, members in self._groups:
-            pre = preprocess_volumes(vol, cfg)
-            props = pre.properties
-            x = torch.from_numpy(np.ascontiguousarray(pre.image))[None].to(self.device)
-            group = ProbabilityAverager(track_variance=track)
-            for m in members:
-                idx = [self.channels.index(c) for c in m.channels]
-                xm = x if idx == list(range(len(self.channels))) else x[:, idx]
-                self._run_member(m, xm, group)
-            total.absorb(*(None if t is None else restore(t.cpu().numpy(), pre.properties, order=1)
-                           for t in (group.total, group.squares)), weight=group.weight)
+        total, box, grids = self._predict_groups(vol)
         probs = total.mean()
         unc = None
         if self.uncertainty == "variance":
@@ -251,12 +267,14 @@ class Predictor:
         elif self.uncertainty == "entropy":
             unc = binary_entropy(probs).numpy()
         probs = probs.numpy()
+        del total
         scheme = label_scheme or self.label_scheme or vol.label_scheme or self.members[0].label_scheme
-        labels, record = probabilities_to_labels(probs, scheme, self.postprocess)
+        box_labels, record = probabilities_to_labels(probs, scheme, self.postprocess)
+        labels = paste(box_labels, box, vol.image.shape[1:])
         info = {"case_id": vol.case_id, "label_scheme": get_scheme(scheme).name, "channels": list(self.channels),
-                "bbox": props["bbox"] if props else None, "postprocess_record": record,
+                "bbox": box, "grids": grids, "postprocess_record": record,
                 "seconds": round(time.perf_counter() - t0, 3)}
-        return Prediction(labels, probs, unc, info)
+        return Prediction(labels, probs, box, unc, info)
 
     def predict_volumes(self, vol: CaseVolumes) -> tuple[np.ndarray, np.ndarray]:
         """``(labels (H, W, D) uint8, probabilities (3, H, W, D) float32)`` for one loaded case."""

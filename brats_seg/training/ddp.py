@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..devices import pick_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -36,7 +38,7 @@ def setup(device: str | None = None) -> DistInfo:
     if world <= 1:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
-    use_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+    use_cuda = pick_device(device).type == "cuda"
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     if use_cuda:
@@ -45,12 +47,16 @@ def setup(device: str | None = None) -> DistInfo:
 
 
 def device_for(info: DistInfo, device: str | None) -> torch.device:
-    """``--device`` if given (``cuda`` becomes ``cuda:LOCAL_RANK``), else CUDA when present, else CPU."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and info.distributed:
-        device = f"cuda:{info.local_rank}"
-    return torch.device(device)
+    """:func:`~brats_seg.devices.pick_device`, with a bare ``cuda`` made ``cuda:LOCAL_RANK`` under DDP."""
+    picked = pick_device(device)
+    if picked.type == "cuda" and picked.index is None and info.distributed:
+        return torch.device("cuda", info.local_rank)
+    return picked
+
+
+def backend() -> str:
+    """The process group's backend (``gloo``, ``nccl``), or ``none`` outside DDP."""
+    return dist.get_backend() if dist.is_initialized() else "none"
 
 
 def barrier(info: DistInfo) -> None:
@@ -67,10 +73,25 @@ def broadcast_object(info: DistInfo, obj):
     return box[0]
 
 
+def _float_tensor(values: list[float]) -> torch.Tensor:
+    """float64 tensor on the device the backend talks through (NCCL: the current GPU; gloo: CPU)."""
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    return torch.tensor(values, dtype=torch.float64, device=device)
+
+
+def broadcast_floats(info: DistInfo, values: list[float]) -> list[float]:
+    """Rank 0's ``values`` on every rank (a float64 tensor broadcast: cheap enough for every step)."""
+    if not info.distributed:
+        return values
+    t = _float_tensor(values)
+    dist.broadcast(t, src=0)
+    return t.tolist()
+
+
 def all_reduce_mean(info: DistInfo, value: float) -> float:
     if not info.distributed:
         return value
-    t = torch.tensor([float(value)], dtype=torch.float64)
+    t = _float_tensor([float(value)])
     dist.all_reduce(t)
     return float(t.item()) / info.world_size
 

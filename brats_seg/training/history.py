@@ -14,7 +14,9 @@ from pathlib import Path
 from ..files import write_bytes
 
 COLUMNS = ("epoch", "train_loss", "lr", "val_dice_WT", "val_dice_TC", "val_dice_ET", "val_dice_mean",
-           "seconds", "data_wait")
+           "seconds", "data_wait", "steps", "elapsed")
+"""``seconds``: the epoch's training time; ``steps``: its optimizer steps (fewer in the epoch that
+ends a time budget); ``elapsed``: training time of the run so far, over resumed sessions."""
 
 
 def write_log(path: str | Path, history: Sequence[dict]) -> None:

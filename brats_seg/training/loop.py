@@ -1,13 +1,14 @@
-"""The plain functions the trainer coordinates: learning-rate schedule, one training epoch, validation.
+"""The plain functions the trainer coordinates: mixed precision, one training epoch, validation.
 
-Nothing here knows about run folders or checkpoints (see :mod:`brats_seg.training.trainer`).
+Nothing here knows about run folders or checkpoints (see :mod:`brats_seg.training.trainer`);
+the learning-rate schedules live in :mod:`brats_seg.training.schedule`. Validation uses the
+package's own sliding window (:mod:`brats_seg.inference.sliding_window`, as prediction does)
+and Dice (:mod:`brats_seg.evaluation.metrics`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,53 +18,27 @@ import torch
 from torch import nn
 
 from ..conventions import REGIONS
-
-# --------------------------------------------------------------------------- schedule
-
-
-def lr_factor(step: int, total: int, *, schedule: str = "poly", warmup: int = 0, exponent: float = 0.9) -> float:
-    """Multiplier of the base learning rate at optimizer step ``step`` of ``total``.
-
-    Linear warm-up over ``warmup`` steps, then ``poly`` ((1 - t)^0.9, nnU-Net) or
-    ``cosine`` (Loshchilov & Hutter 2017, no restarts) decay to 0 at ``total``.
-    """
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    t = min(max(step - warmup, 0) / max(total - warmup, 1), 1.0)
-    if schedule == "poly":
-        return (1.0 - t) ** exponent
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * t))
-    raise ValueError(f"unknown schedule {schedule!r}")
-
-
-SCHEDULES = ("poly", "cosine")
-
-
-def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
-    """Set every param group's lr to its ``base_lr`` (stored in the group) times ``factor``."""
-    for group in optimizer.param_groups:
-        group["lr"] = group["base_lr"] * factor
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_bf16_supported() -> bool:
-    """Whether this CPU runs bf16 convolutions natively (AVX512-BF16/AMX via oneDNN)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
-        return False
+from ..evaluation.metrics import dice
+from ..inference.activations import get_activation
+from ..inference.sliding_window import sliding_window
+from .schedule import lr_factor, set_lr
 
 
 def autocast(device: torch.device, amp: str):
-    """Mixed precision. ``auto``: bf16 on CUDA, and on CPUs with native bf16 (AMX/AVX512-BF16: about
-    2x faster steps, same Dice in our tests), else fp32; ``bf16``; ``fp16`` (CUDA, with a GradScaler); ``none``."""
-    if amp == "none" or (device.type != "cuda" and amp == "fp16"):
+    """Mixed precision. ``auto``: bf16 on CUDA, fp32 elsewhere; ``bf16``; ``fp16`` (CUDA, with a GradScaler);
+    ``none``.
+
+    ``auto`` never picks bf16 on a CPU, even one with native bf16 (AVX512-BF16/AMX): with torch 2.13
+    (oneDNN 3.12, ``jit_bf16:avx512_core_bf16``) the weight gradient of a bf16 3-D convolution whose
+    input depth is smaller than its kernel (a 2-voxel-deep map under a 3x3x3 kernel: the deepest level
+    of a U-Net on 32^3 patches, or of 64^3 at stride 32) is read from uninitialized memory: wrong by
+    up to 1e37, different on every call, NaN now and then (``tests/training/test_cpu_precision.py``).
+    An explicit ``bf16`` on a CPU is the caller's choice.
+    """
+    if amp == "none" or (device.type != "cuda" and amp in ("fp16", "auto")):
         return contextlib.nullcontext()
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16 if amp == "fp16" else torch.bfloat16)
-    if amp == "auto" and not (device.type == "cpu" and cpu_bf16_supported()):
-        return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
@@ -80,17 +55,25 @@ class EpochStats:
 
 
 def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-                    *, device: torch.device, step: int, total_steps: int, schedule: str = "poly",
-                    warmup_steps: int = 0, amp: str = "auto", scaler: torch.amp.GradScaler | None = None,
-                    grad_clip: float | None = 12.0, frozen: Sequence[nn.Parameter] = (),
-                    frozen_norms: Sequence[nn.Module] = (),
+                    *, device: torch.device, step: int, total_steps: int = 0, schedule: str = "poly",
+                    warmup_steps: int = 0, lr_at: Callable[[int], float] | None = None,
+                    stop: Callable[[], bool] | None = None, amp: str = "auto",
+                    scaler: torch.amp.GradScaler | None = None, grad_clip: float | None = 12.0,
+                    frozen: Sequence[nn.Parameter] = (), frozen_norms: Sequence[nn.Module] = (),
                     progress: Callable[[float], None] | None = None) -> EpochStats:
     """One pass over ``batches`` (``{"image": (B,C,*P), "label": (B,3,*P)}``); returns the mean loss.
 
-    ``step`` is the global optimizer step at the start (for the schedule). Gradients of
-    ``frozen`` parameters are dropped before the update, so those weights stay exactly as they are;
-    ``frozen_norms`` (batch norms of a frozen encoder) stay in eval mode so their statistics stay too.
+    ``step`` is the global optimizer step at the start. The learning-rate factor of each step is
+    ``lr_at(global step)`` if given, else :func:`~brats_seg.training.schedule.lr_factor` over
+    ``total_steps`` with ``schedule`` and ``warmup_steps``. ``stop()`` is asked after every step;
+    True ends the epoch there (a time budget that is spent). Gradients of ``frozen`` parameters
+    are dropped before the update, so those weights stay exactly as they are; ``frozen_norms``
+    (batch norms of a frozen encoder) stay in eval mode so their statistics stay too.
     """
+    if lr_at is None:
+        def lr_at(s: int) -> float:
+            return lr_factor(s, total_steps, schedule=schedule, warmup=warmup_steps)
+
     model.train()
     for m in frozen_norms:
         m.eval()
@@ -100,7 +83,7 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
         wait += time.perf_counter() - t_data
         image = batch["image"].to(device, non_blocking=True)
         target = batch["label"].to(device, non_blocking=True)
-        set_lr(optimizer, lr_factor(step + n, total_steps, schedule=schedule, warmup=warmup_steps))
+        set_lr(optimizer, lr_at(step + n))
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, amp):
             outputs = model(image)
@@ -129,6 +112,8 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
         n += 1
         if progress is not None:
             progress(losses[-1])
+        if stop is not None and stop():
+            break
         t_data = time.perf_counter()
     seconds = time.perf_counter() - t0
     return EpochStats(float(np.mean(losses)) if losses else float("nan"), seconds, wait / max(seconds, 1e-9), n)
@@ -137,30 +122,9 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
 # --------------------------------------------------------------------------- validation
 
 
-def _sliding_window(image: torch.Tensor, network: Callable, window: Sequence[int], overlap: float) -> torch.Tensor:
-    try:
-        from ..inference.sliding_window import sliding_window
-    except ImportError:  # inference package not available: MONAI's Gaussian-blended window
-        from monai.inferers import sliding_window_inference
-
-        return sliding_window_inference(image, list(window), 2, network, overlap=overlap, mode="gaussian")
-    return sliding_window(image, network, list(window), overlap=overlap, batch_size=2)
-
-
-def _dice(pred: np.ndarray, ref: np.ndarray) -> float:
-    try:
-        from ..evaluation.metrics import dice
-    except ImportError:
-        s = pred.sum() + ref.sum()
-        return 1.0 if s == 0 else float(2 * np.logical_and(pred, ref).sum() / s)
-    return float(dice(pred, ref))
-
-
 def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: str = "sigmoid",
                          window: Sequence[int], overlap: float = 0.5, amp: str = "auto") -> torch.Tensor:
     """Whole-volume region probabilities ``(B, 3, H, W, D)`` for ``image`` ``(B, C, H, W, D)``."""
-    from ..inference.activations import get_activation
-
     device = next(model.parameters()).device
 
     def network(x: torch.Tensor) -> torch.Tensor:
@@ -169,7 +133,7 @@ def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: s
         return out.float()
 
     with torch.no_grad():
-        logits = _sliding_window(image.to(device), network, window, overlap)
+        logits = sliding_window(image.to(device), network, list(window), overlap=overlap, batch_size=2)
     return get_activation(activation)(logits)
 
 
@@ -191,7 +155,7 @@ def validate(model: nn.Module, cases: Iterable[tuple], *, window: Sequence[int],
             probs = region_probabilities(net, image, activation=activation, window=window, overlap=overlap, amp=amp)
             pred = (probs[0] > 0.5).cpu().numpy()
             for i, r in enumerate(REGIONS):
-                scores[r].append(_dice(pred[i], regions[i]))
+                scores[r].append(float(dice(pred[i], regions[i])))
     finally:
         net.train(was_training)
     result = {r: float(np.mean(v)) if v else float("nan") for r, v in scores.items()}

@@ -8,8 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
+from brats_seg.cli import main
 from brats_seg.conventions import MODALITIES
-from brats_seg.data.cases import LAYOUTS, discover_cases, load_case, scheme_from_dataset_labels
+from brats_seg.data.cases import load_case
+from brats_seg.data.layouts import LAYOUTS, discover_cases
+from brats_seg.data.layouts.nnunet import scheme_from_dataset_labels
 from brats_seg.errors import BratsSegError, CaseError
 from helpers import DATASET_LAYOUTS, dataset_case_ids, tiny_volumes, write_dataset, write_nifti
 
@@ -192,3 +195,47 @@ def test_flat_folder_of_several_cases(tmp_path):
     assert [c.case_id for c in cases] == dataset_case_ids("brats2023", 3)
     assert all(c.modalities == MODALITIES and c.label is not None and not c.problems for c in cases)
     assert all(p.parent == flat and p.name.startswith(c.case_id) for c in cases for p in c.images.values())
+
+
+def _unknown_csv_column(root):
+    csv_path = root / "cases.csv"
+    lines = csv_path.read_text().splitlines()
+    csv_path.write_text("\n".join([lines[0] + ",DWI", *(line + ",files/x.nii.gz" for line in lines[1:])]) + "\n")
+    return csv_path, "cases.csv: unknown column 'DWI'; accepted: a case id (case_id"
+
+
+def _unknown_nnunet_channel(root):
+    meta = json.loads((root / "dataset.json").read_text())
+    meta["channel_names"]["3"] = "DWI"
+    (root / "dataset.json").write_text(json.dumps(meta))
+    return root, "dataset.json: channel '3' = 'DWI' is not a known modality (accepted: "
+
+
+def _unknown_msd_modality(root):
+    meta = json.loads((root / "dataset.json").read_text())
+    meta["modality"]["0"] = "ADC"
+    (root / "dataset.json").write_text(json.dumps(meta))
+    return root, "dataset.json: channel '0' = 'ADC' is not a known modality (accepted: "
+
+
+def _msd_without_modality(root):
+    meta = json.loads((root / "dataset.json").read_text())
+    del meta["modality"]
+    (root / "dataset.json").write_text(json.dumps(meta))
+    return root, "dataset.json: no 'modality' entry naming the channels of the 4-D images"
+
+
+@pytest.mark.parametrize("command", ["check", "preprocess"])
+@pytest.mark.parametrize("layout, break_it", [("csv", _unknown_csv_column), ("nnunet", _unknown_nnunet_channel),
+                                              ("msd", _unknown_msd_modality), ("msd", _msd_without_modality)])
+def test_unknown_channel_names_are_one_line_errors(tmp_path, capsys, command, layout, break_it):
+    """A channel a layout names but we do not know is bad input (exit 2), never a channel left out or guessed."""
+    root = write_dataset(tmp_path / "ds", layout, n_cases=1)
+    target, message = break_it(root.parent if layout == "csv" else root)
+    args = [command, str(target)] + ([str(tmp_path / "cache"), "--quiet"] if command == "preprocess" else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    if "accepted" in message:
+        assert all(name in err[0] for name in ("t1ce", "flair", "t2w"))
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())

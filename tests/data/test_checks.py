@@ -9,8 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from brats_seg.data.cases import discover_cases
 from brats_seg.data.checks import check_case, check_dataset, read_volume
+from brats_seg.data.layouts import discover_cases
 from brats_seg.errors import CaseError
 from helpers import DATASET_LAYOUTS, DEFECTS, tiny_affine, write_dataset, write_nifti
 
@@ -20,7 +20,9 @@ CASE = "BraTS2021_00001"
 
 @pytest.mark.parametrize("layout", DATASET_LAYOUTS)
 def test_valid_cases_in_every_layout(tmp_path, layout):
-    results = check_dataset(write_dataset(tmp_path / "l", layout, n_cases=2), progress=False)
+    # a CSV manifest without a label_scheme column does not say which scheme {0, 1, 2, 4} is (4: ET, RC or ED)
+    scheme = "brats2021" if layout == "csv" else None
+    results = check_dataset(write_dataset(tmp_path / "l", layout, n_cases=2), scheme=scheme, progress=False)
     assert [r.ok for r in results] == [True, True], [r.errors for r in results]
     for r in results:
         assert r.layout == layout and r.label_scheme == SCHEMES[layout]
@@ -143,8 +145,8 @@ def test_ambiguous_scheme_is_an_error_unless_given_or_decided_by_the_dataset(tmp
         assert "ambiguous between schemes" in error and "--label-scheme" in error
     forced = check_dataset(path, scheme="brats2023", progress=False)
     assert [(r.ok, r.label_scheme) for r in forced] == [(True, "brats2023")] * 2
-    path = _csv_case(tmp_path / "b", [(1, 2), (4,)])  # the second case's 4 decides: brats2021
-    assert [(r.ok, r.label_scheme) for r in check_dataset(path, progress=False)] == [(True, "brats2021")] * 2
+    path = _csv_case(tmp_path / "b", [(1, 2), (4,)])  # 4 alone is ET (brats2021), RC or ED (2024+): still ambiguous
+    assert [(r.ok, r.label_scheme) for r in check_dataset(path, progress=False)] == [(False, None)] * 2
 
 
 def test_forced_scheme_reports_values_outside_it(tmp_path):
@@ -207,7 +209,7 @@ def test_itk_formats_are_checked(tmp_path):
 def test_csv_file_that_does_not_exist(tmp_path):
     path = write_dataset(tmp_path / "csv", "csv")
     (tmp_path / "csv" / "files" / "case001_t2w.nii.gz").unlink()
-    (result,) = check_dataset(path, progress=False)
+    (result,) = check_dataset(path, scheme="brats2021", progress=False)
     assert result.errors == ["case001_t2w.nii.gz: file not found"]
 
 

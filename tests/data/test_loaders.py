@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
 from brats_seg.conventions import labels_to_regions
+from brats_seg.data.cache import cached_case_ids
 from brats_seg.data.loaders import (
     EpochSampler,
     PatchDataset,
-    cached_case_ids,
     is_foreground_sample,
     iter_validation_cases,
     make_train_loader,
 )
 from brats_seg.errors import CaseError
-from helpers import tiny_volumes
+from helpers import tiny_volumes, write_cache_entries
 
 
 def write_cache(out, n=3, shape=(40, 36, 32), scheme="brats2021"):
     """A cache folder in the preprocess format with small tumors far from the centre."""
-    out.mkdir(parents=True, exist_ok=True)
-    ids = []
+    cases = {}
     for i in range(n):
         vols, label = tiny_volumes(shape=(24, 24, 20), seed=i)
         image = np.zeros((4, *shape), np.float32)
@@ -33,13 +30,8 @@ def write_cache(out, n=3, shape=(40, 36, 32), scheme="brats2021"):
         lab[2:26, 3:27, 4:24] = label
         if scheme == "brats2023":
             lab[lab == 4] = 3
-        cid = f"case{i}"
-        np.save(out / f"{cid}_image.npy", image)
-        np.save(out / f"{cid}_label.npy", lab)
-        (out / f"{cid}.json").write_text(json.dumps({"case_id": cid, "label_scheme": scheme}))
-        ids.append(cid)
-    (out / "dataset.json").write_text(json.dumps({"config": {}, "cases": ids}))
-    return ids
+        cases[f"case{i}"] = (image, lab, scheme)
+    return write_cache_entries(out, cases)
 
 
 def test_foreground_rule_gives_at_least_a_third():

@@ -10,15 +10,12 @@ import numpy as np
 import pytest
 
 from brats_seg.config import PreprocessConfig
-from brats_seg.data.cases import CaseVolumes, discover_cases, load_case
+from brats_seg.data.cache import load_cached
+from brats_seg.data.cases import CaseVolumes, load_case
+from brats_seg.data.geometry import foreground_bbox, restore
 from brats_seg.data.io import Image
-from brats_seg.data.preprocess import (
-    foreground_bbox,
-    load_cached,
-    preprocess_dataset,
-    preprocess_volumes,
-    restore,
-)
+from brats_seg.data.layouts import discover_cases
+from brats_seg.data.preprocess import preprocess_dataset, preprocess_volumes
 from brats_seg.errors import BratsSegError
 from helpers import tiny_affine, tiny_volumes, write_nifti
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from brats_seg.conventions import get_scheme, labels_to_regions
-from brats_seg.data.cases import discover_cases, load_case
+from brats_seg.data.cases import load_case
 from brats_seg.data.checks import check_case
+from brats_seg.data.layouts import discover_cases
 from brats_seg.data.synth import grid_shape, synthesize_case, synthesize_dataset
 from brats_seg.errors import BratsSegError
 
@@ -103,6 +104,20 @@ def test_layouts_write_checkable_cases_in_their_scheme(tmp_path, layout, values)
         import nibabel as nib
 
         assert nib.load(str(cases[0].images["t2f"])).shape == (60, 60, 39, 4)
+
+
+def test_case_ids_say_synthetic_and_never_name_a_real_case(shared_data):
+    """`BraTS2021_00002` (once a synthetic id) is a real case in the shared data; synthetic ids read as synthetic."""
+    from brats_seg.data.synth import case_ids
+
+    assert case_ids("brats2021", 2, seed=2) == ["Synth_00002", "Synth_00003"]
+    assert case_ids("brats2023", 1, seed=12) == ["BraTS-SYNTH-00012-000"]
+    assert case_ids("msd", 1, seed=1000) == ["Synth_01000"]  # never an nnU-Net channel file name (_0000)
+    real = {c.case_id for sub in ("brats2018", "brats2021", "brats2023", "brats-gli")
+            for c in discover_cases(shared_data / sub)}
+    assert "BraTS2021_00002" in real and "BraTS-GLI-00012-000" in real
+    ours = {i for layout in ("brats2021", "brats2023", "msd") for i in case_ids(layout, 600)}
+    assert not ours & real and all("synth" in i.lower() for i in ours)
 
 
 def test_bad_arguments():

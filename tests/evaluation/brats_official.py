@@ -20,7 +20,7 @@ REAL_LABELS = {
 
 def perturb(ref: np.ndarray, scheme: str) -> np.ndarray:
     """A plausible wrong prediction: shifted by (2, -1, 1) voxels, the tumor core grown by two voxels into edema."""
-    core, edema = get_scheme(scheme).from_regions[1][1], get_scheme(scheme).from_regions[2][1]
+    core, edema = get_scheme(scheme).region_labels["TC"], get_scheme(scheme).region_labels["WT"]
     pred = np.roll(ref, (2, -1, 1), axis=(0, 1, 2)).astype(np.uint8)
     tc = (pred > 0) & (pred != edema)
     pred[ndimage.binary_dilation(tc, iterations=2) & (pred == edema)] = core

@@ -28,6 +28,14 @@ def test_shipped_table_has_sources_and_no_unchecked_rows():
     assert isensee["dice_mean"] == pytest.approx((0.8895 + 0.8506 + 0.8203) / 3)
     nnunet = next(r for r in rows if r["method"] == "nnU-Net (original)")
     assert nnunet["dice_mean"] == pytest.approx(0.9124) and nnunet["dice_wt"] is None
+    # the MONAI tutorial's "ET" is MSD label 2 (non-enhancing tumour): only its WT and TC are shipped
+    tutorial = next(r for r in rows if r["method"].startswith("MONAI tutorial"))
+    assert tutorial["dice_et"] is None and tutorial["dice_mean"] is None and tutorial["dice_wt"] == 0.9129
+    assert "label 2" in tutorial["source"] and "non-enhancing" in tutorial["source"]
+    # the MONAI bundle's figures are on its 42-case validation set (README "Performance"), not its 43-case test set
+    bundle = next(r for r in rows if r["method"].startswith("MONAI model zoo"))
+    assert "42-case validation set" in bundle["data_split"] and "200 train / 42 validation / 43 test" in bundle[
+        "data_split"]
 
 
 def test_table_puts_ours_first_and_says_the_data_differ():

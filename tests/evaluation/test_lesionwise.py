@@ -5,6 +5,7 @@ from __future__ import annotations
 import cc3d
 import numpy as np
 import pytest
+from deepmind_port import hd95 as surfel_hd95
 from scipy import ndimage
 
 from brats_seg.errors import BratsSegError
@@ -50,7 +51,7 @@ def test_lesions_merged_by_dilation_per_challenge():
     gli = lesionwise_region(pred, ref, challenge="gli")  # dilation 3 merges them into one 128-voxel lesion
     assert gli["lesions_tp"] == 1 and gli["lesions_fn"] == 0
     assert gli["lesion_dice"] == pytest.approx(2 * 64 / (64 + 128))
-    assert gli["lesion_hd95"] == pytest.approx(hd95(pred, ref, mode="max"))
+    assert gli["lesion_hd95"] == pytest.approx(hd95(pred, ref, mode="surfel"))
     men = lesionwise_region(pred, ref, challenge="men")  # dilation 1: two lesions, one missed
     assert (men["lesions_tp"], men["lesions_fn"]) == (1, 1)
     assert men["lesion_dice"] == pytest.approx(0.5) and men["lesion_hd95"] == pytest.approx(187.0)
@@ -79,6 +80,14 @@ def test_empty_cases_and_registry():
         get_challenge("xyz")
 
 
+def test_challenge_from_the_case_id():
+    from brats_seg.evaluation.lesionwise import challenge_for
+
+    assert [challenge_for(c) for c in ("BraTS-MET-00001-000", "BraTS-PED-00001-000", "BraTS-MEN-RT-0001-1",
+                                        "BraTS-SSA-00001-000", "BraTS-GLI-00001-000", "Brats18_X", "case7")] == [
+        "met", "ped", "men", "ssa", "gli", "gli", "gli"]
+
+
 def test_lesionwise_case_with_label_schemes():
     ref = np.zeros(SHAPE, np.uint8)
     ref[_cubes(2, size=6)] = 2
@@ -90,7 +99,7 @@ def test_lesionwise_case_with_label_schemes():
 
 
 def _reference_port(pred, ref, dil, thresh):
-    """Straight port of the challenge algorithm (full volume, loops), Dice only plus matching counts."""
+    """Straight port of the challenge algorithm (full volume, loops; HD95 by the plain DeepMind port)."""
     ball = ndimage.generate_binary_structure(3, 2)
     gt_cc = cc3d.connected_components(ref.astype(np.uint8), connectivity=26)
     pred_cc = cc3d.connected_components(pred.astype(np.uint8), connectivity=26)
@@ -106,7 +115,7 @@ def _reference_port(pred, ref, dil, thresh):
         pred_k = np.isin(pred_cc, hit)
         if gt_k.sum() > thresh:
             dices.append(dice(pred_k, gt_k) if hit.size else 0.0)
-            hds.append(hd95(pred_k, gt_k, mode="max") if hit.size else 374.0)
+            hds.append(surfel_hd95(pred_k, gt_k) if hit.size else 374.0)
     n_fp = len(set(np.unique(pred_cc)) - set(tps) - {0})
     dices += [0.0] * n_fp
     hds += [374.0] * n_fp

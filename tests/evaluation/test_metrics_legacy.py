@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.distance import cdist
 
-from brats_seg.conventions import LABEL_SCHEMES, convert_labels
+from brats_seg.conventions import LABEL_SCHEMES, REGIONS, AmbiguousSchemeError, convert_labels
 from brats_seg.errors import BratsSegError
 from brats_seg.evaluation.metrics import (
     HD95_EMPTY,
@@ -68,6 +68,9 @@ def test_empty_rules():
     assert m["dice"] == 1.0 and m["hd95"] == 0.0 and m["sensitivity"] == 1.0 and m["specificity"] == 1.0
     m = region_metrics(empty, full)
     assert m["dice"] == 0.0 and m["hd95"] == 373.13 and m["sensitivity"] == 0.0
+    # empty reference, non-empty prediction: sensitivity 0 as BraTS-2023-Metrics gives it (tp / (tp + fn + eps))
+    m = region_metrics(full, empty)
+    assert m["dice"] == 0.0 and m["hd95"] == 373.13 and m["sensitivity"] == 0.0
 
 
 def test_region_metrics_hand_computed():
@@ -116,16 +119,20 @@ def _label_map(shape=(20, 20, 16), shift=0):
     return lab
 
 
-@pytest.mark.parametrize("pred_scheme", sorted(LABEL_SCHEMES))
-@pytest.mark.parametrize("ref_scheme", sorted(LABEL_SCHEMES))
+NESTED = sorted(s.name for s in LABEL_SCHEMES.values() if s.nested)
+
+
+@pytest.mark.parametrize("pred_scheme", NESTED)
+@pytest.mark.parametrize("ref_scheme", NESTED)
 def test_every_label_scheme_pair(pred_scheme, ref_scheme):
     lab = _label_map()
     pred = convert_labels(lab, "brats2021", pred_scheme)
     ref = convert_labels(_label_map(shift=1), "brats2021", ref_scheme)
-    got = evaluate_case(pred, ref, (1.0, 1.0, 1.0), pred_scheme, ref_scheme)
+    got = evaluate_case(pred, ref, (1.0, 1.0, 1.0), pred_scheme, ref_scheme, groups=REGIONS)
     want = evaluate_case(lab, _label_map(shift=1), (1.0, 1.0, 1.0), "brats2021")
     assert got == want
-    same = evaluate_case(pred, convert_labels(lab, "brats2021", ref_scheme), None, pred_scheme, ref_scheme)
+    same = evaluate_case(pred, convert_labels(lab, "brats2021", ref_scheme), None, pred_scheme, ref_scheme,
+                         groups=REGIONS)
     assert all(same[r]["dice"] == 1.0 and same[r]["hd95"] == 0.0 for r in ("WT", "TC", "ET"))
 
 
@@ -163,8 +170,10 @@ def test_evaluate_case_empty_and_detection():
     assert res["ET"] == {"dice": 1.0, "hd95": 0.0, "sensitivity": 1.0, "specificity": 1.0,
                          "volume_ref_ml": 0.0, "volume_pred_ml": 0.0}
     lab = _label_map()
-    res = evaluate_case(np.zeros_like(lab), lab)  # scheme detected from 4 -> brats2021
-    assert res["WT"]["dice"] == 0.0 and res["TC"]["hd95"] == 373.13
+    with pytest.raises(AmbiguousSchemeError, match="--label-scheme"):  # 4: brats2021's ET, or a 2024+ RC or ED
+        evaluate_case(np.zeros_like(lab), lab)
+    res = evaluate_case(np.zeros_like(lab), lab, ref_scheme="brats2021")
+    assert res["WT"]["dice"] == 0.0 and res["TC"]["hd95"] == 373.13 and res["ET"]["sensitivity"] == 0.0
     with pytest.raises(BratsSegError, match="ambiguous"):
         evaluate_case(np.ones((4, 4, 4), np.uint8), np.full((4, 4, 4), 2, np.uint8))
 
@@ -189,7 +198,7 @@ def test_float_labels_accepted():
 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.8, 1.3, 3.0)])
 def test_kdtree_and_distance_transform_agree(spacing):
-    from brats_seg.evaluation.metrics import surface_distances
+    from brats_seg.evaluation.distances import surface_distances
 
     rng = np.random.default_rng(7)
     ref = ndimage.binary_dilation(rng.random((20, 18, 16)) > 0.99, iterations=2)

@@ -62,3 +62,14 @@ def test_rank_cli(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [r["run"] for r in rows] == ["B", "A", "C"] and float(rows[2]["mean_rank"]) == 3.0
     assert main(["rank", str(tmp_path / "A"), str(tmp_path / "nope")]) == 2
+
+
+def test_ranks_every_group_the_runs_scored():
+    """2024+ schemes score more groups (RC here): the ranking uses them all."""
+    def rows(dice_rc):
+        return [{"case_id": "c1", "region": g, "status": "ok", "dice": d, "hd95": 1.0}
+                for g, d in (("WT", 0.9), ("TC", 0.9), ("ET", 0.9), ("RC", dice_rc))]
+
+    r = rank_runs({"A": rows(0.2), "B": rows(0.8)})
+    assert "RC dice" in r.rank_by_item["A"] and r.runs == ["B", "A"]
+    assert r.rank_by_item["A"]["RC dice"] == 2.0 and r.rank_by_item["A"]["WT dice"] == 1.5

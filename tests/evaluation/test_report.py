@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from brats_seg.conventions import convert_labels
-from brats_seg.data.cases import discover_cases
+from brats_seg.data.layouts import discover_cases
 from brats_seg.errors import BratsSegError
 from brats_seg.evaluation.pairing import case_id_of, find_label_maps, pair_cases
-from brats_seg.evaluation.report import describe, evaluate_folder, read_metrics_csv, resolve_scheme
+from brats_seg.evaluation.report import describe, evaluate_folder, read_metrics_csv
+from brats_seg.evaluation.scoring import prediction_scheme
 from helpers import tiny_affine, write_dataset, write_nifti
 
 
@@ -138,12 +139,12 @@ def test_workers_give_the_same_result(tmp_path):
     assert read_metrics_csv(tmp_path / "o1" / "metrics.csv")[0]["dice"] == pytest.approx(one.rows[0]["dice"])
 
 
-def test_scheme_resolution_and_describe():
-    assert resolve_scheme({0, 1, 2, 4}, None, None, "ref scheme") in ("brats2015", "brats2021")
-    assert resolve_scheme({0, 1, 2}, None, "brats2023", "pred scheme") == "brats2023"
-    assert resolve_scheme({0, 1, 2, 4}, None, "brats2023", "pred scheme") == "brats2021"
-    with pytest.raises(BratsSegError, match="--ref-scheme"):
-        resolve_scheme({0, 1, 2}, None, None, "ref scheme")
+def test_prediction_scheme_and_describe():
+    assert prediction_scheme({0, 1, 2}, None, "brats2023") == "brats2023"  # fits the reference's
+    assert prediction_scheme({0, 1, 2, 4}, "brats2021", "brats2023") == "brats2021"
+    # 4 does not fit brats2023; alone, {0, 1, 2, 4} fits brats2021 and the 2024+ schemes (4 = RC or ED)
+    with pytest.raises(BratsSegError, match="--pred-scheme"):
+        prediction_scheme({0, 1, 2, 4}, None, "brats2023")
     d = describe([1.0, 2.0, 3.0, 4.0, float("nan")])
     assert d == {"mean": 2.5, "std": pytest.approx(np.std([1, 2, 3, 4], ddof=1)), "median": 2.5, "q25": 1.75,
                  "q75": 3.25, "n": 4}

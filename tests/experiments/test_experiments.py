@@ -16,7 +16,8 @@ from brats_seg.cli import main
 from brats_seg.conventions import REGIONS
 from brats_seg.errors import ConfigError
 from brats_seg.experiments import architectures, ensembles, transfer
-from brats_seg.experiments.common import DataPlan, ensure_data, split_dataset, write_results
+from brats_seg.experiments.datasets import DataPlan, ensure_data, split_dataset
+from brats_seg.experiments.tables import write_results
 
 HD95_MAX = 373.13  # legacy BraTS value for an empty prediction or reference (the 240x240x155 diagonal)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,7 +28,7 @@ def synth_root(tmp_path_factory) -> Path:
     """Six synthetic BraTS 2021-style cases at 4 mm (60x60x39), made the way an experiment without --data makes them."""
     out = tmp_path_factory.mktemp("experiments")
     root = ensure_data(None, out, DataPlan(), progress=False)
-    assert root == out / "data" and len(list(root.glob("BraTS2021_*"))) == 6
+    assert root == out / "data" and len(list(root.glob("Synth_*"))) == 6
     return root
 
 
@@ -84,7 +85,9 @@ def test_architectures_smoke(synth_root, tmp_path, capsys):
     from brats_seg.checkpoint import load_checkpoint
 
     vnas = load_checkpoint(out / "runs" / "vnas" / "checkpoints" / "best.pt")
-    assert vnas["model"]["kwargs"]["genotype"]["cells"] == genotype["cells"]  # the searched cells were trained
+    from brats_seg.models.nas.genotype import validate_genotype
+
+    assert vnas["model"]["kwargs"]["genotype"] == validate_genotype(genotype)  # the searched cells were trained
     md = (out / "results.md").read_text()
     assert "- residual connections (" in md and "- architecture search (" in md and "searched genotype given" in md
     per_case = read_rows(out / "per_case.csv")

@@ -46,7 +46,7 @@ def test_small_et_relabeled_as_core():
     assert not out[2].any() and record["et_relabeled_as_core"] and record["et_voxels"] == 8
     np.testing.assert_array_equal(out[1], r[1])  # former ET stays tumor core
     labels, _ = probabilities_to_labels(r.astype(np.float32), "brats2021", PostprocessConfig(et_min_voxels=9))
-    assert (labels[5:7, 5:7, 5:7] == get_scheme("brats2021").from_regions[1][1]).all()  # necrosis/core label 1
+    assert (labels[5:7, 5:7, 5:7] == get_scheme("brats2021").region_labels["TC"]).all()  # necrosis/core label 1
     kept, record = postprocess_regions(r, PostprocessConfig(et_min_voxels=8))
     assert kept[2].sum() == 8 and not record["et_relabeled_as_core"]
 

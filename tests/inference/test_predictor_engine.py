@@ -9,8 +9,9 @@ import torch
 
 from brats_seg.config import PreprocessConfig
 from brats_seg.data.cases import CaseVolumes
+from brats_seg.data.geometry import restore
 from brats_seg.data.io import Image
-from brats_seg.data.preprocess import preprocess_volumes, restore
+from brats_seg.data.preprocess import preprocess_volumes
 from brats_seg.errors import CaseError
 from brats_seg.inference.ensemble import ProbabilityAverager, binary_entropy, normalized_weights
 from brats_seg.inference.predictor import Member, Predictor
@@ -130,3 +131,18 @@ def test_averager_and_entropy():
     assert normalized_weights([1, 3], 2) == [0.25, 0.75]
     with pytest.raises(ValueError):
         normalized_weights([1], 2)
+
+
+def test_float_buffers_cover_the_brain_box_only():
+    """Probabilities are kept on the brain's box; the whole-grid map is made only when asked."""
+    shape = (40, 36, 30)
+    vol = tiny_case(shape)
+    pred = Predictor([member(PickChannel(3))], device="cpu").predict(vol)
+    box = pred.box
+    assert pred.box_probabilities.shape == (3, *[hi - lo for lo, hi in box])
+    assert np.prod(pred.box_probabilities.shape[1:]) < 0.8 * np.prod(shape)  # the ellipsoid's box, not the grid
+    full = pred.probabilities
+    assert full.shape == (3, *shape) and full.dtype == np.float32
+    np.testing.assert_array_equal(full[(slice(None), *[slice(lo, hi) for lo, hi in box])], pred.box_probabilities)
+    assert full.sum() == pytest.approx(pred.box_probabilities.sum(), rel=1e-6)
+    assert pred.labels.dtype == np.uint8 and pred.labels.shape == shape

@@ -4,16 +4,13 @@ resumes to the same final weights as an uninterrupted run, with a log free of ga
 from __future__ import annotations
 
 import csv
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from trainhelp import write_toy_cache
+from trainhelp import kill_when, start_process, write_toy_cache
 
 EPOCHS = 4
 DRIVER = '''
@@ -35,24 +32,6 @@ def _command(driver: Path, cache: Path, run: Path, delay: float, resume: bool) -
     return [sys.executable, str(driver), str(delay), *args, *(["--resume"] if resume else [])]
 
 
-def _start(cmd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-
-
-def _kill_when(proc, condition, timeout=120.0) -> bool:
-    """SIGKILL ``proc`` as soon as ``condition()`` holds; False if it finished first."""
-    t0 = time.monotonic()
-    while proc.poll() is None and time.monotonic() - t0 < timeout:
-        if condition():
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.02)
-    proc.wait()
-    return False
-
-
 def _epochs_in_log(run: Path) -> list[int]:
     with open(run / "log.csv") as f:
         return [int(r["epoch"]) for r in csv.DictReader(f)]
@@ -67,21 +46,21 @@ def test_kill_at_random_moments_and_resume(tmp_path):
     run = tmp_path / "run"
 
     # 1. killed inside a checkpoint write: the temporary file of last.pt exists, the rename has not happened
-    proc = _start(_command(driver, cache, run, 1.0, resume=False))
-    assert _kill_when(proc, lambda: any(ckpts.glob(".last.pt.tmp*")))
+    proc = start_process(_command(driver, cache, run, 1.0, resume=False))
+    assert kill_when(proc, lambda: any(ckpts.glob(".last.pt.tmp*")))
     # 2.-4. resumed and killed at random moments
     rng = np.random.default_rng(0)
     kills = 1
     for _ in range(2):
-        proc = _start(_command(driver, cache, run, 0.2, resume=True))
+        proc = start_process(_command(driver, cache, run, 0.2, resume=True))
         t_kill = time.monotonic() + rng.uniform(2.0, 6.0)
-        kills += _kill_when(proc, lambda t=t_kill: time.monotonic() > t)
+        kills += kill_when(proc, lambda t=t_kill: time.monotonic() > t)
         if (ckpts / "last.pt").is_file():
             state = torch.load(ckpts / "last.pt", weights_only=True)
             assert _epochs_in_log(run) == list(range(1, state["training"]["epoch"] + 1))
     assert kills >= 2
     # 5. resume to the end
-    proc = _start(_command(driver, cache, run, 0.0, resume=True))
+    proc = start_process(_command(driver, cache, run, 0.0, resume=True))
     out = proc.communicate(timeout=300)[0].decode()
     assert proc.returncode == 0, out[-2000:]
 
@@ -93,7 +72,7 @@ def test_kill_at_random_moments_and_resume(tmp_path):
 
     # the interrupted run ends exactly where an uninterrupted one does
     ref = tmp_path / "ref"
-    proc = _start(_command(driver, cache, ref, 0.0, resume=False))
+    proc = start_process(_command(driver, cache, ref, 0.0, resume=False))
     out = proc.communicate(timeout=300)[0].decode()
     assert proc.returncode == 0, out[-2000:]
     ref_last = torch.load(ref / "checkpoints" / "last.pt", weights_only=True)

@@ -10,7 +10,7 @@ import torch
 
 from brats_seg.errors import ConfigError
 from brats_seg.training.history import plot_curves, read_log, write_log
-from brats_seg.training.loop import lr_factor
+from brats_seg.training.schedule import lr_factor
 from brats_seg.training.splits import fold_split, make_splits
 from brats_seg.training.state import rng_state, set_rng_state
 

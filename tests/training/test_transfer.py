@@ -1,10 +1,12 @@
-"""Transfer learning: partial loading with a report, I3D inflation of 2-D weights, frozen encoder,
-and Models Genesis pretraining feeding --init-from."""
+"""Transfer learning: partial loading with a report, I3D inflation of 2-D weights, MedicalNet-style encoder files,
+a frozen encoder, and Models Genesis pretraining on unlabelled scans feeding --init-from (same normalization)."""
 
 from __future__ import annotations
 
 import csv
+import json
 
+import numpy as np
 import pytest
 import torch
 from trainhelp import write_toy_cache
@@ -99,18 +101,120 @@ def test_init_from_and_frozen_encoder_stay_unchanged(tmp_path, capsys):
     assert any(not torch.equal(first[k], second[k]) for k in first if k.startswith("decoder."))
 
 
-def test_pretrain_then_finetune(tmp_path, capsys):
-    cache = tmp_path / "cache"
-    write_toy_cache(cache, n=2)
-    assert main(["pretrain", str(cache), "--out", str(tmp_path / "pre"), "--model", "unet3d", "--preset", "tiny",
-                 "--patch", "16", "--epochs", "2", "--steps-per-epoch", "3", "--workers", "0", "--threads", "1",
+RAW = ["--workers", "0", "--threads", "1", "--no-progress", "--folds", "1", "--epochs", "1", "--steps-per-epoch", "1",
+       "--batch-size", "1"]
+
+
+def medicalnet_file(path, seed: int = 1):
+    """A MedicalNet-shaped file: a 3-D ResNet (MONAI's, as MedicalNet's: conv1 7^3 over ONE input channel,
+    layer1..4, a classifier) saved DataParallel-style as ``{"state_dict": {"module.conv1.weight": ...}}``."""
+    from monai.networks.nets.resnet import ResNet
+
+    torch.manual_seed(seed)
+    src = ResNet("basic", [1, 1, 1, 1], [8, 16, 32, 64], spatial_dims=3, n_input_channels=1, conv1_t_size=7,
+                 conv1_t_stride=2, num_classes=2)
+    for m in src.modules():  # trained-looking batch-norm statistics, so a copy is visible
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    state = {f"module.{k}": v for k, v in src.state_dict().items()}
+    torch.save({"state_dict": state, "epoch": 200}, path)
+    return state
+
+
+def test_medicalnet_weights_through_the_cli(tmp_path, capsys):
+    from helpers import write_dataset
+
+    state = medicalnet_file(tmp_path / "medicalnet_resnet.pth")
+    data = write_dataset(tmp_path / "data", "brats2021", n_cases=2)
+    capsys.readouterr()
+    assert main(["train", str(data), "--out", str(tmp_path / "ft"), "--model", "resnet_unet", "--preset", "tiny",
+                 "--patch", "32", "--init-from", str(tmp_path / "medicalnet_resnet.pth"),
+                 "--freeze-encoder-epochs", "1", *RAW]) == 0
+    out = capsys.readouterr().out
+    assert "file keys placed under 'encoder.'" in out
+    assert "adapted (1): encoder.conv1.weight: 1 -> 4 input channels (channel mean repeated, x 1/4)" in out
+    assert "unexpected (2): fc.bias, fc.weight" in out
+    assert "mismatched (0)" in out and "records no preprocessing" in out and "'zscore'" in out
+    ckpt = torch.load(tmp_path / "ft" / "checkpoints" / "last.pt", weights_only=True)["state_dict"]
+    enc = {k[len("encoder."):]: v for k, v in ckpt.items() if k.startswith("encoder.")}
+    assert torch.allclose(enc["conv1.weight"], state["module.conv1.weight"].repeat(1, 4, 1, 1, 1) / 4)
+    x = torch.randn(1, 1, 9, 9, 9)  # four identical input channels give the one-channel network's activations
+    conv = torch.nn.functional.conv3d
+    assert torch.allclose(conv(x.repeat(1, 4, 1, 1, 1), enc["conv1.weight"]), conv(x, state["module.conv1.weight"]),
+                          atol=1e-5)
+    for k, v in enc.items():  # the frozen encoder is the file's, batch-norm statistics included
+        if k != "conv1.weight":
+            assert torch.equal(v, state[f"module.{k}"]), k
+
+
+def unlabelled_real_scans(shared_data, root, n=2):
+    """Real BraTS 2018 scans without their label maps (links to the four sequences of ``n`` cases)."""
+    for case in sorted((shared_data / "brats2018").iterdir())[:n]:
+        (root / case.name).mkdir(parents=True)
+        for f in case.glob("*.nii.gz"):
+            if not f.name.endswith("_seg.nii.gz"):
+                (root / case.name / f.name).symlink_to(f)
+    return root
+
+
+def test_pretrain_on_unlabelled_real_scans_then_finetune(shared_data, tmp_path, capsys):
+    from helpers import write_dataset
+
+    scans = unlabelled_real_scans(shared_data, tmp_path / "unlabelled")
+    assert main(["pretrain", str(scans), "--out", str(tmp_path / "pre"), "--model", "unet3d", "--preset", "tiny",
+                 "--patch", "16", "--epochs", "2", "--steps-per-epoch", "2", "--workers", "0", "--threads", "1",
                  "--no-progress"]) == 0
+    assert "pretrained 2 epochs on 2 cases" in capsys.readouterr().out
     with open(tmp_path / "pre" / "log.csv") as f:
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
-    pre = tmp_path / "pre" / "checkpoints" / "last.pt"
-    assert torch.load(pre, weights_only=True)["model"]["kwargs"]["out_channels"] == 4
-    capsys.readouterr()
-    assert main(["train", str(cache), "--out", str(tmp_path / "ft"), *TINY, "--epochs", "1", "--init-from",
-                 str(pre)]) == 0
+    pre = torch.load(tmp_path / "pre" / "checkpoints" / "last.pt", weights_only=True)
+    assert pre["model"]["kwargs"]["out_channels"] == 4 and pre["provenance"]["task"] == "models_genesis_restoration"
+
+    data = write_dataset(tmp_path / "labelled", "brats2021", n_cases=2)
+    assert main(["train", str(data), "--out", str(tmp_path / "ft"), "--model", "unet3d", "--preset", "tiny",
+                 "--patch", "16", "--init-from", str(tmp_path / "pre" / "checkpoints" / "last.pt"), *RAW]) == 0
     out = capsys.readouterr().out
     assert "loaded 34 tensors" in out and "mismatched (2): decoder.heads.0.weight" in out
+    assert "inputs: preprocessed as this run's data (normalization 'zscore')" in out
+    ft = torch.load(tmp_path / "ft" / "checkpoints" / "last.pt", weights_only=True)
+    fine_tune_cache = json.loads((tmp_path / "ft" / "cache" / "dataset.json").read_text())
+    assert pre["preprocessing"] == ft["preprocessing"] == fine_tune_cache["config"]  # normalized the same way
+    assert pre["channels"] == ft["channels"]
+
+
+def test_finetune_refuses_weights_pretrained_on_other_normalization(tmp_path, capsys):
+    from helpers import write_dataset
+
+    data = write_dataset(tmp_path / "data", "brats2021", n_cases=2)
+    assert main(["preprocess", str(data), str(tmp_path / "pct"), "--normalization", "percentile",
+                 "--quiet"]) == 0
+    assert main(["pretrain", str(tmp_path / "pct"), "--out", str(tmp_path / "pre"), "--model", "unet3d", "--preset",
+                 "tiny", "--patch", "16", "--epochs", "1", "--steps-per-epoch", "1", "--workers", "0",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    pre = tmp_path / "pre" / "checkpoints" / "last.pt"
+    assert main(["train", str(data), "--out", str(tmp_path / "ft"), "--model", "unet3d", "--preset", "tiny",
+                 "--patch", "16", "--init-from", str(pre), *RAW]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(pre) in err[0]
+    assert "normalization=percentile" in err[0] and "normalization=zscore" in err[0]
+
+
+def test_restoration_pairs_keep_the_cache_scale():
+    from brats_seg.training.genesis import Distortions, restoration_pair
+
+    scales = np.array([1.0, 2.0, 3.0, 0.5])[:, None, None, None]  # channels of different spread
+    patch = (np.random.default_rng(0).normal(size=(4, 16, 16, 16)) * scales).astype(np.float32)
+    x, y = restoration_pair(patch, np.random.default_rng(5), Distortions(p_flip=0.0))
+    assert np.array_equal(y, patch)  # the target is the patch itself, in the cache's normalization
+    lo, hi = patch.min(axis=(1, 2, 3)), patch.max(axis=(1, 2, 3))
+    assert np.all(x.min(axis=(1, 2, 3)) >= lo - 1e-5) and np.all(x.max(axis=(1, 2, 3)) <= hi + 1e-5)
+    x2, _ = restoration_pair(patch, np.random.default_rng(5), Distortions(p_flip=0.0))
+    assert np.array_equal(x, x2)  # seeded
+    reference = Distortions()  # the Models Genesis reference code's config.py
+    assert (reference.p_flip, reference.p_shuffle, reference.shuffle_blocks, reference.p_intensity, reference.p_paint,
+            reference.p_outpaint) == (0.4, 0.5, 10000, 0.9, 0.9, 0.8)
+    none = Distortions(p_flip=0.0, p_shuffle=0.0, p_intensity=0.0, p_paint=0.0)
+    x3, _ = restoration_pair(patch, np.random.default_rng(5), none)
+    np.testing.assert_allclose(x3, patch, atol=1e-5)  # no distortion: the input is the target

@@ -1,0 +1,44 @@
+"""The comparison experiments by name (``brats-seg experiment NAME``) and how one is run.
+
+Each experiment module defines ``PRESETS`` (``smoke``: seconds on a CPU inside the test suite;
+``full``: a GPU and real data) and ``run(data, out, preset=..., ...) -> dict``; the steps they
+share live in :mod:`.datasets` (split, caches), :mod:`.arms` (one training under a budget),
+:mod:`.scoring` (held-out scores), :mod:`.tables` and :mod:`.plots` (what they write) and
+:mod:`.runtime` (threads, timing, progress).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+EXPERIMENTS: dict[str, str] = {
+    "architectures": "brats_seg.experiments.architectures",
+    "transfer": "brats_seg.experiments.transfer",
+    "ensembles": "brats_seg.experiments.ensembles",
+}
+"""Experiment name -> module defining ``PRESETS`` and ``run``."""
+
+
+def resolve_preset(presets: Mapping[str, Any], preset: str, experiment: str) -> Any:
+    """``presets[preset]``, or a :class:`ConfigError` naming the valid presets."""
+    if preset not in presets:
+        raise ConfigError(f"experiment {experiment!r} has no preset {preset!r}; choose one of {', '.join(presets)}")
+    return presets[preset]
+
+
+def experiment_module(name: str):
+    """The module of experiment ``name`` (``PRESETS``, ``run``); unknown names raise :class:`ConfigError`."""
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name])
+
+
+def run_experiment(name: str, data: str | Path | None, out: str | Path, preset: str = "smoke", *,
+                   device: str | None = None, progress: bool = True, **options: Any) -> dict[str, Any]:
+    """Run experiment ``name`` on ``data`` (None: synthesize the preset's dataset) into ``out``."""
+    return experiment_module(name).run(data, out, preset=preset, device=device, progress=progress, **options)

@@ -1,0 +1,96 @@
+"""Held-out scores: predict cases with one checkpoint or an EMMA-style ensemble, score them per region,
+and summarize (means, per-case rows, a bootstrap interval of the mean)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..conventions import REGIONS
+
+METRIC_COLUMNS: tuple[str, ...] = (*(f"dice_{r}" for r in REGIONS), "dice_mean", *(f"hd95_{r}" for r in REGIONS))
+"""Per-region held-out scores every results table carries (means over the held-out cases)."""
+
+
+@dataclass
+class CaseScore:
+    """Held-out scores of one case: ``metrics[region][metric]``; ``labels``/``reference`` kept on request."""
+
+    case_id: str
+    metrics: dict[str, dict[str, float]]
+    seconds: float
+    labels: np.ndarray | None = None
+    reference: np.ndarray | None = None
+    brain: np.ndarray | None = None
+    scheme: str = "brats2021"
+    ref_scheme: str = "brats2021"
+
+
+def score_checkpoints(checkpoints: Sequence[str | Path], cases: Sequence, *, overlap: float = 0.25,
+                      device: str | None = None, keep_labels: bool = False,
+                      weights: Sequence[float] | None = None) -> list[CaseScore]:
+    """Predict every case with the checkpoints (one member, or an EMMA-style probability average over
+    several: :class:`~brats_seg.inference.predictor.Predictor`) and score it per region."""
+    from ..data.cases import load_case
+    from ..evaluation.metrics import evaluate_case
+    from ..inference.predictor import Predictor
+
+    predictor = Predictor([str(c) for c in checkpoints], device=device, overlap=overlap, tta=0, weights=weights)
+    scores = []
+    for case in cases:
+        vol = load_case(case)
+        t0 = time.perf_counter()
+        pred = predictor.predict(vol)
+        seconds = time.perf_counter() - t0
+        scheme = pred.info["label_scheme"]
+        ref_scheme = vol.label_scheme or scheme
+        metrics = evaluate_case(pred.labels, vol.label, vol.reference.spacing, pred_scheme=scheme,
+                                ref_scheme=ref_scheme)
+        kept = (pred.labels, vol.label, vol.image.any(axis=0)) if keep_labels else (None, None, None)
+        scores.append(CaseScore(vol.case_id, metrics, seconds, *kept, scheme, ref_scheme))
+    return scores
+
+
+def mean_metrics(scores: Sequence[CaseScore]) -> dict[str, float]:
+    """Means over cases: ``dice_WT`` .. ``hd95_ET``, ``dice_mean`` (of the three regions) and ``seconds_per_case``."""
+    out: dict[str, float] = {}
+    for r in REGIONS:
+        for m in ("dice", "hd95"):
+            vals = [s.metrics[r][m] for s in scores if r in s.metrics and s.metrics[r].get(m) is not None]
+            out[f"{m}_{r}"] = float(np.mean(vals)) if vals else float("nan")
+    out["dice_mean"] = float(np.mean([out[f"dice_{r}"] for r in REGIONS]))
+    out["seconds_per_case"] = float(np.mean([s.seconds for s in scores])) if scores else float("nan")
+    return out
+
+
+def per_case_rows(arm: str, scores: Iterable[CaseScore], **extra: Any) -> list[dict[str, Any]]:
+    """One row per (arm, case) with every region's Dice and HD95, for ``per_case.csv``."""
+    rows = []
+    for s in scores:
+        row: dict[str, Any] = {"arm": arm, **extra, "case_id": s.case_id, "seconds": round(s.seconds, 3)}
+        for r in REGIONS:
+            row[f"dice_{r}"] = s.metrics[r]["dice"]
+            row[f"hd95_{r}"] = s.metrics[r]["hd95"]
+        rows.append(row)
+    return rows
+
+
+def bootstrap_interval(values: Sequence[float], *, level: float = 0.95, resamples: int = 10000,
+                       seed: int = 0) -> tuple[float, float] | None:
+    """Percentile-bootstrap ``level`` interval of the mean of ``values`` (:func:`scipy.stats.bootstrap`,
+    seeded, so the same values always give the same interval); None for fewer than two values."""
+    from scipy.stats import bootstrap
+
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if v.size < 2:
+        return None
+    if np.all(v == v[0]):  # every resample has the same mean
+        return float(v[0]), float(v[0])
+    res = bootstrap((v,), np.mean, confidence_level=level, n_resamples=resamples, method="percentile",
+                    rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)

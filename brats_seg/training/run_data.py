@@ -1,0 +1,104 @@
+"""The data of a training run: the preprocessing cache, the fold's cases, and what the checkpoint records
+about them (channel names, preprocessing, output label scheme, training spacing)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import to_dict
+from ..conventions import MODALITIES
+from ..data.cache import cached_case_ids, cached_config, is_cache, load_cached, read_index
+from ..errors import ConfigError
+from . import ddp
+from .splits import make_splits, save_splits
+from .train_config import TrainConfig
+
+
+@dataclass
+class RunData:
+    """``cache``: the preprocessing cache; ``spacing``: training voxel spacing in mm, array-axis order."""
+
+    cache: Path
+    train_ids: list[str]
+    val_ids: list[str]
+    channels: tuple[str, ...]
+    preprocessing: dict
+    label_scheme: str
+    spacing: tuple[float, float, float]
+
+
+def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
+    """Input channel names, known before any work: a cache's (``dataset.json``), or the canonical
+    four that raw data is preprocessed to."""
+    data = Path(cfg.data)
+    return tuple(read_index(data)["channels"]) if is_cache(data) else MODALITIES
+
+
+def _case_properties(cache: Path, case_id: str) -> dict:
+    return load_cached(cache, case_id).properties
+
+
+def output_scheme(cache: Path, case_ids: Sequence[str], explicit: str | None) -> str:
+    """The label scheme predictions are written in: ``explicit`` if given, else the one scheme of the
+    training cases; cases of several schemes (or none recorded) are an error naming them."""
+    if explicit is not None:
+        return explicit
+    found = Counter()
+    for cid in case_ids:
+        scheme = _case_properties(cache, cid).get("label_scheme")
+        if scheme is None:
+            raise ConfigError(f"{cache / f'{cid}.json'}: records no label scheme; re-run brats-seg preprocess")
+        found[scheme] += 1
+    if len(found) > 1:
+        listed = ", ".join(f"{s} ({n} case{'s' if n > 1 else ''})" for s, n in found.most_common())
+        raise ConfigError(f"the training cases use several label schemes: {listed}; pass --output-scheme"
+                          f" to choose the scheme predictions are written in")
+    return next(iter(found))
+
+
+def training_spacing(cache: Path, case_ids: Sequence[str], preprocessing: dict) -> tuple[float, float, float]:
+    """Voxel spacing (mm, array-axis order) the network is trained at: the preprocessing's target
+    spacing when set, else the median spacing of the training cases (as nnU-Net's plans do)."""
+    if preprocessing.get("spacing") is not None:
+        return tuple(float(s) for s in preprocessing["spacing"])
+    spacings = []
+    for cid in case_ids:
+        spacing = _case_properties(cache, cid).get("spacing")
+        if spacing is None or len(spacing) != 3:
+            raise ConfigError(f"{cache / f'{cid}.json'}: records no voxel spacing; re-run brats-seg preprocess")
+        spacings.append(spacing)
+    return tuple(float(s) for s in np.median(np.asarray(spacings, dtype=float), axis=0))
+
+
+def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
+    """Resolve the cache (preprocessing raw data on rank 0 first), split the cases, write ``splits.json``."""
+    data = Path(cfg.data)
+    cache = data if is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
+    if cache != data and info.is_main:
+        from ..data.preprocess import preprocess_dataset
+
+        report = preprocess_dataset(data, cache, cfg.preprocess, channels=MODALITIES, progress=cfg.progress)
+        if report.failed:
+            failed = "; ".join(f"{k}: {v}" for k, v in report.failed.items())
+            print(f"preprocess: {len(report.failed)} case(s) skipped: {failed}")
+    ddp.barrier(info)
+    preprocessing = to_dict(cached_config(cache))  # CaseError naming dataset.json if it records none
+    channels = tuple(read_index(cache)["channels"])
+    ids = cached_case_ids(cache, labelled=True)
+    if not ids:
+        raise ConfigError(f"{cache}: no labelled cases in the cache")
+    splits = make_splits(ids, cfg.folds, cfg.seed)
+    split = splits[cfg.fold if cfg.folds > 1 else 0]
+    if info.is_main:
+        save_splits(run / "splits.json", splits, cfg.seed)
+    return RunData(cache, split["train"], split["val"], channels, preprocessing,
+                   output_scheme(cache, split["train"], cfg.output_scheme),
+                   training_spacing(cache, split["train"], preprocessing))
+
+
+__all__ = ["RunData", "data_channels", "prepare_data", "output_scheme", "training_spacing"]
