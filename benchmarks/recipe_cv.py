@@ -111,7 +111,7 @@ def recipe_of(name: str) -> Recipe:
 # --------------------------------------------------------------------------- data
 
 def all_cases():
-    from brats_seg.data.cases import discover_cases
+    from brats_seg.data.layouts import discover_cases
 
     return [c for sub in SUBSETS for c in discover_cases(DATA / sub)]
 
@@ -298,7 +298,7 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
     import torch
 
     from brats_seg.checkpoint import load_checkpoint, model_from_checkpoint
-    from brats_seg.data.loaders import open_cached_case
+    from brats_seg.data.cache import load_cached
     from brats_seg.inference.sliding_window import sliding_window
     from brats_seg.inference.tta import mirrored
 
@@ -311,7 +311,7 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
     timing = json.loads((out / "timing.json").read_text()) if (out / "timing.json").is_file() else {}
     test = [c for f, ids in FOLDS.items() if f != fold for c in ids]
     for case_id in test:
-        case = open_cached_case(cache_dir(recipe.spacing), case_id)
+        case = load_cached(cache_dir(recipe.spacing), case_id)
         x = torch.from_numpy(np.array(case.image, dtype=np.float32))[None]
         for n in tta:
             path = probs_dir / f"{case_id}_tta{n}.npy"

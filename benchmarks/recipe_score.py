@@ -52,9 +52,9 @@ def postprocess(regions: np.ndarray, rule: str) -> np.ndarray:
 def reference(case_id: str):
     """Region masks ``(3, h, w, d)`` on the 1 mm crop, and the spacing."""
     from brats_seg.conventions import labels_to_regions
-    from brats_seg.data.loaders import open_cached_case
+    from brats_seg.data.cache import load_cached
 
-    case = open_cached_case(rc.cache_dir(1.0), case_id)
+    case = load_cached(rc.cache_dir(1.0), case_id)
     return labels_to_regions(np.asarray(case.label), case.label_scheme), tuple(case.properties["spacing"])
 
 
@@ -71,7 +71,7 @@ def member_probs(member: str, fold: str, case_id: str, tta: int) -> np.ndarray:
 
 def score_row(members: str, fold: str, tta: int) -> dict:
     """``{case: {rule: {region: [dice, hd95]}}}`` for the cases outside ``fold`` (cached)."""
-    from brats_seg.evaluation.metrics import evaluate_regions
+    from brats_seg.evaluation.metrics import dice, hd95
 
     path = rc.ROOT / "scores" / f"{members.replace('&', '+')}__{fold}__tta{tta}.json"
     if path.is_file():
@@ -87,8 +87,8 @@ def score_row(members: str, fold: str, tta: int) -> dict:
         out[case_id] = {}
         for rule in POSTPROCESS:
             pred = postprocess(probs > 0.5, rule)
-            m = evaluate_regions(pred, ref, spacing, regions=REGIONS)
-            out[case_id][rule] = {r: [round(m[r]["dice"], 5), round(m[r]["hd95"], 3)] for r in REGIONS}
+            out[case_id][rule] = {r: [round(dice(pred[i], ref[i]), 5), round(hd95(pred[i], ref[i], spacing), 3)]
+                                  for i, r in enumerate(REGIONS)}
     path.write_text(json.dumps({"rules": list(POSTPROCESS), "cases": out}))
     print(f"scored {members} fold {fold} tta{tta} in {time.perf_counter() - t0:.0f} s", flush=True)
     return out
