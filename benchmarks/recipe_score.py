@@ -137,7 +137,37 @@ def table(rows: list[str], folds: list[str], ttas: list[int], rules: list[str], 
     return "\n".join(lines)
 
 
+def fold_ensemble(name: str, folds: list[str], tta: int, rules: list[str]) -> str:
+    """Markdown: the models of ``name`` trained on each of ``folds``, alone and averaged, scored on the cases
+    none of them trained on (e.g. A,B -> the 8 cases of C and D)."""
+    from brats_seg.evaluation.metrics import dice, hd95
+
+    test = [c for f, ids in rc.FOLDS.items() if f not in folds for c in ids]
+    rows = {**{f: [f] for f in folds}, "&".join(folds): folds}
+    res: dict = {(k, r): [] for k in rows for r in rules}
+    for case_id in test:
+        ref, spacing = reference(case_id)
+        probs = {f: member_probs(name, f, case_id, tta) for f in folds}
+        for key, members in rows.items():
+            mask = np.mean([probs[f] for f in members], axis=0) > 0.5
+            for rule in rules:
+                pred = postprocess(mask, rule)
+                res[key, rule].append([(dice(pred[i], ref[i]), hd95(pred[i], ref[i], spacing)) for i in range(3)])
+    lines = [f"| {name} trained on | tta | pp | test cases | Dice WT | TC | ET | mean | HD95 med WT |",
+             "|---" * 9 + "|"]
+    for (key, rule), scores in res.items():
+        d = np.mean([[s[i][0] for i in range(3)] for s in scores], axis=0)
+        lines.append(f"| {key} | {tta} | {rule} | {len(test)} | " + " | ".join(f"{v:.3f}" for v in d)
+                     + f" | {d.mean():.3f} | {np.median([s[0][1] for s in scores]):.1f} |")
+    return "\n".join(lines)
+
+
 def add_score_commands(sub) -> None:
+    p = sub.add_parser("fold-ensemble", help="the fold models alone and averaged, on the cases none trained on")
+    p.add_argument("name")
+    p.add_argument("--folds", default="A,B")
+    p.add_argument("--tta", type=int, default=1)
+    p.add_argument("--pp", default="none,lcc")
     for cmd in ("score", "table"):
         p = sub.add_parser(cmd)
         p.add_argument("rows", help="comma-separated rows; '&' joins ensemble members; name@steps picks a run")
@@ -148,6 +178,9 @@ def add_score_commands(sub) -> None:
 
 
 def run_score_command(args) -> None:
+    if args.cmd == "fold-ensemble":
+        print(fold_ensemble(args.name, args.folds.split(","), args.tta, args.pp.split(",")))
+        return
     rows, folds = args.rows.split(","), args.folds.split(",")
     ttas, rules = [int(t) for t in args.tta.split(",")], args.pp.split(",")
     if args.cmd == "score":
