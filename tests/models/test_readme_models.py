@@ -20,7 +20,7 @@ def test_the_readme_lists_every_model():
 @pytest.mark.parametrize("name", sorted(DIVISORS))
 def test_any_number_of_input_channels_gives_three_region_logits(name):
     torch.manual_seed(0)
-    for channels in (1, 2, 5):
+    for channels in (1, 5):
         model = bs.build_model(name, preset="tiny", in_channels=channels).eval()
         side = model.size_divisor * 2
         with torch.no_grad():
