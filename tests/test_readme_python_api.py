@@ -25,6 +25,12 @@ def test_readme_python_api_block_on_a_dataset(tmp_path):
     run = tmp_path / "runs" / "x"
     bs.train(bs.TrainConfig(data=str(root), out=str(run), model="unet3d", preset="tiny", patch=(16, 16, 16),
                             epochs=1, steps_per_epoch=1, folds=1, workers=0, threads=1, progress=False))
+    # README "The checkpoint": one file, weights_only, everything needed to predict inside
+    raw = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    assert {"format", "model", "channels", "regions", "label_scheme", "preprocessing", "patch_size", "spacing",
+            "state_dict", "provenance"} <= set(raw)
+    assert set(raw["model"]) >= {"name", "kwargs"} and raw["channels"] == ["t1n", "t1c", "t2w", "t2f"]
+    assert {"epoch", "metrics", "config", "versions"} <= set(raw["provenance"])
     predictor = bs.Predictor([run / "checkpoints" / "best.pt"], tta=8)
     labels, probabilities = predictor.predict_volumes(vol)
     assert labels.shape == vol.label.shape and labels.dtype == np.uint8  # the input's geometry ...
