@@ -118,7 +118,8 @@ def test_met_2024_and_men_rt_groups(tmp_path):
 
 def test_rank_ties_share_the_mean_rank_and_the_better_place(tmp_path, capsys):
     def run(name, dice):
-        rows = [{"case_id": "c1", "region": r, "status": "ok", "dice": dice, "hd95": 1.0} for r in ("WT", "TC", "ET")]
+        rows = [{"case_id": "c1", "region": r, "status": "ok", "dice": dice, "hd95": 1.0}
+                for r in ("WT", "TC", "ET", "RC")]  # a 2024 group is ranked too
         write_metrics_csv(tmp_path / name / "metrics.csv", rows, ("dice", "hd95"))
 
     run("A", 0.9)
@@ -132,3 +133,4 @@ def test_rank_ties_share_the_mean_rank_and_the_better_place(tmp_path, capsys):
     assert float(rows["A"]["mean_rank"]) == float(rows["B"]["mean_rank"]) == pytest.approx((1.5 + 2) / 2)
     assert float(rows["C"]["mean_rank"]) == pytest.approx((3 + 2) / 2)
     assert [float(rows[n]["final_rank"]) for n in "ABC"] == [1.0, 1.0, 3.0]
+    assert float(rows["C"]["rank RC dice"]) == 3.0 and float(rows["A"]["rank RC dice"]) == 1.5
