@@ -46,12 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " (default) or entropy of the averaged probability")
     parser.add_argument("--name-format", default="{case_id}.nii.gz",
                         help="label file name (default {case_id}.nii.gz, as BraTS submissions expect)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="region probability threshold")
-    parser.add_argument("--min-component", type=int, default=0, metavar="VOXELS",
-                        help="remove whole-tumor components smaller than this (0: off)")
-    parser.add_argument("--et-min-voxels", type=int, default=0, metavar="VOXELS",
-                        help="relabel enhancing tumor as core when its volume is below this (nnU-Net BraTS"
-                             " 2020 rule; 0: off)")
+    post = parser.add_argument_group("postprocessing (default: the rule the checkpoint records, e.g. --recipe cpu's,"
+                                      " else none; a flag changes that one setting)")
+    post.add_argument("--threshold", type=float, help="region probability threshold (default 0.5)")
+    post.add_argument("--min-component", type=int, metavar="VOXELS",
+                      help="remove whole-tumor components smaller than this (0: off)")
+    post.add_argument("--largest-wt", type=float, nargs="?", const=1.0, metavar="FRACTION",
+                      help="keep only the largest whole-tumor component (nnU-Net's rule), or with FRACTION those at"
+                           " least that fraction of its size; 0: off, also for a rule the checkpoint records")
+    post.add_argument("--et-min-voxels", type=int, metavar="VOXELS",
+                      help="relabel enhancing tumor as core when its volume is below this (nnU-Net BraTS"
+                           " 2020 rule; 0: off)")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx", "openvino"),
                         help="what computes the windows: torch (default, any device), onnx (ONNX Runtime) or"
                              " openvino (CPU; the fastest there); same windows and blending")
@@ -95,6 +100,13 @@ def find_cases(args):
     return discover_cases(args.input, layout=args.layout)
 
 
+def postprocess_changes(args) -> dict:
+    """The postprocessing settings given on the command line (the rest come from the checkpoint)."""
+    given = {"threshold": args.threshold, "min_component_voxels": args.min_component,
+             "wt_component_fraction": args.largest_wt, "et_min_voxels": args.et_min_voxels}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _init_distributed(env):
     import torch
     import torch.distributed as dist
@@ -107,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..inference.batch import OutputOptions, dist_env, predict_cases, write_summary
-    from ..inference.postprocess import PostprocessConfig
     from ..inference.predictor import Predictor
 
     env = dist_env()
@@ -125,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         [str(p) for p in args.model], device=device, overlap=args.overlap, tta=args.tta,
         batch_size=args.batch_size, weights=args.weights, backend=args.backend, precision=args.precision,
         compile=args.compile,
-        postprocess=PostprocessConfig(args.threshold, args.min_component, args.et_min_voxels),
+        postprocess=postprocess_changes(args),
         uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window,
     )
     options = OutputOptions(args.name_format, args.probabilities, uncertainty=args.uncertainty is not None)

@@ -127,7 +127,9 @@ def report_sections(out: Path, summary: dict, overlays: Sequence[Path]) -> list[
     """Everything the report shows, in order."""
     kind = "synthetic" if summary["synthetic"] else "real"
     t = summary["timings_s"]
-    intro = (f"Trained `{summary['config']['model']}` ({summary['config']['preset']}) on"
+    budget = summary["config"].get("time_budget")
+    intro = (f"Trained `{summary['config']['model']}` ({summary['config']['preset']})"
+             + (f" for a {budget:g}-minute budget" if budget else "") + f" on"
              f" {len(summary['train_cases'])} {kind} cases, predicted {len(summary['heldout_cases'])} held-out"
              f" {kind} cases on {summary['device']}. Total {t['total']:.0f} s (training {t['train']:.0f} s,"
              f" prediction {t['predict']:.0f} s).")

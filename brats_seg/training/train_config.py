@@ -11,7 +11,8 @@ from typing import Any
 from ..config import PreprocessConfig, from_dict, read_yaml
 from ..conventions import get_scheme
 from ..data.transforms import AugmentConfig, check_augmentation
-from ..errors import ConfigError
+from ..errors import BratsSegError, ConfigError
+from ..inference.postprocess import PostprocessConfig, check_postprocess
 from .losses import LOSSES
 from .recipes import get_recipe, merge_settings
 from .schedule import SCHEDULES
@@ -128,6 +129,9 @@ class TrainConfig:
     threads: int | None = None
     """torch intra-op CPU threads (``None``: torch's default). On a busy or small CPU, 1 per process
     avoids oversubscription with the loader workers (2-core machines: ~10x faster steps)."""
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    """How predictions of this run's checkpoints are cleaned (recorded in them; ``brats-seg predict`` applies
+    it unless its flags say otherwise), e.g. the cross-validated rule of ``--recipe cpu``."""
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -174,6 +178,10 @@ def check_settings(cfg: TrainConfig) -> None:
     if cfg.output_scheme is not None:
         get_scheme(cfg.output_scheme)
     check_augmentation(cfg.augmentation)
+    try:
+        check_postprocess(cfg.postprocess)
+    except BratsSegError as e:
+        raise ConfigError(str(e)) from None
 
 
 def recipe_config(name: str) -> TrainConfig:

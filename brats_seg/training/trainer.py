@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -184,6 +185,19 @@ def save_epoch(s: Session, improved: bool) -> None:
     ddp.barrier(s.info)
 
 
+def check_batch_norm(model: nn.Module, cfg: TrainConfig) -> None:
+    """A :class:`ConfigError` when batch norm would see one value per channel: a batch of one patch
+    whose deepest features ``patch // model.size_divisor`` are a single voxel (training cannot run)."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    divisor = getattr(model, "size_divisor", 1)
+    deepest = int(np.prod([max(p // divisor, 1) for p in cfg.patch]))
+    if cfg.batch_size * deepest < 2:
+        raise ConfigError(f"model {cfg.model!r} uses batch norm and its deepest features are 1 voxel at patch"
+                          f" {'x'.join(map(str, cfg.patch))}: batch norm cannot train on one value per channel;"
+                          f" use --batch-size 2 or more, or a patch of at least {2 * divisor}")
+
+
 def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.DistInfo,
         device: torch.device) -> Progress:
     """Train ``model`` for ``cfg.epochs`` (or ``cfg.time_budget`` minutes), validating and saving after each
@@ -227,6 +241,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     seed_everything(cfg.seed)  # the initial weights depend on the seed only
     channels = data_channels(cfg)
     model = build_network(cfg, len(channels))
+    check_batch_norm(model, cfg)
     if last_checkpoint(run).is_file() and not cfg.resume:
         raise ConfigError(f"{run}: already holds a training run; pass --resume to continue it or choose another --out")
     info = ddp.setup(cfg.device)
