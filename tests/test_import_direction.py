@@ -11,10 +11,11 @@ ALLOWED = {
     "models": BASE,
     "checkpoint": BASE | {"models"},
     "evaluation": BASE | {"data"},
-    "inference": BASE | {"data", "models", "checkpoint"},
+    "prepare": BASE | {"data"},
+    "inference": BASE | {"data", "models", "checkpoint", "prepare"},
     "training": BASE | {"data", "models", "checkpoint", "inference", "evaluation"},
     "experiments": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training"},
-    "cli": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training", "experiments"},
+    "cli": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training", "experiments", "prepare"},
 }
 
 
