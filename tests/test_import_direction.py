@@ -30,7 +30,7 @@ def _imports(path: Path) -> set[str]:
     rel = path.relative_to(PACKAGE.parent).with_suffix("")
     parts = list(rel.parts[:-1])  # the package the file is in (an __init__ is in its own package)
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = parts[: len(parts) - node.level + 1]
