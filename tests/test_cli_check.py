@@ -10,7 +10,7 @@ from pathlib import Path
 from brats_seg.cli import main
 from helpers import write_dataset
 
-KEYS = ["case", "ok", "layout", "label_scheme", "modalities", "shape", "errors"]
+KEYS = ["case", "ok", "layout", "label_scheme", "modalities", "shape", "errors", "missing", "findings"]
 
 
 def test_real_brats2018_json(shared_data, capsys):

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..conventions import canonical_modality, detect_scheme
     from ..data.cases import load_case
-    from ..data.io import read_image
+    from ..data.checks import geometry_error, read_label_map
     from ..data.layouts import discover_cases
     from ..errors import CaseError
     from ..evaluation.overlays import overlay_figure
@@ -36,11 +36,10 @@ def run(args: argparse.Namespace) -> int:
         scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme, case_id=case.case_id)
         maps["reference"] = (vol.label, scheme)
     if args.pred is not None:
-        pred = read_image(args.pred, dtype=None)
-        if pred.shape != vol.reference.shape:
-            raise CaseError(f"{args.pred}: shape {'x'.join(map(str, pred.shape))} does not match the case's"
-                            f" {'x'.join(map(str, vol.reference.shape))}")
-        labels = np.rint(np.asarray(pred.array)).astype(np.uint8)
+        pred = read_label_map(args.pred)  # the checks of brats-seg check: complete, 3-D, integer values
+        if problem := geometry_error("prediction", pred.image, f"case {case.case_id}", vol.reference):
+            raise CaseError(f"{args.pred}: {problem}")
+        labels = pred.image.array.astype(np.uint8)
         maps["prediction"] = (labels, args.pred_scheme or detect_scheme(np.unique(labels), hint=case.label_scheme,
                                                                           case_id=case.case_id))
     out = args.out or Path(f"{case.case_id}_overlay.png")

@@ -214,7 +214,7 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run one training described by ``cfg`` (see :class:`TrainConfig`); returns a summary dict
     (``run``, ``epochs``, ``best``, ``best_epoch``, ``history``, ``seconds`` of this session,
-    ``elapsed`` training time over all sessions).
+    ``elapsed`` training time over all sessions, ``skipped`` raw cases that failed a check).
 
     Bad settings (unknown model, a patch the network cannot take, a missing data
     folder, an existing run without ``resume``) raise :class:`ConfigError` before any work.
@@ -250,7 +250,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         progress = fit(cfg, model, data, run, info, device)
         return {"run": str(run), "epochs": progress.epoch, "best": progress.best, "best_epoch": progress.best_epoch,
                 "history": progress.history, "seconds": time.perf_counter() - t0,
-                "elapsed": float(progress.schedule.get("elapsed", 0.0))}
+                "elapsed": float(progress.schedule.get("elapsed", 0.0)), "skipped": data.skipped}
     finally:
         ddp.cleanup(info)
 
