@@ -38,6 +38,7 @@ _API: dict[str, str] = {
     "evaluate_folder": "brats_seg.evaluation.report",
     "train": "brats_seg.training.trainer",
     "TrainConfig": "brats_seg.training.train_config",
+    "list_recipes": "brats_seg.training.recipes",
     "PreprocessConfig": "brats_seg.config",
     "search": "brats_seg.training.search",
     "SearchConfig": "brats_seg.training.search",

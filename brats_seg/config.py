@@ -63,18 +63,23 @@ def replace(cfg: T, **changes: Any) -> T:
     return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
-    """Read a config of type ``cls`` from a YAML file (``yaml.safe_load``)."""
+def read_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping of settings in a YAML file (``yaml.safe_load``; an empty file is ``{}``)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__})") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    return from_dict(cls, data, source=str(path))
+    return data or {}
+
+
+def load_yaml(cls: type[T], path: str | Path) -> T:
+    """Read a config of type ``cls`` from a YAML file (``yaml.safe_load``)."""
+    return from_dict(cls, read_yaml(path), source=str(path))
 
 
 def dump_yaml(cfg: Any, path: str | Path) -> None:

@@ -97,7 +97,8 @@ def test_train_vnas_from_a_genotype_file(brats2021_case, tmp_path, capsys):
                  "--model-arg", "strides=[1,2]"]) == 0
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     assert ckpt["model"]["name"] == "vnas"
-    assert ckpt["model"]["kwargs"]["genotype"]["cells"] == ["p3d", "conv2d", "conv3d"]
+    saved = ckpt["model"]["kwargs"]["genotype"]  # a format-1 file (cells) trains as the level space
+    assert saved["space"] == "level" and saved["encoder"] == [["p3d"], ["conv2d"]] and saved["decoder"] == [["conv3d"]]
     (tmp_path / "bad.json").write_text('{"cells": ["conv9d"]}')
     assert main([*args[:3], str(tmp_path / "r2"), *args[4:], "--genotype", str(tmp_path / "bad.json")]) == 2
     assert "unknown op 'conv9d'" in capsys.readouterr().err

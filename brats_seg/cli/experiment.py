@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..experiments.registry import run_experiment
-    from ..models.nas.genotype import load_genotype
+    from ..models.nas.genotype import load_genotype, model_arguments
 
     options: dict = {}
     if args.name == "transfer":
@@ -41,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.genotype:
         if args.name != "architectures":
             raise ConfigError("--genotype applies to the architectures experiment only")
-        genotype = load_genotype(args.genotype)
-        options["model_kwargs"] = {"vnas": {"genotype": genotype}}
+        options["model_kwargs"] = {"vnas": model_arguments(load_genotype(args.genotype))}
     summary = run_experiment(args.name, args.data, args.out, args.preset, device=args.device,
                              progress=not args.no_progress, **options)
     print(f"{args.name}: {len(summary['rows'])} rows in {summary['paths']['md']}"

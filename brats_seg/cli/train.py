@@ -1,7 +1,9 @@
 """``brats-seg train DATA --model NAME --out RUN``: region-based training into one run folder.
 
-Settings come from ``--config cfg.yaml`` (a :class:`~brats_seg.training.train_config.TrainConfig`
-as YAML) with flags overriding it. ``--resume`` continues the run in ``--out`` from its
+Settings come from ``--recipe NAME`` (a named, documented set: ``--list-recipes``; see
+:mod:`brats_seg.training.recipes`), then ``--config cfg.yaml`` (a
+:class:`~brats_seg.training.train_config.TrainConfig` as YAML), then flags: each overrides
+the one before. ``--resume`` continues the run in ``--out`` from its
 ``config.yaml`` (flags still override, e.g. ``--epochs`` to extend it). ``--time-budget
 MINUTES`` trains for that long instead of a number of epochs (validation and checkpoint
 writes included; the learning rate decays over the time; see
@@ -33,13 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..conventions import LABEL_SCHEMES
 
     parser.add_argument("data", nargs="?", help="raw dataset folder or preprocessing cache")
-    parser.add_argument("--out", required=True, help="run folder (config.yaml, checkpoints/, log.csv, curves.png)")
-    parser.add_argument("--config", help="YAML file of TrainConfig settings; flags override it")
+    parser.add_argument("--out", help="run folder (config.yaml, checkpoints/, log.csv, curves.png)")
+    parser.add_argument("--recipe", help="named settings, e.g. nnunet (nnU-Net v2's trainer); --config and flags"
+                        " override them")
+    parser.add_argument("--list-recipes", action="store_true", help="list the recipes and exit")
+    parser.add_argument("--config", help="YAML file of TrainConfig settings; overrides --recipe, flags override it")
     parser.add_argument("--model", help="registered model name (brats-seg models lists them)")
     parser.add_argument("--preset", help="model size: tiny or base")
     parser.add_argument("--model-arg", action="append", type=_model_arg, metavar="KEY=VALUE",
                         help="override a model argument (YAML value), e.g. --model-arg features=[16,32,64]; repeatable")
-    parser.add_argument("--genotype", help="genotype.json of a V-NAS search (brats-seg search); implies --model vnas")
+    parser.add_argument("--genotype", help="genotype.json of a V-NAS search (brats-seg search; formats 1 and 2);"
+                        " implies --model vnas and sets the residual blocks per level it was searched with")
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--time-budget", type=float, metavar="MINUTES",
@@ -67,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
     parser.add_argument("--no-augment", dest="augment", action="store_const", const=False)
     parser.add_argument("--fg-fraction", type=float, help="share of patches centred on tumor (default 0.34)")
+    parser.add_argument("--init", help="weight initialisation: default (PyTorch's) or he (nnU-Net's)")
     parser.add_argument("--init-from", help="weights file: our checkpoint, a state dict, or 2-D torchvision weights")
     parser.add_argument("--freeze-encoder-epochs", type=int)
     parser.add_argument("--encoder-lr-scale", type=float)
@@ -79,30 +86,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "time_budget", "patch", "batch_size",
          "loss", "deep_supervision", "optimizer", "lr", "weight_decay", "schedule", "warmup", "grad_clip", "amp",
          "fold", "folds", "val_every", "seed", "device", "workers", "threads", "augment", "init_from",
-         "freeze_encoder_epochs", "encoder_lr_scale", "output_scheme", "resume", "progress", "fg_fraction")
+         "freeze_encoder_epochs", "encoder_lr_scale", "output_scheme", "resume", "progress", "fg_fraction", "init")
 
 
 def config_from_args(args: argparse.Namespace):
+    """Recipe, then ``--config``, then flags (or the run's own ``config.yaml`` when resuming, then flags)."""
     from pathlib import Path
 
-    from ..config import load_yaml, replace
-    from ..training.train_config import TrainConfig, load_run_config
+    from ..config import read_yaml, replace
+    from ..errors import ConfigError
+    from ..training.train_config import config_from_dict, load_run_config
 
-    if args.config:
-        cfg = load_yaml(TrainConfig, args.config)
-    elif args.resume and (Path(args.out) / "config.yaml").is_file():
+    if args.resume and not args.config and args.out and (Path(args.out) / "config.yaml").is_file():
+        if args.recipe:
+            raise ConfigError(f"{args.out}: --recipe sets up a new run; a resumed run keeps its config.yaml")
         cfg = load_run_config(args.out)
     else:
-        cfg = TrainConfig()
+        settings = read_yaml(args.config) if args.config else {}
+        if args.recipe:
+            settings["recipe"] = args.recipe
+        cfg = config_from_dict(settings, source=args.config or "--recipe")
     cfg = replace(cfg, **{k: getattr(args, k) for k in FLAGS})
     if args.model_arg:
         cfg = replace(cfg, model_kwargs={**cfg.model_kwargs, **dict(args.model_arg)})
     if args.genotype:
-        from ..models.nas.genotype import load_genotype
+        from ..models.nas.genotype import load_genotype, model_arguments
 
-        cfg = replace(cfg, model=args.model or "vnas", model_kwargs={**cfg.model_kwargs,
-                                                                      "genotype": load_genotype(args.genotype)})
+        cfg = replace(cfg, model=args.model or "vnas",
+                      model_kwargs={**cfg.model_kwargs, **model_arguments(load_genotype(args.genotype))})
     return cfg
+
+
+def print_recipes() -> None:
+    from ..training.recipes import list_recipes
+
+    for r in list_recipes():
+        print(f"{r['name']}\n  {r['description']}\n  source: {r['reference']}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ..training.trainer import train
     from .outcome import report_failures
+
+    if args.list_recipes:
+        print_recipes()
+        return 0
 
     summary = train(config_from_args(args))
     if os.environ.get("RANK", "0") != "0":

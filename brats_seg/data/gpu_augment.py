@@ -76,6 +76,9 @@ class DeviceAugmentation:
         if self.cfg.p_elastic > 0:
             raise ConfigError("elastic deformation is not available in on-device augmentation; set"
                               " augmentation.p_elastic to 0 or augment on the CPU")
+        if self.cfg.pipeline != "monai":
+            raise ConfigError(f"on-device augmentation runs the 'monai' pipeline only, not"
+                              f" {self.cfg.pipeline!r}; set augmentation.pipeline to monai or augment on the CPU")
         self.p_spatial = 1.0 - (1.0 - self.cfg.p_rotate) * (1.0 - self.cfg.p_scale)
 
     def __call__(self, image: torch.Tensor, regions: torch.Tensor,

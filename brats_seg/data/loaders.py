@@ -11,6 +11,8 @@ drawn uniformly among those present (class balance), the rest are uniform over
 the volume. Every patch is a pure function of ``(seed, index)``: the sampler
 hands out indices ``epoch * n + i``, so the data stream does not depend on the
 number of workers and a resumed run sees exactly the patches it would have seen.
+An augmentation that rotates a larger crop (nnU-Net's) gets that crop around the same
+centre, for the samples it rotates (:func:`~brats_seg.data.transforms.sample_crop_size`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..conventions import get_scheme, labels_to_regions
 from ..errors import CaseError
 from .cache import Preprocessed, cache_nbytes, load_cached
-from .transforms import AugmentConfig, build_augmentation, plain_tensor
+from .transforms import AugmentConfig, augmentation_input_size, build_augmentation, plain_tensor, sample_crop_size
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 """``in_memory=None`` reads the cache into RAM when it is smaller than this."""
@@ -98,7 +100,8 @@ class PatchDataset(Dataset):
             if case.label is None:
                 raise CaseError(f"case {case.case_id}: no label in the cache; training needs labels")
         cfg = augment if isinstance(augment, AugmentConfig) else (AugmentConfig() if augment else None)
-        self.augmentation = build_augmentation(cfg) if cfg is not None else None
+        self.augmentation = build_augmentation(cfg, self.patch_size) if cfg is not None else None
+        self.crop_size = augmentation_input_size(cfg, self.patch_size)  # the largest crop a sample may need
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -126,10 +129,14 @@ class PatchDataset(Dataset):
         i = int(rng.integers(len(self.cases)))
         case = self.cases[i]
         lo = self._corner(rng, i, is_foreground_sample(int(index), self.batch_size, self.fg_fraction))
-        image = torch.from_numpy(crop_patch(case.image, lo, self.patch_size).astype(np.float32, copy=False))
-        label = torch.from_numpy(crop_patch(case.label, lo, self.patch_size)[None].astype(np.float32))
+        size = self.patch_size
         if self.augmentation is not None:
             self.augmentation.set_random_state(seed=int(rng.integers(2**31)))
+            size = sample_crop_size(self.augmentation, self.patch_size)  # larger for nnU-Net's rotation
+            lo = [c - (n - p) // 2 for c, n, p in zip(lo, size, self.patch_size)]  # same centre
+        image = torch.from_numpy(crop_patch(case.image, lo, size).astype(np.float32, copy=False))
+        label = torch.from_numpy(crop_patch(case.label, lo, size)[None].astype(np.float32))
+        if self.augmentation is not None:
             out = self.augmentation({"image": image, "label": label})
             image, label = plain_tensor(out["image"]).float(), plain_tensor(out["label"])
         regions = labels_to_regions(label[0].round().to(torch.uint8).numpy(), case.label_scheme)

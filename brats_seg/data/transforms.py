@@ -1,33 +1,58 @@
-"""Training augmentation for 3-D patches, built from MONAI transforms.
+"""Training augmentation for 3-D patches: one :class:`AugmentConfig`, two pipelines.
 
-The recipe and probabilities follow nnU-Net's default 3-D augmentation
-(Isensee et al., "nnU-Net", Nature Methods 2021, supplementary note 4):
-rotation (±30°, p 0.2) and scaling (0.7-1.4, p 0.2), Gaussian noise (p 0.1),
-Gaussian blur (p 0.2), multiplicative brightness (p 0.15), gamma (p 0.3, with
-retained statistics), mirroring along every axis (p 0.5 each), plus an additive
-intensity shift (p 0.15). Elastic deformation (nnU-Net v1) is available but off by
-default, as in nnU-Net v2: MONAI's ``Rand3DElasticd`` smooths a full-resolution
-displacement field, about 1.6 s per 128^3 patch on one core, more than all other
-transforms together (``AugmentConfig(p_elastic=0.1)`` turns it on).
+``pipeline: monai`` (the default) composes MONAI's random transforms: rotation and
+scaling in one ``RandAffined`` on the patch itself, Gaussian noise, Gaussian blur,
+multiplicative brightness (``RandScaleIntensityd``), an additive intensity shift,
+gamma (``RandAdjustContrastd``, retained statistics), mirroring, and on request
+elastic deformation, nnU-Net's contrast transform (``RandScaleIntensityFixedMeand``),
+low-resolution simulation and inverted gamma. Its default probabilities are
+nnU-Net's (rotation 0.2 at +-30 degrees, scaling 0.2 at 0.7-1.4, noise 0.1, blur 0.2,
+brightness 0.15, gamma 0.3, mirroring 0.5 per axis), but it is *not* nnU-Net v2's
+augmentation: it samples no larger crop (rotation brings zero padding into the patch
+corners), draws one anisotropic scale per axis and one intensity factor for all
+channels, resamples the label by nearest neighbour, adds an intensity shift nnU-Net
+has not, and leaves contrast, low resolution and inverted gamma off.
 
-Each sample is a dict ``{"image": (C, *patch) float32 tensor, "label": (1, *patch)
-uint8/float tensor}``; spatial transforms resample the label with nearest
-neighbour so label values survive. Regions are formed after augmentation
-(see :mod:`brats_seg.data.loaders`), so only one label channel is resampled.
+``pipeline: nnunet`` is nnU-Net v2's training augmentation
+(``nnUNetTrainer.get_training_transforms``), see :mod:`brats_seg.data.nnunet_augment`
+for what it does and where it differs. ``brats-seg train --recipe nnunet`` selects it
+with nnU-Net's probabilities.
+
+Elastic deformation is off by default in both, as in nnU-Net v2; only the ``monai``
+pipeline has it (MONAI's ``Rand3DElasticd``, about 1.6 s per 128^3 patch on one core,
+more than all other transforms together).
+
+Each sample is a dict ``{"image": (C, *crop) float32 tensor, "label": (1, *crop)
+float tensor of label values}``; the pipeline returns ``image`` ``(C, *patch)`` and
+``label`` ``(1, *patch)`` with label values only (never interpolated values). Regions
+are formed after augmentation (see :mod:`brats_seg.data.loaders`). ``crop`` is
+:func:`augmentation_input_size` (the patch itself for ``monai``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Probabilities and ranges of each augmentation (nnU-Net defaults)."""
+    """Probabilities (``p_*``, 0..1) and ranges of each augmentation; ``pipeline``: ``monai`` or ``nnunet``.
 
+    Ranges of multiplicative factors (brightness, contrast, gamma) are ``(low, high)``;
+    the ``nnunet`` pipeline draws below and above 1 with equal probability, as nnU-Net's
+    ``BGContrast`` does, so they must contain 1 there. ``noise_std``: the noise standard
+    deviation is drawn uniformly in ``[0, noise_std]``; ``lowres_zoom``: the downsampling
+    factor of the low-resolution simulation.
+    """
+
+    pipeline: str = "monai"
     p_rotate: float = 0.2
     rotate_degrees: float = 30.0
     p_scale: float = 0.2
@@ -43,17 +68,18 @@ class AugmentConfig:
     brightness_range: tuple[float, float] = (0.75, 1.25)
     p_shift: float = 0.15
     shift_offset: float = 0.1
+    p_contrast: float = 0.0
+    contrast_range: tuple[float, float] = (0.75, 1.25)
+    p_lowres: float = 0.0
+    lowres_zoom: tuple[float, float] = (0.5, 1.0)
+    p_gamma_inverted: float = 0.0
     p_gamma: float = 0.3
     gamma_range: tuple[float, float] = (0.7, 1.5)
     p_flip: float = 0.5
 
 
-def build_augmentation(cfg: AugmentConfig | None = None):
-    """A MONAI ``Compose`` over keys ``image`` and ``label`` applying ``cfg``.
-
-    Seed it per sample with ``transform.set_random_state(seed=...)`` for
-    reproducible patches (the loader does).
-    """
+def _build_monai(cfg: AugmentConfig, patch_size: Sequence[int] | None = None):
+    """MONAI ``Compose`` over keys ``image`` and ``label`` (``patch_size`` unused: it works on the patch)."""
     from monai.transforms import (
         Compose,
         Rand3DElasticd,
@@ -63,10 +89,11 @@ def build_augmentation(cfg: AugmentConfig | None = None):
         RandGaussianNoised,
         RandGaussianSmoothd,
         RandScaleIntensityd,
+        RandScaleIntensityFixedMeand,
         RandShiftIntensityd,
+        RandSimulateLowResolutiond,
     )
 
-    cfg = cfg or AugmentConfig()
     keys = ("image", "label")
     modes = ("bilinear", "nearest")
     rad = math.radians(cfg.rotate_degrees)
@@ -74,10 +101,11 @@ def build_augmentation(cfg: AugmentConfig | None = None):
     transforms = []
     # rotation and scaling in one resampling; MONAI draws both whenever it fires, so the
     # firing probability is that of either (1 - (1 - 0.2)^2 = 0.36, as nnU-Net's separate draws).
+    # One (min, max) pair per axis: MONAI adds 1, so each axis scales by uniform(lo, hi).
     p_spatial = 1.0 - (1.0 - cfg.p_rotate) * (1.0 - cfg.p_scale)
     if p_spatial > 0:
         transforms.append(RandAffined(
-            keys, prob=p_spatial, rotate_range=(rad, rad, rad), scale_range=(lo - 1.0, hi - 1.0),
+            keys, prob=p_spatial, rotate_range=(rad, rad, rad), scale_range=((lo - 1.0, hi - 1.0),) * 3,
             mode=modes, padding_mode="zeros",
         ))
     if cfg.p_elastic > 0:
@@ -94,8 +122,96 @@ def build_augmentation(cfg: AugmentConfig | None = None):
         RandShiftIntensityd("image", prob=cfg.p_shift, offsets=cfg.shift_offset),
         RandAdjustContrastd("image", prob=cfg.p_gamma, gamma=cfg.gamma_range, retain_stats=True),
     ]
+    # appended only when on, so that the default pipeline draws exactly the random numbers it always drew
+    if cfg.p_contrast > 0:
+        transforms.append(RandScaleIntensityFixedMeand(
+            "image", prob=cfg.p_contrast, factors=(cfg.contrast_range[0] - 1.0, cfg.contrast_range[1] - 1.0),
+            fixed_mean=True, preserve_range=True))
+    if cfg.p_lowres > 0:
+        transforms.append(RandSimulateLowResolutiond("image", prob=cfg.p_lowres, zoom_range=cfg.lowres_zoom))
+    if cfg.p_gamma_inverted > 0:
+        transforms.append(RandAdjustContrastd("image", prob=cfg.p_gamma_inverted, gamma=cfg.gamma_range,
+                                              invert_image=True, retain_stats=True))
     transforms += [RandFlipd(keys, prob=cfg.p_flip, spatial_axis=axis) for axis in range(3)]
     return Compose(transforms)
+
+
+def _build_nnunet(cfg: AugmentConfig, patch_size: Sequence[int] | None = None):
+    from .nnunet_augment import NnUNetAugmentation
+
+    if patch_size is None:
+        raise ConfigError("augmentation pipeline 'nnunet' needs the patch size (it crops the patch itself)")
+    return NnUNetAugmentation(cfg, patch_size)
+
+
+def _nnunet_input_size(cfg: AugmentConfig, patch_size: Sequence[int]) -> tuple[int, ...]:
+    from .nnunet_augment import initial_patch_size
+
+    return initial_patch_size(patch_size, cfg.rotate_degrees)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """An augmentation pipeline: its builder, and the crop it needs to produce one patch."""
+
+    build: Callable
+    input_size: Callable[[AugmentConfig, Sequence[int]], tuple[int, ...]]
+    unsupported: tuple[str, ...] = ()
+    """Probabilities that must stay 0 with this pipeline (it has no such transform)."""
+
+
+PIPELINES: dict[str, Pipeline] = {
+    "monai": Pipeline(_build_monai, lambda cfg, patch: tuple(int(p) for p in patch)),
+    "nnunet": Pipeline(_build_nnunet, _nnunet_input_size, unsupported=("p_elastic",)),
+}
+"""Pipeline name -> :class:`Pipeline` (``AugmentConfig.pipeline``)."""
+
+
+def check_augmentation(cfg: AugmentConfig) -> None:
+    """Raise :class:`ConfigError` (one line) for an augmentation setting that cannot work."""
+    if cfg.pipeline not in PIPELINES:
+        raise ConfigError(f"unknown augmentation pipeline {cfg.pipeline!r}; valid: {', '.join(PIPELINES)}")
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name.startswith("p_") and not 0 <= value <= 1:
+            raise ConfigError(f"augmentation.{f.name} must be in [0, 1], got {value}")
+        if isinstance(value, tuple) and not value[0] <= value[1]:
+            raise ConfigError(f"augmentation.{f.name} must be (low, high) with low <= high, got {list(value)}")
+    for name in PIPELINES[cfg.pipeline].unsupported:
+        if getattr(cfg, name) > 0:
+            raise ConfigError(f"augmentation.{name}: pipeline {cfg.pipeline!r} has no such transform; set it to 0")
+    if cfg.pipeline == "nnunet":
+        for name in ("brightness_range", "contrast_range", "gamma_range"):
+            lo, hi = getattr(cfg, name)
+            if not lo <= 1 <= hi:
+                raise ConfigError(f"augmentation.{name} must contain 1 with pipeline 'nnunet' (it draws below and"
+                                  f" above 1 with equal probability), got {[lo, hi]}")
+
+
+def build_augmentation(cfg: AugmentConfig | None = None, patch_size: Sequence[int] | None = None):
+    """The augmentation of ``cfg`` (default :class:`AugmentConfig`): a callable on ``{"image", "label"}`` dicts
+    that turns a crop of :func:`augmentation_input_size` into a patch of ``patch_size``.
+
+    Seed it per sample with ``transform.set_random_state(seed=...)`` for
+    reproducible patches (the loader does).
+    """
+    cfg = cfg or AugmentConfig()
+    check_augmentation(cfg)
+    return PIPELINES[cfg.pipeline].build(cfg, patch_size)
+
+
+def augmentation_input_size(cfg: AugmentConfig | None, patch_size: Sequence[int]) -> tuple[int, ...]:
+    """Size of the crop the augmentation turns into one ``patch_size`` patch (larger for ``nnunet``)."""
+    if cfg is None:
+        return tuple(int(p) for p in patch_size)
+    return PIPELINES[cfg.pipeline].input_size(cfg, patch_size)
+
+
+def sample_crop_size(augmentation, patch_size: Sequence[int]) -> tuple[int, ...]:
+    """The crop one sample needs, drawn after seeding ``augmentation``: the patch, unless the augmentation draws
+    a transform that needs more (``draw_crop_size``: the ``nnunet`` pipeline's rotation or scaling)."""
+    draw = getattr(augmentation, "draw_crop_size", None)
+    return tuple(draw()) if draw is not None else tuple(int(p) for p in patch_size)
 
 
 def plain_tensor(x) -> torch.Tensor:

@@ -5,8 +5,9 @@ nnU-Net, arXiv:1809.10486 and arXiv:2011.00848; Myronenko 2018, arXiv:1810.11654
 the architecture matters once training is fixed. Each model is trained on the same cases with
 the same :class:`~brats_seg.experiments.arms.Budget` and seed, then predicts the same held-out
 cases. The table gives Dice and HD95 per region (means over held-out cases), trainable parameters,
-training seconds and prediction seconds per case; ``results.png`` draws Dice per region and
-Dice against parameters.
+GFLOPs per training crop, training seconds and prediction seconds per case; ``results.png`` draws
+Dice per region and Dice against parameters. The ``vnas`` arm trains a searched genotype: the one
+given (``--genotype``), else one found by a short search on the training cases (:class:`SearchBudget`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,28 @@ from .tables import write_csv, write_results
 
 
 @dataclass(frozen=True)
+class SearchBudget:
+    """The V-NAS search the ``vnas`` arm runs on the training cases when no genotype is given (the paper's
+    ``layer`` space, the training budget's model size and batch). ``patch``: None for the training budget's;
+    the supernet holds three candidates per layer, about three times the memory of the network it searches."""
+
+    epochs: int = 3
+    warmup_epochs: int = 1
+    steps_per_epoch: int = 4
+    patch: tuple[int, int, int] | None = None
+
+
+@dataclass(frozen=True)
 class ArchitecturesConfig:
     """``models``: registry names (empty: every registered model). ``budget``: shared by all.
-    ``model_kwargs``: per-model build arguments, e.g. ``{"vnas": {"genotype": <genotype.json>}}``."""
+    ``model_kwargs``: per-model build arguments, e.g. ``{"vnas": model_arguments(<genotype.json>)}``;
+    without a ``vnas`` genotype the arm searches one first (``search``)."""
 
     models: tuple[str, ...] = ()
     model_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)
     data: DataPlan = field(default_factory=DataPlan)
+    search: SearchBudget = field(default_factory=SearchBudget)
     seed: int = 0
 
 
@@ -42,12 +57,15 @@ PRESETS: dict[str, ArchitecturesConfig] = {
     # CPU, seconds: plain U-Net, its residual twin and V-NAS cells, answering two of the review's questions.
     "smoke": ArchitecturesConfig(models=("unet3d", "resunet", "vnas"),
                                  budget=Budget(preset="tiny", epochs=1, steps_per_epoch=4, patch=(32, 32, 32),
-                                               batch_size=2, threads=1, augment=False)),
+                                               batch_size=2, threads=1, augment=False),
+                                 search=SearchBudget(epochs=3, warmup_epochs=1, steps_per_epoch=2)),
     # one GPU, hours: every registered model at its BraTS size, 20 x 100 steps of 128^3 crops, 20% held out.
     "full": ArchitecturesConfig(models=(),
                                 budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),
                                               batch_size=2, workers=4, overlap=0.5),
-                                data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0)),
+                                data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0),
+                                search=SearchBudget(epochs=10, warmup_epochs=3, steps_per_epoch=100,
+                                                    patch=(64, 64, 64))),
 }
 
 QUESTIONS: dict[str, tuple[str, str, str]] = {
@@ -57,7 +75,7 @@ QUESTIONS: dict[str, tuple[str, str, str]] = {
 }
 """Open questions of the review answered by a pair of rows: (model, baseline, what differs)."""
 
-COLUMNS: tuple[str, ...] = ("model", "parameters", *METRIC_COLUMNS, "train_seconds", "seconds_per_case",
+COLUMNS: tuple[str, ...] = ("model", "parameters", "gflops", *METRIC_COLUMNS, "train_seconds", "seconds_per_case",
                             "n_train", "n_test", "steps")
 
 
@@ -111,8 +129,30 @@ def run(data: str | Path | None, out: str | Path, *, preset: str = "smoke", devi
         return _run(cfg, data, Path(out), preset if config is None else "custom", device, progress)
 
 
+def searched_arm(cfg: ArchitecturesConfig, cache: Path, out: Path, device: str | None,
+                 progress: bool) -> tuple[dict[str, Any], str]:
+    """Build arguments of the ``vnas`` arm and where its genotype came from: the one given, or a short
+    search (:class:`SearchBudget`) on the training cache, in ``out`` (resumed if found there)."""
+    given = dict(cfg.model_kwargs.get("vnas", {}))
+    if "genotype" in given:
+        return given, "searched genotype given (--genotype)"
+    from ..models.nas.genotype import describe_genotype, model_arguments
+    from ..training.search import SearchConfig, search
+
+    s, b = cfg.search, cfg.budget
+    genotype = search(cache, out, SearchConfig(epochs=s.epochs, warmup_epochs=s.warmup_epochs,
+                                               steps_per_epoch=s.steps_per_epoch, patch_size=list(s.patch or b.patch),
+                                               batch_size=b.batch_size, preset=b.preset, seed=cfg.seed,
+                                               device=device, threads=b.threads),
+                      resume=(out / "search_state.pt").is_file(), progress=progress)
+    return {**given, **model_arguments(genotype)}, (
+        f"genotype from a short search on the training cases ({s.epochs} epochs, {s.warmup_epochs} of them"
+        f" warm-up, x {s.steps_per_epoch} steps; {out.name}/): {describe_genotype(genotype)}")
+
+
 def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: str, device: str | None,
          progress: bool) -> dict[str, Any]:
+    from ..models.profile import profile_model
     from ..models.registry import list_models, model_info
 
     out.mkdir(parents=True, exist_ok=True)
@@ -124,13 +164,18 @@ def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: s
     split = split_dataset(root, cfg.data)
     cache = build_cache(split.train, out / "cache", cfg.data)
     timer.lap("data")
+    kwargs = dict(cfg.model_kwargs)
+    if "vnas" in models:
+        kwargs["vnas"], vnas_note = searched_arm(cfg, cache, out / "search", device, progress)
+        timer.lap("search")
     rows, case_rows = [], []
     bar = progress_bar(len(models), "architectures", progress)
     for name in models:
         arm = train_arm(name, cache, out / "runs" / name, cfg.budget, model=name, seed=cfg.seed, device=device,
-                        model_kwargs=cfg.model_kwargs.get(name))
+                        model_kwargs=kwargs.get(name))
         scores = score_checkpoints([arm.checkpoint], split.test, overlap=cfg.budget.overlap, device=device)
-        rows.append({"model": name, "parameters": arm.parameters, **mean_metrics(scores),
+        gflops = profile_model(name, preset=cfg.budget.preset, patch=cfg.budget.patch, **kwargs.get(name, {}))["gflops"]
+        rows.append({"model": name, "parameters": arm.parameters, "gflops": round(gflops, 3), **mean_metrics(scores),
                      "train_seconds": round(arm.train_seconds, 2), "n_train": len(split.train),
                      "n_test": len(split.test), "steps": cfg.budget.steps})
         case_rows += per_case_rows(name, scores)
@@ -146,10 +191,10 @@ def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: s
              f"{'x'.join(map(str, cfg.budget.patch))} crops, model size `{cfg.budget.preset}`, seed {cfg.seed}",
              "Dice and HD95 (mm) are means over the held-out cases; seconds_per_case is prediction"
              " (preprocessing + sliding window) on " + (device or "the default device"),
+             f"gflops: one forward pass on a 4 x {'x'.join(map(str, cfg.budget.patch))} crop",
              f"highest mean Dice: {best['model']} ({best['dice_mean']:.3f})"]
     if "vnas" in models:
-        notes.append("vnas: " + ("searched genotype given" if "genotype" in cfg.model_kwargs.get("vnas", {})
-                                 else "default genotype (no search run; pass --genotype genotype.json)"))
+        notes.append(f"vnas: {vnas_note}")
     summary = {"experiment": "architectures", "preset": preset, "data": str(root), "rows": rows,
                "train_cases": [c.case_id for c in split.train], "test_cases": [c.case_id for c in split.test],
                "timings_s": {**timer.stages, "total": timer.total()}}

@@ -13,14 +13,18 @@ the lower resolutions (``(B, 3, H/2, W/2, D/2)``, ...). Attributes:
 ``aux_loss``
     ``None``, or a scalar tensor set by a train-mode forward of a network with an
     auxiliary objective (SegResNet's VAE branch); trainers add it to the loss.
+
+:func:`init_weights` applies a named weight initialisation (``he``: nnU-Net's).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from ..errors import BratsSegError
+from ..errors import BratsSegError, ConfigError
 
 
 class InputSizeError(BratsSegError, ValueError):
@@ -77,3 +81,26 @@ class SegmentationNet(nn.Module):
     def forward_outputs(self, x: torch.Tensor, all_heads: bool) -> torch.Tensor | list[torch.Tensor]:
         """The network proper: a tensor, or a list of logits (full resolution first)."""
         raise NotImplementedError
+
+
+def he_init(model: nn.Module, negative_slope: float = 1e-2) -> None:
+    """nnU-Net's ``InitWeights_He(1e-2)``: every (transposed) convolution's weight drawn by
+    ``kaiming_normal_(a=negative_slope)`` (fan-in, leaky ReLU gain), its bias set to 0; other layers untouched."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+            nn.init.kaiming_normal_(m.weight, a=negative_slope)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+WEIGHT_INITS: dict[str, Callable[[nn.Module], None]] = {"default": lambda model: None, "he": he_init}
+"""Weight initialisation name -> function(model): ``default`` keeps PyTorch's (and MONAI's) own,
+``he`` is nnU-Net's (Isensee et al. 2021)."""
+
+
+def init_weights(model: nn.Module, name: str) -> nn.Module:
+    """Apply the weight initialisation ``name`` (:data:`WEIGHT_INITS`) to ``model`` in place; returns it."""
+    if name not in WEIGHT_INITS:
+        raise ConfigError(f"unknown weight initialisation {name!r}; valid: {', '.join(WEIGHT_INITS)}")
+    WEIGHT_INITS[name](model)
+    return model

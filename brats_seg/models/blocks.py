@@ -144,10 +144,12 @@ class Encoder(nn.Module):
     def total_stride(self) -> int:
         return math.prod(self.strides)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, stage_args: Sequence | None = None) -> list[torch.Tensor]:
+        """``stage_args[i]``, when given, is passed to stage ``i`` as its second argument (a search network's
+        architecture weights)."""
         skips = []
-        for stage in self.stages:
-            x = stage(x)
+        for i, stage in enumerate(self.stages):
+            x = stage(x) if stage_args is None else stage(x, stage_args[i])
             skips.append(x)
         return skips
 
@@ -172,11 +174,14 @@ class Decoder(nn.Module):
         n_heads = len(levels) if deep_supervision else 1
         self.heads = nn.ModuleList(nn.Conv3d(f[i], out_channels, 1) for i in range(n_heads))
 
-    def forward(self, skips: list[torch.Tensor], all_heads: bool = False) -> list[torch.Tensor]:
+    def forward(self, skips: list[torch.Tensor], all_heads: bool = False,
+                stage_args: Sequence | None = None) -> list[torch.Tensor]:
+        """``stage_args[j]``, when given, is passed to decoder stage ``j`` (deepest first) as its second argument."""
         x = skips[-1]
         outputs: dict[int, torch.Tensor] = {}
-        for up, stage, i in zip(self.ups, self.stages, self.levels):
-            x = stage(torch.cat([up(x), skips[i]], dim=1))
+        for j, (up, stage, i) in enumerate(zip(self.ups, self.stages, self.levels)):
+            x = torch.cat([up(x), skips[i]], dim=1)
+            x = stage(x) if stage_args is None else stage(x, stage_args[j])
             if i == 0 or (all_heads and i < len(self.heads)):
                 outputs[i] = self.heads[i](x)
         return [outputs[i] for i in sorted(outputs)]
@@ -199,7 +204,8 @@ class EncoderDecoderNet(SegmentationNet):
         return self.decoder(self.encoder(x), all_heads)
 
 
-def _per_level(value: int | Sequence[int], n: int, what: str) -> list[int]:
+def per_level(value: int | Sequence[int], n: int, what: str) -> list[int]:
+    """``value`` repeated ``n`` times, or the ``n`` values given (ConfigError otherwise)."""
     values = [int(value)] * n if isinstance(value, int) else [int(v) for v in value]
     if len(values) != n:
         raise ConfigError(f"{what} needs {n} values (one per level), got {values}")
@@ -213,8 +219,8 @@ def build_unet(*, in_channels: int, out_channels: int, deep_supervision: bool, f
     """A U-Net from :class:`ConvStage` parts; ``n_convs`` per encoder level, ``n_convs_decoder`` per decoder
     level (indexed by resolution, full resolution first; the bottleneck has no decoder stage)."""
     n = len(features)
-    enc_convs = _per_level(n_convs, n, "n_convs")
-    dec_convs = _per_level(n_convs_decoder, n - 1, "n_convs_decoder")
+    enc_convs = per_level(n_convs, n, "n_convs")
+    dec_convs = per_level(n_convs_decoder, n - 1, "n_convs_decoder")
 
     def make_stage(cin: int, cout: int, stride: int, index: int) -> nn.Module:
         convs = enc_convs[index] if index < n else dec_convs[n - 1 - (index - n) - 1]

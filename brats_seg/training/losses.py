@@ -28,9 +28,11 @@ def regions_to_classes(target: torch.Tensor) -> torch.Tensor:
     return t[:, 0].long() + (t[:, 0] & t[:, 1]).long() + (t[:, 0] & t[:, 1] & t[:, 2]).long()
 
 
-def soft_dice_loss(probs: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
-    """1 - mean over channels of the batch soft Dice (nnU-Net's batch Dice); ``(B, K, *S)`` each."""
-    dims = (0, *range(2, probs.ndim))
+def soft_dice_loss(probs: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5, *,
+                   batch: bool = True) -> torch.Tensor:
+    """1 - mean soft Dice; ``(B, K, *S)`` each. ``batch``: one Dice per channel over the whole batch
+    (nnU-Net's batch Dice), else one per sample and channel, averaged (nnU-Net's ``batch_dice=False``)."""
+    dims = (0, *range(2, probs.ndim)) if batch else tuple(range(2, probs.ndim))
     inter = (probs * target).sum(dims)
     denom = probs.sum(dims) + target.sum(dims)
     return 1.0 - ((2 * inter + smooth) / (denom + smooth)).mean()
@@ -41,9 +43,14 @@ class DiceBCELoss(nn.Module):
 
     out_channels = 3
 
+    def __init__(self, batch_dice: bool = True):
+        super().__init__()
+        self.batch_dice = batch_dice
+
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
-        return soft_dice_loss(torch.sigmoid(logits), target) + F.binary_cross_entropy_with_logits(logits, target)
+        return (soft_dice_loss(torch.sigmoid(logits), target, batch=self.batch_dice)
+                + F.binary_cross_entropy_with_logits(logits, target))
 
 
 class DiceCELoss(nn.Module):
@@ -52,12 +59,17 @@ class DiceCELoss(nn.Module):
 
     out_channels = 4
 
+    def __init__(self, batch_dice: bool = True):
+        super().__init__()
+        self.batch_dice = batch_dice
+
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
         classes = regions_to_classes(target)
         onehot = F.one_hot(classes, 4).movedim(-1, 1).float()
         probs = torch.softmax(logits, dim=1)
-        return soft_dice_loss(probs[:, 1:], onehot[:, 1:]) + F.cross_entropy(logits, classes)
+        return (soft_dice_loss(probs[:, 1:], onehot[:, 1:], batch=self.batch_dice)
+                + F.cross_entropy(logits, classes))
 
 
 LOSSES: dict[str, Callable[[], nn.Module]] = {"dice_bce": DiceBCELoss, "dice_ce": DiceCELoss}
@@ -95,10 +107,10 @@ class DeepSupervisionLoss(nn.Module):
         return total
 
 
-def build_loss(name: str) -> nn.Module:
+def build_loss(name: str, *, batch_dice: bool = True) -> nn.Module:
     """The training loss ``name`` (``dice_bce`` or ``dice_ce``), wrapped for deep supervision."""
     from ..errors import ConfigError
 
     if name not in LOSSES:
         raise ConfigError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
-    return DeepSupervisionLoss(LOSSES[name]())
+    return DeepSupervisionLoss(LOSSES[name](batch_dice=batch_dice))

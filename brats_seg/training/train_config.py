@@ -2,44 +2,71 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import PreprocessConfig, from_dict, load_yaml
+from ..config import PreprocessConfig, from_dict, read_yaml
 from ..conventions import get_scheme
-from ..data.transforms import AugmentConfig
+from ..data.transforms import AugmentConfig, check_augmentation
 from ..errors import ConfigError
 from .losses import LOSSES
+from .recipes import get_recipe, merge_settings
 from .schedule import SCHEDULES
 
 OPTIMIZERS = ("adamw", "sgd")
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 
 
+def _applies_recipe(cls):
+    """``cls(recipe=NAME, **given)``: every field not in ``given`` takes recipe NAME's value (else the default)."""
+    init = cls.__init__
+    names = [f.name for f in dataclasses.fields(cls)]
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        given = {**dict(zip(names, args)), **kwargs}
+        if given.get("recipe"):
+            base = recipe_config(given["recipe"])
+            given = {**{n: getattr(base, n) for n in names}, **given}
+        init(self, **given)
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_applies_recipe
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run; saved as ``RUN/config.yaml`` and inside each checkpoint.
 
     ``data``: a raw dataset folder (preprocessed into ``cache`` or ``RUN/cache``) or a
-    preprocessing cache.
+    preprocessing cache. ``recipe``: a named set of settings
+    (:mod:`~brats_seg.training.recipes`; ``TrainConfig(recipe="nnunet", data=..., out=...)``):
+    every field not given takes the recipe's value. ``recipe="nnunet"`` is nnU-Net v2's
+    trainer as planned for BraTS; the defaults below are not.
 
-    Where the defaults follow nnU-Net v2 (``nnUNetTrainer``): 250 steps per epoch, batch 2,
+    The defaults share with nnU-Net v2 (``nnUNetTrainer``): 250 steps per epoch, batch 2,
     poly decay with exponent 0.9, no warm-up, gradient-norm clip 12, deep supervision,
     5 folds, z-score inside the brain, region-based sigmoid Dice + BCE (nnU-Net's BraTS
-    setting), a third of the patches forced onto tumor (we force ``ceil(batch x 0.34)`` per
-    batch), and the probabilities of rotation (0.2, +-30 degrees), scaling (0.2, 0.7-1.4),
-    noise, blur, brightness, gamma and mirroring in
-    :class:`~brats_seg.data.transforms.AugmentConfig`, with elastic deformation off.
-    Where they depart: AdamW with lr 1e-3 and weight decay 1e-4 (nnU-Net: SGD lr 1e-2,
-    Nesterov momentum 0.99, weight decay 3e-5; ``optimizer="sgd", lr=1e-2,
-    weight_decay=3e-5`` gives it), 100 epochs (nnU-Net: 1000), a fixed 128^3 patch (nnU-Net
-    plans it from the data), PyTorch's default weight initialisation (nnU-Net: He),
-    bf16 autocast (nnU-Net: fp16), validation by whole-volume sliding-window Dice every
-    ``val_every`` epochs (nnU-Net: pseudo-Dice on 50 patches per epoch), rotation and
-    scaling applied to the patch itself (nnU-Net: on a larger crop), and no contrast,
-    low-resolution or inverted-gamma augmentation (nnU-Net has them; we add a random
-    intensity shift it has not).
+    setting), a third of each batch forced onto tumor (``ceil(batch x 0.34)``: 1 of 2, as
+    nnU-Net's 0.33), and the probabilities of rotation (0.2, +-30 degrees), scaling (0.2,
+    0.7-1.4), noise, blur, brightness, gamma and mirroring, with elastic deformation off.
+    They depart in: AdamW with lr 1e-3 and weight decay 1e-4 (nnU-Net: SGD lr 1e-2,
+    Nesterov momentum 0.99, weight decay 3e-5), 100 epochs (nnU-Net: 1000), a fixed 128^3
+    patch and the cases' own spacing (nnU-Net plans both from the data: 128^3 at 1 mm for
+    BraTS), PyTorch's default weight initialisation (``init="he"``: nnU-Net's), batch Dice
+    (``batch_dice``; nnU-Net's BraTS plan computes Dice per sample), bf16 autocast
+    (nnU-Net: fp16), validation by whole-volume sliding-window Dice every ``val_every``
+    epochs (nnU-Net: pseudo-Dice on 50 patches per epoch), and the ``monai`` augmentation
+    pipeline (:mod:`~brats_seg.data.transforms`: no larger crop, channel-shared factors,
+    an extra intensity shift, no contrast, low-resolution or inverted-gamma transform).
+    Under any settings: the learning rate decays per step (nnU-Net: per epoch), a
+    tumor-centred patch is centred on a voxel of a label drawn among those present
+    (nnU-Net: of a region, WT, TC or ET), and ``workers`` data processes run (nnU-Net:
+    ``min(12, CPU cores)``).
 
     ``epochs`` of ``steps_per_epoch`` steps, or ``time_budget`` minutes of training
     (then ``epochs`` is not used; ``warmup`` becomes a share of the budget, 0..1; see
@@ -52,6 +79,7 @@ class TrainConfig:
 
     data: str = ""
     out: str = ""
+    recipe: str | None = None
     model: str = "nnunet"
     preset: str = "base"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -64,7 +92,11 @@ class TrainConfig:
     patch: tuple[int, int, int] = (128, 128, 128)
     batch_size: int = 2
     loss: str = "dice_bce"
+    batch_dice: bool = True
+    """Dice over the whole batch (``True``) or per sample, then averaged (nnU-Net's BraTS plan)."""
     deep_supervision: bool = True
+    init: str = "default"
+    """Weight initialisation (:data:`~brats_seg.models.base.WEIGHT_INITS`): ``default`` (PyTorch's) or ``he``."""
     optimizer: str = "adamw"
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -100,17 +132,26 @@ class TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     """Raise :class:`ConfigError` (one line) for a setting that cannot work; touches no data."""
-    from ..models.registry import model_info
-
     if not cfg.data:
         raise ConfigError("no data folder given")
     if not Path(cfg.data).is_dir():
         raise ConfigError(f"{cfg.data}: data folder not found")
     if not cfg.out:
         raise ConfigError("no run folder given (--out)")
+    if cfg.init_from and not Path(cfg.init_from).is_file():
+        raise ConfigError(f"{cfg.init_from}: --init-from file not found")
+    check_settings(cfg)
+
+
+def check_settings(cfg: TrainConfig) -> None:
+    """The checks of :func:`check_config` that need no file: names, ranges, the augmentation."""
+    from ..models.base import WEIGHT_INITS
+    from ..models.registry import model_info
+
     model_info(cfg.model)
     choices = {"loss": (cfg.loss, tuple(LOSSES)), "optimizer": (cfg.optimizer, OPTIMIZERS),
-               "schedule": (cfg.schedule, SCHEDULES), "amp": (cfg.amp, AMP_MODES)}
+               "schedule": (cfg.schedule, SCHEDULES), "amp": (cfg.amp, AMP_MODES),
+               "init": (cfg.init, tuple(WEIGHT_INITS))}
     for name, (value, valid) in choices.items():
         if value not in valid:
             raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
@@ -128,12 +169,37 @@ def check_config(cfg: TrainConfig) -> None:
                           f" got {cfg.warmup}")
     if cfg.folds > 1 and not 0 <= cfg.fold < cfg.folds:
         raise ConfigError(f"fold must be in 0..{cfg.folds - 1}, got {cfg.fold}")
-    if cfg.init_from and not Path(cfg.init_from).is_file():
-        raise ConfigError(f"{cfg.init_from}: --init-from file not found")
     if not 0 <= cfg.fg_fraction <= 1:
         raise ConfigError(f"fg_fraction must be in [0, 1], got {cfg.fg_fraction}")
     if cfg.output_scheme is not None:
         get_scheme(cfg.output_scheme)
+    check_augmentation(cfg.augmentation)
+
+
+def recipe_config(name: str) -> TrainConfig:
+    """The settings of recipe ``name`` over the defaults (no data or run folder), checked like any config:
+    a bad setting raises :class:`ConfigError` naming the recipe file."""
+    recipe = get_recipe(name)
+    cfg = from_dict(TrainConfig, dict(recipe.settings), source=str(recipe.path))
+    try:
+        check_settings(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{recipe.path}: {e}") from None
+    return cfg
+
+
+def config_from_dict(data: dict | None, *, source: str = "config") -> TrainConfig:
+    """A :class:`TrainConfig` from plain values; with a ``recipe`` key, over that recipe's settings
+    (nested blocks such as ``augmentation`` merge key by key)."""
+    data = dict(data or {})
+    if data.get("recipe"):
+        data = merge_settings(get_recipe(data["recipe"]).settings, data)
+    return from_dict(TrainConfig, data, source=source)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML file (``yaml.safe_load``; a ``recipe:`` key applies that recipe)."""
+    return config_from_dict(read_yaml(path), source=str(path))
 
 
 def load_run_config(run: str | Path) -> TrainConfig:
@@ -141,11 +207,8 @@ def load_run_config(run: str | Path) -> TrainConfig:
     path = Path(run) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run}: no config.yaml; not a run folder")
-    return load_yaml(TrainConfig, path)
+    return load_config(path)
 
 
-def config_from_dict(data: dict) -> TrainConfig:
-    return from_dict(TrainConfig, data)
-
-
-__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "check_config", "load_run_config", "config_from_dict"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "check_config", "check_settings", "load_run_config", "load_config",
+           "config_from_dict", "recipe_config"]

@@ -44,11 +44,14 @@ from .train_config import TrainConfig, check_config
 
 
 def build_network(cfg: TrainConfig, in_channels: int) -> nn.Module:
-    """The registered model, with the loss's output channels; refuses a patch the network cannot take."""
+    """The registered model, with the loss's output channels and ``cfg.init`` weights; refuses a patch the
+    network cannot take."""
+    from ..models.base import init_weights
     from ..models.registry import build_model
 
     model = build_model(cfg.model, in_channels=in_channels, out_channels=LOSSES[cfg.loss].out_channels,
                         preset=cfg.preset, deep_supervision=cfg.deep_supervision, **cfg.model_kwargs)
+    init_weights(model, cfg.init)
     d = int(getattr(model, "size_divisor", 1))
     if any(int(p) % d for p in cfg.patch):
         fit = "x".join(str(max(d, round(int(p) / d) * d)) for p in cfg.patch)
@@ -194,7 +197,7 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
                                fg_fraction=cfg.fg_fraction, augment=cfg.augmentation if cfg.augment else False,
                                seed=cfg.seed, steps_per_epoch=cfg.steps_per_epoch, rank=info.rank,
                                world_size=info.world_size, in_memory=cfg.in_memory)
-    loss_fn = build_loss(cfg.loss)
+    loss_fn = build_loss(cfg.loss, batch_dice=cfg.batch_dice)
     on_device = DeviceAugmentation(cfg.augmentation) if cfg.augment and cfg.augment_on_device else None
     bar = _progress_bar(s)
     while not s.schedule.finished(s.progress.epoch):

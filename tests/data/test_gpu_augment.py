@@ -115,6 +115,8 @@ def test_reproducible_and_refuses_elastic():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     with pytest.raises(ConfigError, match="elastic"):
         DeviceAugmentation(dataclasses.replace(cfg, p_elastic=0.1))
+    with pytest.raises(ConfigError, match="'monai' pipeline only"):
+        DeviceAugmentation(dataclasses.replace(cfg, pipeline="nnunet"))
 
 
 def test_brats_seg_train_with_on_device_augmentation(brats2021_case, tmp_path, capsys):

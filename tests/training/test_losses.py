@@ -58,3 +58,14 @@ def test_deep_supervision_weights_and_resizing():
 def test_unknown_loss():
     with pytest.raises(ConfigError, match="unknown loss"):
         build_loss("focal")
+
+
+def test_per_sample_dice_is_the_mean_of_each_samples_dice():
+    """``batch_dice=False`` (nnU-Net's BraTS plan): Dice per sample and region, averaged; batch Dice pools them."""
+    t = _target()
+    t[1] = 0  # the second sample has no tumor
+    logits = (t * 2 - 1) * 3
+    per_sample = DiceBCELoss(batch_dice=False)(logits, t)
+    each = torch.stack([DiceBCELoss(batch_dice=True)(logits[i:i + 1], t[i:i + 1]) for i in range(2)]).mean()
+    assert per_sample.item() == pytest.approx(each.item(), rel=1e-5)
+    assert per_sample.item() != pytest.approx(DiceBCELoss(batch_dice=True)(logits, t).item(), rel=1e-3)
