@@ -137,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         protected = [args.input] if args.input is not None and args.input.is_dir() else []
         report = predict_cases(predictor, cases, args.out, options, progress=not args.no_progress, env=env,
                                protected=protected, log=sys.stderr if len(cases) > 1 else None)
+        if env.world == 1:
+            refuse_single_case(report.failed, len(cases))  # one bad case: one line, exit 2, no summary
         report = write_summary(args.out, report, env, predictor.settings())
     finally:
         if env.world > 1:

@@ -30,13 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import PreprocessConfig, replace
     from ..data.preprocess import preprocess_dataset
-    from .outcome import refuse_single_case, report_failures
+    from .outcome import report_failures
 
     cfg = replace(PreprocessConfig(), crop=args.crop, normalization=args.normalization, n4=args.n4,
                   clip_percentiles=tuple(args.clip_percentiles) if args.clip_percentiles else None,
                   spacing=tuple(args.spacing) if args.spacing else None)
     report = preprocess_dataset(args.data, args.out, cfg, layout=args.layout, workers=args.workers,
                                 progress=not args.quiet)
-    refuse_single_case(report.failed, len(report.done) + len(report.skipped) + len(report.failed))
     print(report.summary())
     return report_failures(dict(sorted(report.failed.items())))

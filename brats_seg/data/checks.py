@@ -56,8 +56,6 @@ class CheckResult:
     readable), or None. ``label_values``: the distinct label values (None without
     a readable label). ``ambiguity``: the error text when the label values fit
     several schemes and nothing decided (:func:`check_dataset` may resolve it).
-    ``missing``: the modalities the case lacks (errors, except those allowed to be
-    missing, which are ``findings`` instead).
     """
 
     case: str
@@ -69,8 +67,10 @@ class CheckResult:
     errors: list[str]
     label_values: list[int] | None = None
     ambiguity: str | None = field(default=None, repr=False)
-    missing: tuple[str, ...] = ()
+    missing: list[str] = field(default_factory=list)
+    """Modalities absent that the caller allowed to be missing (not errors)."""
     findings: list[str] = field(default_factory=list)
+    """Facts worth reporting that do not make the case invalid (an allowed missing modality)."""
 
     def to_dict(self) -> dict:
         """The JSON record of ``brats-seg check --json``."""
@@ -281,13 +281,14 @@ def _inspect(case: Case, modalities: Sequence[str], scheme: str | None, allow_mi
     """Read ``modalities`` of ``case`` (and its label) once and check everything; never raises for bad data."""
     result = CheckResult(case.case_id, False, case.layout, (scheme and get_scheme(scheme).name) or case.label_scheme,
                          list(case.modalities), None, list(case.problems))
-    result.missing = tuple(m for m in modalities if m not in case.images)
-    refused = [m for m in result.missing if m not in allow_missing]
-    allowed = [m for m in result.missing if m in allow_missing]
-    if refused:
-        result.errors.append(f"missing modality {', '.join(refused)} (found {', '.join(case.modalities) or 'none'})")
-    if allowed:
-        result.findings.append(f"missing modality {', '.join(allowed)} (allowed)")
+    absent = [m for m in modalities if m not in case.images]
+    result.missing = [m for m in absent if m in allow_missing] if case.images else []  # none at all: an error
+    found = ", ".join(case.modalities) or "none"
+    if result.missing:
+        result.findings.append(f"missing modality {', '.join(result.missing)} (allowed; found {found})")
+    if len(result.missing) < len(absent):
+        result.errors.append(f"missing modality {', '.join(m for m in absent if m not in result.missing)}"
+                             f" (found {found})")
     read = _Read()
     _image_checks(case, [m for m in modalities if m in case.images], read, result.errors)
     if read.ref is not None:
@@ -362,7 +363,7 @@ def _resolve_ambiguity(cases: Sequence[Case], results: list[CheckResult]) -> Non
 
 
 def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: bool = True,
-                workers: int | None = None) -> list[CheckResult]:
+                workers: int | None = None, allow_missing: Collection[str] = ()) -> list[CheckResult]:
     """:func:`check_case` over ``cases`` on a thread pool (decompression and numpy release
     the GIL), in the order given, with a tqdm bar on stderr for more than a few cases."""
     from tqdm.auto import tqdm
@@ -373,7 +374,7 @@ def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: b
     with ThreadPoolExecutor(workers) as pool, tqdm(total=len(cases), desc="check", unit="case", file=sys.stderr,
                                                  disable=not progress or len(cases) <= 4) as bar:
         results = []
-        for result in pool.map(lambda c: check_case(c, scheme), cases):
+        for result in pool.map(lambda c: check_case(c, scheme, allow_missing=allow_missing), cases):
             results.append(result)
             bar.update()
     if scheme is None:
@@ -382,7 +383,7 @@ def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: b
 
 
 def check_dataset(root: str | Path, layout: str | None = None, scheme: str | None = None, *,
-                  progress: bool = True) -> list[CheckResult]:
+                  progress: bool = True, allow_missing: Collection[str] = ()) -> list[CheckResult]:
     """Discover the cases under ``root`` (see :func:`~brats_seg.data.layouts.discover_cases`) and check
     each. Raises :class:`CaseError` only when no case can be found; bad cases are results."""
-    return check_cases(discover_cases(root, layout), scheme, progress=progress)
+    return check_cases(discover_cases(root, layout), scheme, progress=progress, allow_missing=allow_missing)

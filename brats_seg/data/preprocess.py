@@ -241,6 +241,7 @@ def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Pa
     Idempotent: a case whose inputs (size, mtime), config and channels are unchanged is
     skipped. Cases run in ``workers`` processes (1: in this process). A failing case is
     reported in ``report.failed`` (and leaves no files behind); the others are still done.
+    A run given one case that fails raises :class:`CaseError` (one line) and writes no index.
     """
     cfg = cfg or PreprocessConfig()
     get_normalizer(cfg.normalization, clip_percentiles=tuple(cfg.clip_percentiles))  # bad config fails early
@@ -262,6 +263,8 @@ def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Pa
         else:
             todo.append((case, fp))
     _run(todo, cfg, channels, out, report, workers, progress)
+    if len(cases) == 1 and report.failed:
+        raise CaseError(next(iter(report.failed.values())))
     ok = {*report.done, *report.skipped}
     write_index(out, to_dict(cfg), channels, [c.case_id for c in cases if c.case_id in ok],
                 version=PREPROCESS_VERSION, failed=report.failed)
@@ -278,8 +281,7 @@ def preprocess_raw(data: str | Path, cache: str | Path, cfg: PreprocessConfig | 
     """
     report = preprocess_dataset(data, cache, cfg, channels=channels, progress=progress)
     if report.failed and not (report.done or report.skipped):
-        reasons = "; ".join(report.failed.values())
-        raise CaseError(reasons if len(report.failed) == 1 else f"{data}: no case went through the checks: {reasons}")
+        raise CaseError(f"{data}: no case went through the checks: {'; '.join(report.failed.values())}")
     if report.failed:
         print(f"preprocess: {len(report.failed)} case(s) skipped: " + "; ".join(report.failed.values()),
               file=sys.stderr)

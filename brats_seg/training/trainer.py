@@ -235,10 +235,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         seed_everything(cfg.seed + info.rank)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        if info.is_main:
-            run.mkdir(parents=True, exist_ok=True)
+        data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
+        if info.is_main:  # written once the data is known good: a refused run leaves no config behind
             dump_yaml(cfg, run / "config.yaml")
-        data = prepare_data(cfg, run, info)
         if data.channels != channels:
             raise ConfigError(f"{data.cache}: holds channels {', '.join(data.channels)}, expected"
                               f" {', '.join(channels)}")
