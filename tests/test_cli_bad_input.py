@@ -10,6 +10,7 @@ cases are cropped to 48x48x32 voxels around the tumour to keep the runs short.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -212,3 +213,14 @@ def test_evaluate_batch_scores_the_good_cases(crops, tmp_path, capsys, kind):
     assert {r["case_id"] for r in rows if r["status"] == "ok"} == {CASES[0], CASES[2]}
     assert {r["case_id"] for r in rows if r["status"] == "error"} == {CASES[1]}
     assert all(float(r["dice"]) == 1.0 for r in rows if r["status"] == "ok" and r["dice"] not in ("", "nan"))
+
+
+@pytest.mark.parametrize("backend, module, extra", [("onnx", "onnxruntime", "onnx"),
+                                                    ("openvino", "openvino", "openvino")])
+def test_missing_extra_is_one_line_naming_it(crops, tmp_path, ckpt, capsys, monkeypatch, backend, module, extra):
+    """An optional back-end that is not installed: one line naming the extra to install, exit 2."""
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    case = _dataset(crops, tmp_path / "data", 1) / CASES[0]
+    assert main([*SCAN_COMMANDS["predict"](case, tmp_path, ckpt), "--backend", backend]) == 2
+    _one_line(capsys, "predict", f"needs {module}: pip install 'brats_seg[{extra}]'")
+    assert not _files(tmp_path / "out")
