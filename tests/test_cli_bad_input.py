@@ -124,6 +124,8 @@ SCAN_COMMANDS = {  # command -> argv builder (case or dataset folder, tmp folder
     "preprocess": (lambda d, t, c: ["preprocess", str(d), str(t / "out"), "--quiet", "--workers", "1"]),
     "train": (lambda d, t, c: ["train", str(d), "--out", str(t / "out"), *TINY, "--folds", "1"]),
     "pretrain": (lambda d, t, c: ["pretrain", str(d), "--out", str(t / "out"), *TINY]),
+    "search": (lambda d, t, c: ["search", str(d), "--out", str(t / "out"), "--epochs", "1", "--warmup", "0", "--steps",
+                                "1", "--patch", "16", "--threads", "1", "--no-progress"]),
     "predict": (lambda d, t, c: ["predict", str(d), "--model", str(c), "--out", str(t / "out"), "--no-progress"]),
     "show": (lambda d, t, c: ["show", str(d / CASES[0]) if (d / CASES[0]).is_dir() else str(d), "--out",
                               str(t / "out" / "x.png")]),
