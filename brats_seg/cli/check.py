@@ -2,8 +2,9 @@
 
 Prints one row per case (layout, label scheme, modalities, shape, every problem)
 and a summary; ``--json`` prints a list of ``{"case", "ok", "layout",
-"label_scheme", "modalities", "shape", "errors"}`` on stdout instead. Exit 0 only
-when every case is valid, 1 when some case is not, 2 for bad input.
+"label_scheme", "modalities", "shape", "errors", "missing", "findings"}`` on stdout
+instead. Exit 0 only when every case is valid, 1 when some case is not, 2 for bad input.
+Every other command that reads cases applies the same checks (:mod:`brats_seg.data.checks`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ LAYOUT_NAMES = ("brats2021", "brats2023", "msd", "nnunet", "csv")  # kept litera
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset folder, one case folder, or a CSV manifest")
     parser.add_argument("--layout", help=f"force the dataset layout ({', '.join(LAYOUT_NAMES)}; default: detect)")
-    parser.add_argument("--label-scheme", help="the labels' scheme (brats2015, brats2021, brats2023, msd;"
+    from ..conventions import LABEL_SCHEMES  # light: names and label tables only
+
+    parser.add_argument("--label-scheme", help=f"the labels' scheme ({', '.join(LABEL_SCHEMES)};"
                         " default: from the layout and the label values)")
     parser.add_argument("--json", action="store_true", help="print a JSON list on stdout instead of a table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

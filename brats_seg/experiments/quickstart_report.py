@@ -199,7 +199,7 @@ def draw_overlays(cases: Sequence[Case], pred_dir: Path, out_dir: Path) -> list[
     """One PNG per case: FLAIR with the reference and the prediction in three planes."""
     from ..conventions import detect_scheme
     from ..data.cases import load_case
-    from ..data.io import read_image
+    from ..data.checks import read_label_map
     from ..evaluation.overlays import overlay_figure
 
     paths = []
@@ -209,7 +209,7 @@ def draw_overlays(cases: Sequence[Case], pred_dir: Path, out_dir: Path) -> list[
         scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme, case_id=case.case_id)
         maps = {"reference": (vol.label, scheme)}
         if pred_file.is_file():
-            maps["prediction"] = (np.asarray(read_image(pred_file, dtype=None).array).astype(np.uint8), scheme)
+            maps["prediction"] = (read_label_map(pred_file).image.array.astype(np.uint8), scheme)  # checked
         path = out_dir / f"{case.case_id}.png"
         overlay_figure(vol.image[0], maps, path, title=f"{case.case_id} (FLAIR)")
         paths.append(path)

@@ -231,7 +231,7 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run one training described by ``cfg`` (see :class:`TrainConfig`); returns a summary dict
     (``run``, ``epochs``, ``best``, ``best_epoch``, ``history``, ``seconds`` of this session,
-    ``elapsed`` training time over all sessions).
+    ``elapsed`` training time over all sessions, ``skipped`` raw cases that failed a check).
 
     Bad settings (unknown model, a patch the network cannot take, a missing data
     folder, an existing run without ``resume``) raise :class:`ConfigError` before any work.
@@ -250,10 +250,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         seed_everything(cfg.seed + info.rank)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        if info.is_main:
-            run.mkdir(parents=True, exist_ok=True)
+        data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
+        if info.is_main:  # written once the data is known good: a refused run leaves no config behind
             dump_yaml(cfg, run / "config.yaml")
-        data = prepare_data(cfg, run, info)
         if data.channels != channels:
             raise ConfigError(f"{data.cache}: holds channels {', '.join(data.channels)}, expected"
                               f" {', '.join(channels)}")
@@ -268,7 +267,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         progress = fit(cfg, model, data, run, info, device)
         return {"run": str(run), "epochs": progress.epoch, "best": progress.best, "best_epoch": progress.best_epoch,
                 "history": progress.history, "seconds": time.perf_counter() - t0,
-                "elapsed": float(progress.schedule.get("elapsed", 0.0))}
+                "elapsed": float(progress.schedule.get("elapsed", 0.0)), "skipped": data.skipped}
     finally:
         ddp.cleanup(info)
 
