@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "train": "train a region-based (WT/TC/ET) segmentation model",
     "pretrain": "self-supervised (Models Genesis-style) pretraining on unlabeled scans",
     "predict": "segment raw scans with one or more checkpoints (sliding window, TTA, ensemble)",
+    "prepare": "scanner output (DICOM/NIfTI, skull on, any orientation) -> a BraTS-form case in the MNI frame",
+    "segment": "prepare, predict and write the labels on the patient's own scans (NIfTI, DICOM SEG)",
     "export": "export a checkpoint to TorchScript or ONNX",
     "evaluate": "score predictions against references: Dice, HD95, lesion-wise",
     "rank": "BraTS rank-then-aggregate over several evaluated prediction sets",

@@ -6,6 +6,7 @@ and a summary; ``--json`` prints a list of ``{"case", "ok", "layout",
 instead. ``--allow-missing`` (all four, or a comma list such as ``t1n,t2w``) reports an
 absent sequence as a finding, not an error: for models trained with modality dropout.
 Exit 0 only when every case is valid, 1 when some case is not, 2 for bad input.
+Every other command that reads cases applies the same checks (:mod:`brats_seg.data.checks`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ LAYOUT_NAMES = ("brats2021", "brats2023", "msd", "nnunet", "csv")  # kept litera
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset folder, one case folder, or a CSV manifest")
     parser.add_argument("--layout", help=f"force the dataset layout ({', '.join(LAYOUT_NAMES)}; default: detect)")
-    parser.add_argument("--label-scheme", help="the labels' scheme (brats2015, brats2021, brats2023, msd;"
+    from ..conventions import LABEL_SCHEMES  # light: names and label tables only
+
+    parser.add_argument("--label-scheme", help=f"the labels' scheme ({', '.join(LABEL_SCHEMES)};"
                         " default: from the layout and the label values)")
     parser.add_argument("--allow-missing", nargs="?", const="t1n,t1c,t2w,t2f", metavar="MODS",
                         help="a missing sequence is a finding, not an error (all four, or a comma list like t1n,t2w):"

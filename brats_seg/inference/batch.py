@@ -223,7 +223,8 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
     Output paths are planned (and checked, see :func:`plan_outputs`) for all cases before
     any work. The next case is read in a background thread while the current one is
     predicted (decompressing four .nii.gz volumes takes longer than a GPU prediction).
-    Failures are printed one line each to ``log`` (default stderr) as they happen and collected in the report.
+    Failures are printed one line each to ``log`` (None: not printed) as they happen and collected in
+    the report. Cases are read through the checks of ``brats-seg check`` (``load_case``).
     """
     from tqdm.auto import tqdm
 
@@ -255,7 +256,8 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
                           file=log)
             except Exception as e:  # one bad case never stops the others
                 report.failed[case.case_id] = _one_line(case.case_id, e)
-                print(f"brats-seg predict: {report.failed[case.case_id]}", file=log)
+                if log is not None:
+                    print(f"brats-seg predict: {report.failed[case.case_id]}", file=log)
             else:
                 report.written.append(case.case_id)
                 report.seconds[case.case_id] = round(time.perf_counter() - t0, 3)

@@ -43,7 +43,7 @@ from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
 from .members import Member, canonical_channels, member_from_checkpoint
-from .postprocess import PostprocessConfig, probabilities_to_labels
+from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
 from .sequences import MemberInput, SequencePlan, plan_sequences
 from .sliding_window import sliding_window
 from .tta import mirror_combinations, mirrored
@@ -109,13 +109,16 @@ class Predictor:
     cuDNN and with oneDNN on CPU: about 1.4x for SegResNet on 2 CPU cores). ``warn``: print
     the one warning about checkpoints without a training spacing (to stderr). ``zero_fill``: run
     members on a sequence subset they were not trained for, the missing channels filled (the
-    papers' zero-filled baseline) instead of leaving them out (:mod:`.sequences`).
+    papers' zero-filled baseline) instead of leaving them out (:mod:`.sequences`). ``postprocess``:
+    a :class:`PostprocessConfig`; or ``None`` (the rule the checkpoints record, e.g. ``--recipe cpu``'s,
+    else none) or a mapping of the fields to change in it (:func:`.postprocess.resolve_postprocess`).
     """
 
     def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any] | Member],
                  device: str | torch.device | None = None, overlap: float = 0.5, tta: int = 0,
                  batch_size: int = 4, weights: Sequence[float] | None = None, backend: str = "torch",
-                 precision: str = "auto", compile: bool = False, postprocess: PostprocessConfig | None = None,
+                 precision: str = "auto", compile: bool = False,
+                 postprocess: PostprocessConfig | Mapping[str, Any] | None = None,
                  uncertainty: str | None = None, label_scheme: str | None = None,
                  window: Sequence[int] | None = None, channels_last: bool = True, warn: bool = True,
                  zero_fill: bool = False):
@@ -127,7 +130,7 @@ class Predictor:
         self.overlap, self.tta, self.batch_size = float(overlap), int(tta), int(batch_size)
         self.backend, self.precision = backend, resolve_precision(precision, self.device)
         self.channels_last, self.compile = bool(channels_last) and backend == "torch", bool(compile)
-        self.postprocess = postprocess or PostprocessConfig()
+        self.postprocess = resolve_postprocess(postprocess, [m.postprocess for m in members], [m.name for m in members])
         self.uncertainty, self.label_scheme, self.zero_fill = uncertainty, label_scheme, bool(zero_fill)
         self.members = list(members)
         self.channels = members[0].channels

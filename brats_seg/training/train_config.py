@@ -12,7 +12,8 @@ from ..config import PreprocessConfig, from_dict, read_yaml
 from ..conventions import MODALITIES, get_scheme
 from ..data.subsets import ModalityDropout
 from ..data.transforms import AugmentConfig, check_augmentation
-from ..errors import ConfigError
+from ..errors import BratsSegError, ConfigError
+from ..inference.postprocess import PostprocessConfig, check_postprocess
 from .losses import LOSSES
 from .recipes import get_recipe, merge_settings
 from .schedule import SCHEDULES
@@ -137,6 +138,9 @@ class TrainConfig:
     threads: int | None = None
     """torch intra-op CPU threads (``None``: torch's default). On a busy or small CPU, 1 per process
     avoids oversubscription with the loader workers (2-core machines: ~10x faster steps)."""
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    """How predictions of this run's checkpoints are cleaned (recorded in them; ``brats-seg predict`` applies
+    it unless its flags say otherwise), e.g. the cross-validated rule of ``--recipe cpu``."""
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -184,6 +188,10 @@ def check_settings(cfg: TrainConfig) -> None:
         get_scheme(cfg.output_scheme)
     ModalityDropout.from_config(MODALITIES, cfg.modality_dropout, cfg.subsets)  # names and p; channels checked later
     check_augmentation(cfg.augmentation)
+    try:
+        check_postprocess(cfg.postprocess)
+    except BratsSegError as e:
+        raise ConfigError(str(e)) from None
 
 
 def recipe_config(name: str) -> TrainConfig:

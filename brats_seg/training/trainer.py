@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -185,6 +186,19 @@ def save_epoch(s: Session, improved: bool) -> None:
     ddp.barrier(s.info)
 
 
+def check_batch_norm(model: nn.Module, cfg: TrainConfig) -> None:
+    """A :class:`ConfigError` when batch norm would see one value per channel: a batch of one patch
+    whose deepest features ``patch // model.size_divisor`` are a single voxel (training cannot run)."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    divisor = getattr(model, "size_divisor", 1)
+    deepest = int(np.prod([max(p // divisor, 1) for p in cfg.patch]))
+    if cfg.batch_size * deepest < 2:
+        raise ConfigError(f"model {cfg.model!r} uses batch norm and its deepest features are 1 voxel at patch"
+                          f" {'x'.join(map(str, cfg.patch))}: batch norm cannot train on one value per channel;"
+                          f" use --batch-size 2 or more, or a patch of at least {2 * divisor}")
+
+
 def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.DistInfo,
         device: torch.device) -> Progress:
     """Train ``model`` for ``cfg.epochs`` (or ``cfg.time_budget`` minutes), validating and saving after each
@@ -219,7 +233,7 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run one training described by ``cfg`` (see :class:`TrainConfig`); returns a summary dict
     (``run``, ``epochs``, ``best``, ``best_epoch``, ``history``, ``seconds`` of this session,
-    ``elapsed`` training time over all sessions).
+    ``elapsed`` training time over all sessions, ``skipped`` raw cases that failed a check).
 
     Bad settings (unknown model, a patch the network cannot take, a missing data
     folder, an existing run without ``resume``) raise :class:`ConfigError` before any work.
@@ -230,6 +244,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     channels = data_channels(cfg)
     ModalityDropout.from_config(channels, cfg.modality_dropout, cfg.subsets)  # subsets of these channels
     model = build_network(cfg, len(channels))
+    check_batch_norm(model, cfg)
     if last_checkpoint(run).is_file() and not cfg.resume:
         raise ConfigError(f"{run}: already holds a training run; pass --resume to continue it or choose another --out")
     info = ddp.setup(cfg.device)
@@ -238,10 +253,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         seed_everything(cfg.seed + info.rank)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        if info.is_main:
-            run.mkdir(parents=True, exist_ok=True)
+        data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
+        if info.is_main:  # written once the data is known good: a refused run leaves no config behind
             dump_yaml(cfg, run / "config.yaml")
-        data = prepare_data(cfg, run, info)
         if data.channels != channels:
             raise ConfigError(f"{data.cache}: holds channels {', '.join(data.channels)}, expected"
                               f" {', '.join(channels)}")
@@ -256,7 +270,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         progress = fit(cfg, model, data, run, info, device)
         return {"run": str(run), "epochs": progress.epoch, "best": progress.best, "best_epoch": progress.best_epoch,
                 "history": progress.history, "seconds": time.perf_counter() - t0,
-                "elapsed": float(progress.schedule.get("elapsed", 0.0))}
+                "elapsed": float(progress.schedule.get("elapsed", 0.0)), "skipped": data.skipped}
     finally:
         ddp.cleanup(info)
 
