@@ -217,7 +217,7 @@ def _one_line(case_id: str, e: BaseException) -> str:
 
 def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, options: OutputOptions | None = None,
                   *, label_scheme: str | None = None, progress: bool = True, env: DistEnv | None = None,
-                  protected: Sequence[Path] = (), log=None) -> BatchReport:
+                  protected: Sequence[Path] = (), log=sys.stderr) -> BatchReport:
     """Predict this process's share of ``cases`` into ``out``; see the module docstring.
 
     Output paths are planned (and checked, see :func:`plan_outputs`) for all cases before
@@ -229,7 +229,6 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
     from tqdm.auto import tqdm
 
     options = options or OutputOptions()
-    log = log or sys.stderr  # looked up per call: a default bound at import would outlive a replaced stderr
     out = Path(out)
     env = env or DistEnv()
     plan = plan_outputs(cases, out, options.name_format, protected)
@@ -253,7 +252,7 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
                 sidecar = predict_case(predictor, case, plan[case.case_id], options, label_scheme, vol=vol)
                 for left in sidecar["sequences"]["left_out"]:
                     print(f"brats-seg predict: note: case {case.case_id}: {left['name']} left out: {left['reason']}",
-                          file=log)
+                          file=log or sys.stderr)  # also for one case: the prediction stands
             except Exception as e:  # one bad case never stops the others
                 report.failed[case.case_id] = _one_line(case.case_id, e)
                 if log is not None:

@@ -157,14 +157,14 @@ def test_ensemble_leaves_out_members_that_cannot_take_the_subset(tmp_path, dropo
     assert main(["predict", str(data), "--model", str(partial), "--out", str(tmp_path / "p"), "--no-progress"]) == 0
     seq = sidecar(tmp_path / "p", "BraTS2021_00001")["sequences"]
     assert seq["used"] == ["t1c", "t2f"] and seq["unused"] == ["t2w"] and seq["filled"] == ["t1n", "t2w"]
-    # no member can: one line
+    # no member can: one line (a single case: exit 2, as for any bad case)
     write_case(tmp_path / "d2", "BraTS2021_00002", without=("t1c", "t1n"))
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "d2"), "--model", str(partial), str(complete), "--out",
-                 str(tmp_path / "none"), "--no-progress"]) == 1
-    lines = [ln for ln in capsys.readouterr().err.splitlines() if "BraTS2021_00002" in ln and "failed:" not in ln]
-    assert lines == ["brats-seg predict: case BraTS2021_00002: missing t1n, t1c; none of the 2 ensemble members"
-                     " was trained without them"]
+                 str(tmp_path / "none"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "brats-seg predict: error: case BraTS2021_00002: missing t1n, t1c; none of the 2 ensemble members"
+        " was trained without them"]
 
 
 def test_checkpoints_without_subsets_mean_complete_input(tmp_path):
