@@ -37,7 +37,7 @@ COMMANDS: dict[str, str] = {
     "benchmark": "set an evaluation summary beside published challenge results",
     "quickstart": "end to end on a laptop: data, training, prediction, evaluation, report",
     "show": "overlay picture of a case and optionally a prediction",
-    "experiment": "run one of the review's comparisons (architectures, transfer, ensembles)",
+    "experiment": "run one of the review's comparisons (architectures, transfer, ensembles, modalities)",
 }
 
 

@@ -3,7 +3,8 @@
 ``architectures`` (every registered model, one budget), ``transfer`` (scratch vs
 self-supervised pretraining vs synthetic-to-real vs inflated 2-D weights, encoder
 frozen or not, several training-set sizes), ``ensembles`` (members, EMMA-style
-combinations, error correlation vs gain). Each writes ``results.csv``, ``results.md``,
+combinations, error correlation vs gain), ``modalities`` (the 15 sequence subsets:
+modality dropout vs zero-filling). Each writes ``results.csv``, ``results.md``,
 ``results.png`` and ``summary.json`` into ``--out``.
 """
 
@@ -19,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="labeled dataset folder (any layout); default: synthesize the preset's"
                                        " dataset into OUT/data")
     parser.add_argument("--out", required=True, help="output folder (results.csv, results.md, results.png)")
-    parser.add_argument("--preset", default="smoke", choices=("smoke", "full"),
-                        help="smoke: tiny models, seconds on a CPU; full: BraTS-size models for a GPU")
+    parser.add_argument("--preset", default="smoke",
+                        help="smoke: tiny models, seconds on a CPU; full: BraTS-size models for a GPU;"
+                             " modalities also has cpu (real data, about 50 minutes on one busy core)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
     parser.add_argument("--weights-2d", metavar="FILE",
                         help="transfer: torchvision-format 2-D ResNet state-dict file to inflate (default: a"

@@ -2,6 +2,7 @@
 
     brats-seg predict data/BraTS2021 --model fold0.pt fold1.pt --out preds/ --tta 8
     brats-seg predict --t1n a.nii.gz --t1c b.nii.gz --t2w c.nii.gz --t2f d.nii.gz --model m.pt --out preds/
+    brats-seg predict --t1c b.nii.gz --t2f d.nii.gz --model dropout.pt --out preds/   # a subset of the sequences
     torchrun --nproc_per_node 4 -m brats_seg.cli predict cohort/ --model m.pt --out preds/
 
 Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.checks.read_case`).
@@ -22,7 +23,8 @@ MODALITY_FLAGS = ("t1n", "t1c", "t2w", "t2f")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", type=Path,
                         help="a case folder, a dataset folder (any layout) or a CSV manifest;"
-                             " or give one file per modality with --t1n/--t1c/--t2w/--t2f")
+                             " or give one file per modality with --t1n/--t1c/--t2w/--t2f (any subset the model was"
+                             " trained for)")
     parser.add_argument("--model", nargs="+", required=True, type=Path, metavar="CKPT",
                         help="checkpoint(s); several form an ensemble (probabilities averaged)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -69,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " (torch autocast or OpenVINO) is about 2-4x faster")
     parser.add_argument("--threads", type=int, help="CPU threads (torch, ONNX Runtime, OpenVINO)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    parser.add_argument("--zero-fill", action="store_true",
+                        help="run a model on a sequence subset it was not trained for, the missing ones zero-filled"
+                             " (the HeMIS/RFNet baseline; quality drops, often sharply) instead of refusing the case")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -140,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, weights=args.weights, backend=args.backend, precision=args.precision,
         compile=args.compile,
         postprocess=postprocess_changes(args),
-        uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window,
+        uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window, zero_fill=args.zero_fill,
     )
     options = OutputOptions(args.name_format, args.probabilities, uncertainty=args.uncertainty is not None)
     _init_distributed(env, device)

@@ -79,6 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-lr-scale", type=float)
     parser.add_argument("--output-scheme", help=f"label scheme predictions are written in ({', '.join(LABEL_SCHEMES)};"
                         " default: the training cases' scheme, required when they mix schemes)")
+    parser.add_argument("--modality-dropout", type=float, metavar="P",
+                        help="train for missing sequences: each sample keeps, with probability P, only a random"
+                             " subset of its channels (the others set to 0 after normalization, as prediction fills"
+                             " a missing sequence); the checkpoint records the subsets trained (default 0: off)")
+    parser.add_argument("--subsets", nargs="+", metavar="SUBSET",
+                        help="subsets dropout may keep, e.g. t1c+t2f t2f t1n+t1c+t2w (default: all 15)")
     parser.add_argument("--resume", action="store_const", const=True, help="continue the run in --out")
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False)
 
@@ -86,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "time_budget", "patch", "batch_size",
          "loss", "deep_supervision", "optimizer", "lr", "weight_decay", "schedule", "warmup", "grad_clip", "amp",
          "fold", "folds", "val_every", "seed", "device", "workers", "threads", "augment", "init_from",
-         "freeze_encoder_epochs", "encoder_lr_scale", "output_scheme", "resume", "progress", "fg_fraction", "init")
+         "freeze_encoder_epochs", "encoder_lr_scale", "output_scheme", "resume", "progress", "fg_fraction", "init",
+         "modality_dropout")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -107,6 +114,8 @@ def config_from_args(args: argparse.Namespace):
             settings["recipe"] = args.recipe
         cfg = config_from_dict(settings, source=args.config or "--recipe")
     cfg = replace(cfg, **{k: getattr(args, k) for k in FLAGS})
+    if args.subsets:
+        cfg = replace(cfg, subsets=tuple(args.subsets))
     if args.model_arg:
         cfg = replace(cfg, model_kwargs={**cfg.model_kwargs, **dict(args.model_arg)})
     if args.genotype:

@@ -66,12 +66,11 @@ def resolve_postprocess(given: PostprocessConfig | Mapping[str, Any] | None,
     if isinstance(given, PostprocessConfig):
         check_postprocess(given)
         return given
-    rules = {tuple(sorted((r or {}).items())) for r in recorded}
-    if len(rules) > 1:
+    rules = [from_dict(PostprocessConfig, dict(r or {}), source=f"{n}: postprocess") for r, n in zip(recorded, names)]
+    if any(r != rules[0] for r in rules):  # compared as rules: none recorded is the defaults
         raise BratsSegError(f"the checkpoints record different postprocessing ({', '.join(names)}); give every"
                             " postprocessing option explicitly")
-    base = from_dict(PostprocessConfig, dict(recorded[0] or {}) if recorded else {}, source="checkpoint postprocess")
-    cfg = dataclasses.replace(base, **dict(given or {}))
+    cfg = dataclasses.replace(rules[0] if rules else PostprocessConfig(), **dict(given or {}))
     check_postprocess(cfg)
     return cfg
 

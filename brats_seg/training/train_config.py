@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PreprocessConfig, from_dict, read_yaml
-from ..conventions import get_scheme
+from ..conventions import MODALITIES, get_scheme
+from ..data.subsets import ModalityDropout
 from ..data.transforms import AugmentConfig, check_augmentation
 from ..errors import BratsSegError, ConfigError
 from ..inference.postprocess import PostprocessConfig, check_postprocess
@@ -76,6 +77,8 @@ class TrainConfig:
     the training cases' scheme, and required when they mix schemes.
     ``encoder_lr_scale`` multiplies the learning rate of the encoder
     (``model.encoder_prefixes``) — e.g. 0.1 after ``init_from``.
+    ``modality_dropout``/``subsets``: train for missing sequences (:mod:`brats_seg.data.subsets`); the
+    checkpoint records the subsets trained, and prediction accepts a case with any of them.
     """
 
     data: str = ""
@@ -124,6 +127,12 @@ class TrainConfig:
     freeze_encoder_epochs: int = 0
     encoder_lr_scale: float = 1.0
     output_scheme: str | None = None
+    modality_dropout: float = 0.0
+    """Probability that a training sample keeps only a random subset of its channels (drawn uniformly
+    from ``subsets``), the others set to the value a missing sequence gets in prediction (0 after
+    normalization); 0: off."""
+    subsets: tuple[str, ...] | None = None
+    """Subsets dropout may keep, as ``"t1c+t2f"`` strings; None: every non-empty subset (15 for four)."""
     resume: bool = False
     progress: bool = True
     threads: int | None = None
@@ -177,6 +186,7 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"fg_fraction must be in [0, 1], got {cfg.fg_fraction}")
     if cfg.output_scheme is not None:
         get_scheme(cfg.output_scheme)
+    ModalityDropout.from_config(MODALITIES, cfg.modality_dropout, cfg.subsets)  # names and p; channels checked later
     check_augmentation(cfg.augmentation)
     try:
         check_postprocess(cfg.postprocess)

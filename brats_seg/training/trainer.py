@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..config import dump_yaml
+from ..data.subsets import ModalityDropout
 from ..errors import ConfigError
 from . import ddp
 from .history import write_log
@@ -210,7 +211,8 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
     loader = make_train_loader(data.cache, data.train_ids, cfg.patch, cfg.batch_size, num_workers=cfg.workers,
                                fg_fraction=cfg.fg_fraction, augment=cfg.augmentation if cfg.augment else False,
                                seed=cfg.seed, steps_per_epoch=cfg.steps_per_epoch, rank=info.rank,
-                               world_size=info.world_size, in_memory=cfg.in_memory)
+                               world_size=info.world_size, in_memory=cfg.in_memory,
+                               dropout=ModalityDropout.from_config(data.channels, cfg.modality_dropout, cfg.subsets))
     loss_fn = build_loss(cfg.loss, batch_dice=cfg.batch_dice)
     on_device = DeviceAugmentation(cfg.augmentation) if cfg.augment and cfg.augment_on_device else None
     bar = _progress_bar(s)
@@ -240,6 +242,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     run = Path(cfg.out)
     seed_everything(cfg.seed)  # the initial weights depend on the seed only
     channels = data_channels(cfg)
+    ModalityDropout.from_config(channels, cfg.modality_dropout, cfg.subsets)  # subsets of these channels
     model = build_network(cfg, len(channels))
     check_batch_norm(model, cfg)
     if last_checkpoint(run).is_file() and not cfg.resume:

@@ -92,6 +92,8 @@ def test_the_rule_comes_from_the_checkpoints_unless_given():
     recorded = {"threshold": 0.5, "min_component_voxels": 0, "et_min_voxels": 0, "wt_component_fraction": 1.0}
     assert resolve_postprocess(None, [recorded, recorded], ["a", "b"]).wt_component_fraction == 1.0
     assert resolve_postprocess(None, [None], ["old"]) == PostprocessConfig()
+    defaults = {"threshold": 0.5, "min_component_voxels": 0, "et_min_voxels": 0, "wt_component_fraction": 0.0}
+    assert resolve_postprocess(None, [defaults, None], ["new", "old"]) == PostprocessConfig()  # none recorded: defaults
     changed = resolve_postprocess({"wt_component_fraction": 0.0, "et_min_voxels": 5}, [recorded], ["a"])
     assert changed == PostprocessConfig(et_min_voxels=5)
     assert resolve_postprocess(PostprocessConfig(), [recorded], ["a"]) == PostprocessConfig()
