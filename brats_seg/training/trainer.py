@@ -188,7 +188,10 @@ def save_epoch(s: Session, improved: bool) -> None:
 
 def check_batch_norm(model: nn.Module, cfg: TrainConfig) -> None:
     """A :class:`ConfigError` when batch norm would see one value per channel: a batch of one patch
-    whose deepest features ``patch // model.size_divisor`` are a single voxel (training cannot run)."""
+    whose deepest features ``patch // model.size_divisor`` are a single voxel (training cannot run).
+    A run whose encoder stays frozen throughout (its norms in eval mode) is let through."""
+    if cfg.time_budget is None and cfg.freeze_encoder_epochs >= cfg.epochs:
+        return
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
     divisor = getattr(model, "size_divisor", 1)
