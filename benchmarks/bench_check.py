@@ -6,6 +6,11 @@ NaN, and ``np.unique`` the label. Ours reads each file once (gzip verified to it
 CRC), checks more (affines, all-zero, 4-D, scheme) and uses a bincount for the
 label values. Both run on the same cases; the ratio is printed.
 
+Second table: what the gate costs a command that reads cases. ``load_case`` (the one gate,
+:func:`brats_seg.data.checks.read_case`: every check on the arrays it reads, each file read once)
+against reading the case with nibabel and no check at all (the old ``load_case``), and against
+checking first and then reading (``check_case`` + nibabel: every volume read twice).
+
     .venv/bin/python benchmarks/bench_check.py [DATA] [--repeat 3]
 """
 
@@ -18,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from brats_seg.data.checks import check_cases
+from brats_seg.data.cases import load_case
+from brats_seg.data.checks import check_case, check_cases
+from brats_seg.data.io import read_image
 from brats_seg.data.layouts import discover_cases
 
 
@@ -39,6 +46,14 @@ def peer_check(cases) -> list[bool]:
             np.unique(seg)
         ok.append(bool(good))
     return ok
+
+
+def unchecked_read(case) -> np.ndarray:
+    """Read the four sequences and the label with nibabel, no check (what load_case did before the gate)."""
+    image = np.stack([read_image(case.images[m]).array for m in ("t1n", "t1c", "t2w", "t2f")])
+    if case.label is not None:
+        np.asarray(read_image(case.label, dtype=None).array).astype(np.uint8)
+    return image
 
 
 def best_of(fn, repeat: int) -> float:
@@ -64,6 +79,15 @@ def main() -> None:
     print(f"nnU-Net-style (SimpleITK, np.unique), 1 thread : {peer / len(cases):.3f} s/case")
     print(f"brats_seg check_cases, 1 thread              : {ours1 / len(cases):.3f} s/case  ({peer / ours1:.2f}x)")
     print(f"brats_seg check_cases, default pool          : {ours / len(cases):.3f} s/case  ({peer / ours:.2f}x)")
+    gate = best_of(lambda: [load_case(c) for c in cases], args.repeat)
+    bare = best_of(lambda: [unchecked_read(c) for c in cases], args.repeat)
+    twice = best_of(lambda: [(check_case(c), unchecked_read(c)) for c in cases], args.repeat)
+    print("reading a case for work, 1 thread:")
+    print(f"  nibabel, no checks                         : {bare / len(cases):.3f} s/case")
+    print(f"  load_case (the gate, each file read once)  : {gate / len(cases):.3f} s/case  ({gate / bare:.2f}x"
+          f" the unchecked read)")
+    print(f"  check_case then nibabel (read twice)       : {twice / len(cases):.3f} s/case  ({twice / gate:.2f}x"
+          f" the gate)")
 
 
 if __name__ == "__main__":

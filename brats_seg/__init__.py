@@ -46,6 +46,11 @@ _API: dict[str, str] = {
     "run_quickstart": "brats_seg.experiments.quickstart",
     "QuickstartConfig": "brats_seg.experiments.quickstart",
     "run_experiment": "brats_seg.experiments.registry",
+    "prepare_case": "brats_seg.prepare",
+    "segment_case": "brats_seg.prepare",
+    "scan_set": "brats_seg.prepare",
+    "scan_sources": "brats_seg.prepare",
+    "PrepareConfig": "brats_seg.prepare",
 }
 
 __all__ = ["__version__", *_API]

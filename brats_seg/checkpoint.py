@@ -12,12 +12,17 @@ strings, lists and dicts. Layout (ARCHITECTURE.md §4)::
     patch_size     [H, W, D] training patch (the default inference window)
     spacing        [sx, sy, sz] training voxel spacing in mm, in the arrays' axis order (nibabel i, j, k),
                    or None when unknown (format 2; read it with spacing_of)
+    trained_subsets  [["t1c", "t2f"], ...] the channel subsets the network was trained for (modality
+                   dropout; optional, read it with trained_subsets_of)
+    required_channels  the channels in every trained subset (optional, read it with required_channels_of)
     state_dict     model weights
     provenance     {"epoch", "metrics", "config", "versions", ...}
     training       optional resume state (optimizer, scheduler, scaler, RNG), last.pt only
 
 Format history: 1, the keys above without ``spacing``; 2 adds ``spacing`` (format-1
-files still load; :func:`spacing_of` gives None for them).
+files still load; :func:`spacing_of` gives None for them). ``trained_subsets`` and
+``required_channels`` are optional in formats 1 and 2: a checkpoint without them was trained on
+complete input, so every channel is required (its only trained subset is all of ``channels``).
 
 Lives at package level because both ``training`` (writes) and ``inference``
 (reads) need it; it imports only ``conventions``, ``config``, ``errors``, ``files`` and ``models``.
@@ -66,12 +71,14 @@ def make_checkpoint(
     spacing: Sequence[float] | None = None,
     provenance: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
+    subsets: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Assemble the checkpoint dict (weights moved to CPU).
 
     ``spacing``: the voxel spacing (mm, array-axis order) the network was trained at; ``None``
     records that it is unknown (a network not trained by ``brats-seg train``), and prediction
-    then keeps each scan's own grid.
+    then keeps each scan's own grid. ``subsets``: the channel subsets it was trained for
+    (modality dropout); None: complete input only.
     """
     module = getattr(model, "module", model)  # unwrap DDP
     module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
@@ -84,12 +91,36 @@ def make_checkpoint(
         "preprocessing": to_dict(preprocessing or PreprocessConfig()),
         "patch_size": [int(p) for p in patch_size],
         "spacing": _checked_spacing(spacing, "make_checkpoint"),
+        "trained_subsets": _checked_subsets([list(channels)] if subsets is None else subsets, channels,
+                                            "make_checkpoint"),
         "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         "provenance": {"versions": library_versions(), **to_dict(dict(provenance or {}))},
     }
+    ckpt["required_channels"] = _intersection(ckpt["trained_subsets"], channels)
     if training is not None:
         ckpt["training"] = dict(training)
     return ckpt
+
+
+def _checked_subsets(subsets: Sequence[Sequence[str]], channels: Sequence[str], where: str) -> list[list[str]]:
+    """Non-empty, distinct subsets of ``channels``, each in channel order; :class:`CheckpointError` otherwise."""
+    out: list[list[str]] = []
+    if not isinstance(subsets, (list, tuple)) or not subsets:
+        raise CheckpointError(f"{where}: trained_subsets must be a non-empty list of channel lists")
+    for subset in subsets:
+        names = list(subset) if isinstance(subset, (list, tuple)) else []
+        if not names or len(set(names)) != len(names) or not set(names) <= set(channels):
+            raise CheckpointError(f"{where}: trained subset {subset!r} is not a non-empty subset of the"
+                                  f" channels {list(channels)}")
+        ordered = [c for c in channels if c in names]
+        if ordered in out:
+            raise CheckpointError(f"{where}: trained subset {ordered} is listed twice")
+        out.append(ordered)
+    return out
+
+
+def _intersection(subsets: Sequence[Sequence[str]], channels: Sequence[str]) -> list[str]:
+    return [c for c in channels if all(c in s for s in subsets)]
 
 
 def _checked_spacing(spacing: Sequence[float] | None, where: str) -> list[float] | None:
@@ -142,6 +173,12 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         if "spacing" not in ckpt:
             raise CheckpointError(f"{path}: not a brats_seg checkpoint (format {ckpt['format']} without spacing)")
         _checked_spacing(ckpt["spacing"], str(path))
+    if "trained_subsets" in ckpt or "required_channels" in ckpt:
+        subsets = _checked_subsets(ckpt.get("trained_subsets"), ckpt["channels"], str(path))
+        required = ckpt.get("required_channels")
+        if required is None or list(required) != _intersection(subsets, ckpt["channels"]):
+            raise CheckpointError(f"{path}: required_channels {required!r} are not the channels common to"
+                                  f" every trained subset")
     return ckpt
 
 
@@ -154,6 +191,18 @@ def spacing_of(ckpt: Mapping[str, Any]) -> tuple[float, float, float] | None:
     not know it (format 1, or written without one)."""
     spacing = ckpt.get("spacing") if ckpt.get("format", 1) >= 2 else None
     return None if spacing is None else tuple(float(s) for s in spacing)
+
+
+def trained_subsets_of(ckpt: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The channel subsets the network was trained for, each in channel order; a checkpoint that
+    records none was trained on complete input (its one subset is all of ``channels``)."""
+    subsets = ckpt.get("trained_subsets")
+    return [tuple(s) for s in subsets] if subsets is not None else [tuple(ckpt["channels"])]
+
+
+def required_channels_of(ckpt: Mapping[str, Any]) -> tuple[str, ...]:
+    """The channels every input must have (all of them for a checkpoint that records no subsets)."""
+    return tuple(_intersection(trained_subsets_of(ckpt), ckpt["channels"]))
 
 
 def model_from_checkpoint(ckpt: Mapping[str, Any], *, strict: bool = True) -> torch.nn.Module:

@@ -12,12 +12,21 @@ import torch
 from .errors import ConfigError
 
 
-def pick_device(name: str | torch.device | None) -> torch.device:
+def pick_device(name: str | torch.device | None, local_rank: int | None = None) -> torch.device:
     """``name`` as a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``); ``None``: CUDA when present, else CPU.
 
+    ``local_rank``: this process's place on its machine under ``torchrun`` (None: one process);
+    a bare ``cuda`` (given or chosen) then becomes ``cuda:LOCAL_RANK``, one GPU per process.
     An unknown name, or CUDA asked for on a machine without it, raises :class:`ConfigError`
     (one line) instead of failing later inside torch.
     """
+    device = _device(name)
+    if device.type == "cuda" and device.index is None and local_rank is not None:
+        return _device(f"cuda:{int(local_rank)}")
+    return device
+
+
+def _device(name: str | torch.device | None) -> torch.device:
     if name is None or name == "":  # an empty --device means "not given"
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

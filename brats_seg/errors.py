@@ -22,3 +22,18 @@ class ConfigError(BratsSegError):
 
 class CheckpointError(BratsSegError):
     """A checkpoint is not ours, is corrupt, or needs a pickle to load."""
+
+
+class MissingExtraError(BratsSegError):
+    """An optional dependency is not installed; the message names the ``setup.cfg`` extra that brings it."""
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import and return ``module``, an optional dependency; when it is not installed, raise
+    :class:`MissingExtraError`: ``{purpose} needs {module}: pip install 'brats_seg[{extra}]'``."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        raise MissingExtraError(f"{purpose} needs {module}: pip install 'brats_seg[{extra}]'")
+    return importlib.import_module(module)

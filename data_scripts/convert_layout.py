@@ -47,15 +47,21 @@ def convert_case(case: Case, out: Path, target: str) -> None:
     for m in MODALITIES:
         if m not in case.images:
             raise BratsSegError(f"case {case.case_id}: missing modality {m}")
+    converted = None
+    if case.label is not None:  # converted first: a label map that cannot be converted leaves no files behind
+        lab = read_image(case.label, dtype=None)
+        labels = np.rint(np.asarray(lab.array)).astype(np.uint8)
+        try:
+            source = detect_scheme(np.unique(labels), hint=case.label_scheme, case_id=case.case_id)
+            converted = convert_labels(labels, source, scheme)
+        except BratsSegError as e:
+            raise BratsSegError(f"case {case.case_id}: {case.label.name}: {e}") from None
     for m, dest in zip(MODALITIES, outputs):
         img = read_image(case.images[m], dtype=None)
         array = img.array[..., case.channel_index[m]] if m in case.channel_index else img.array
         write_image(dest, np.asarray(array), img)
-    if case.label is not None:
-        lab = read_image(case.label, dtype=None)
-        labels = np.rint(np.asarray(lab.array)).astype(np.uint8)
-        source = detect_scheme(np.unique(labels), hint=case.label_scheme, case_id=case.case_id)
-        write_label(outputs[-1], convert_labels(labels, source, scheme), lab)
+    if converted is not None:
+        write_label(outputs[-1], converted, lab)
 
 
 def write_nnunet_json(out: Path, n_cases: int) -> None:

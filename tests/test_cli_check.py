@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from brats_seg.cli import main
+from brats_seg.conventions import LABEL_SCHEMES
 from helpers import write_dataset
 
-KEYS = ["case", "ok", "layout", "label_scheme", "modalities", "shape", "errors"]
+KEYS = ["case", "ok", "layout", "label_scheme", "modalities", "shape", "errors", "missing", "findings"]
 
 
 def test_real_brats2018_json(shared_data, capsys):
@@ -91,3 +94,12 @@ def test_progress_bar_on_stderr_for_many_cases(tmp_path, capsys):
     assert "check" in captured.err and "5/5" in captured.err
     assert main(["check", str(root), "--no-progress"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_help_lists_every_label_scheme(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: no scheme name is wrapped at its hyphen
+    with pytest.raises(SystemExit) as done:
+        main(["check", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in LABEL_SCHEMES), out

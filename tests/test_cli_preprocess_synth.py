@@ -34,7 +34,7 @@ def test_synth_check_preprocess(tmp_path, capsys):
     assert main(args + ["--normalization", "percentile", "--no-crop"]) == 1
     captured = capsys.readouterr()
     assert "2 preprocessed, 0 up to date (skipped), 1 failed" in captured.out
-    assert "FAILED BraTS-SYNTH-00008-000" in captured.err and "t1c.nii.gz" in captured.err
+    assert "failed: case BraTS-SYNTH-00008-000: BraTS-SYNTH-00008-000-t1c.nii.gz: corrupt or truncated" in captured.err
     assert not list(cache.glob("BraTS-SYNTH-00008-000*"))
     assert json.loads((cache / "BraTS-SYNTH-00007-000.json").read_text())["shape"] == [60, 60, 39]  # --no-crop
 

@@ -22,6 +22,7 @@ TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size"
     (["--time-budget", "5", "--warmup", "1"], "with a time budget, warmup is the share of the budget"),
     (["--output-scheme", "brats2099"], "unknown label scheme 'brats2099'"),
     (["--device", "cuda:x"], "unknown device 'cuda:x'"),
+    (["--model", "resnet_unet", "--patch", "32", "--batch-size", "1"], "batch norm cannot train on one value"),
 ])
 def test_bad_config_fails_before_any_work(brats2021_case, tmp_path, capsys, change, message):
     run = tmp_path / "run"

@@ -11,10 +11,11 @@ ALLOWED = {
     "models": BASE,
     "checkpoint": BASE | {"models"},
     "evaluation": BASE | {"data"},
-    "inference": BASE | {"data", "models", "checkpoint"},
+    "prepare": BASE | {"data"},
+    "inference": BASE | {"data", "models", "checkpoint", "prepare"},
     "training": BASE | {"data", "models", "checkpoint", "inference", "evaluation"},
     "experiments": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training"},
-    "cli": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training", "experiments"},
+    "cli": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training", "experiments", "prepare"},
 }
 
 
@@ -29,7 +30,7 @@ def _imports(path: Path) -> set[str]:
     rel = path.relative_to(PACKAGE.parent).with_suffix("")
     parts = list(rel.parts[:-1])  # the package the file is in (an __init__ is in its own package)
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = parts[: len(parts) - node.level + 1]

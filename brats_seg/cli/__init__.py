@@ -29,13 +29,15 @@ COMMANDS: dict[str, str] = {
     "train": "train a region-based (WT/TC/ET) segmentation model",
     "pretrain": "self-supervised (Models Genesis-style) pretraining on unlabeled scans",
     "predict": "segment raw scans with one or more checkpoints (sliding window, TTA, ensemble)",
+    "prepare": "scanner output (DICOM/NIfTI, skull on, any orientation) -> a BraTS-form case in the MNI frame",
+    "segment": "prepare, predict and write the labels on the patient's own scans (NIfTI, DICOM SEG)",
     "export": "export a checkpoint to TorchScript or ONNX",
     "evaluate": "score predictions against references: Dice, HD95, lesion-wise",
     "rank": "BraTS rank-then-aggregate over several evaluated prediction sets",
     "benchmark": "set an evaluation summary beside published challenge results",
     "quickstart": "end to end on a laptop: data, training, prediction, evaluation, report",
     "show": "overlay picture of a case and optionally a prediction",
-    "experiment": "run one of the review's comparisons (architectures, transfer, ensembles)",
+    "experiment": "run one of the review's comparisons (architectures, transfer, ensembles, modalities)",
 }
 
 

@@ -1,9 +1,12 @@
-"""``brats-seg check DATA [--layout L] [--label-scheme S] [--json]``: is every case usable?
+"""``brats-seg check DATA [--layout L] [--label-scheme S] [--allow-missing [MODS]] [--json]``: is every case usable?
 
 Prints one row per case (layout, label scheme, modalities, shape, every problem)
 and a summary; ``--json`` prints a list of ``{"case", "ok", "layout",
-"label_scheme", "modalities", "shape", "errors"}`` on stdout instead. Exit 0 only
-when every case is valid, 1 when some case is not, 2 for bad input.
+"label_scheme", "modalities", "shape", "errors", "missing", "findings"}`` on stdout
+instead. ``--allow-missing`` (all four, or a comma list such as ``t1n,t2w``) reports an
+absent sequence as a finding, not an error: for models trained with modality dropout.
+Exit 0 only when every case is valid, 1 when some case is not, 2 for bad input.
+Every other command that reads cases applies the same checks (:mod:`brats_seg.data.checks`).
 """
 
 from __future__ import annotations
@@ -18,8 +21,13 @@ LAYOUT_NAMES = ("brats2021", "brats2023", "msd", "nnunet", "csv")  # kept litera
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset folder, one case folder, or a CSV manifest")
     parser.add_argument("--layout", help=f"force the dataset layout ({', '.join(LAYOUT_NAMES)}; default: detect)")
-    parser.add_argument("--label-scheme", help="the labels' scheme (brats2015, brats2021, brats2023, msd;"
+    from ..conventions import LABEL_SCHEMES  # light: names and label tables only
+
+    parser.add_argument("--label-scheme", help=f"the labels' scheme ({', '.join(LABEL_SCHEMES)};"
                         " default: from the layout and the label values)")
+    parser.add_argument("--allow-missing", nargs="?", const="t1n,t1c,t2w,t2f", metavar="MODS",
+                        help="a missing sequence is a finding, not an error (all four, or a comma list like t1n,t2w):"
+                             " for models trained with --modality-dropout")
     parser.add_argument("--json", action="store_true", help="print a JSON list on stdout instead of a table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -33,8 +41,10 @@ def format_table(results) -> str:
     widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head) - 1)]
     lines = []
     for row, r in zip([head, *rows], [None, *results]):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
-        for error in (r.errors[1:] if r is not None else []):
+        notes = [f"note: {f}" for f in r.findings] if r is not None else []
+        first = row[-1] or (notes.pop(0) if notes else "")
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + first)
+        for error in (r.errors[1:] if r is not None else []) + notes:
             lines.append(" " * (sum(widths) + 2 * len(widths)) + error)
     bad = sum(not r.ok for r in results)
     lines.append(f"{len(results)} case{'s' if len(results) != 1 else ''}: {len(results) - bad} valid, {bad} invalid")
@@ -44,11 +54,13 @@ def format_table(results) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..data.checks import check_dataset
     from ..data.layouts import get_layout
+    from ..data.subsets import parse_subset
 
     if args.layout is not None:
         get_layout(args.layout)
+    allow = () if args.allow_missing is None else parse_subset(args.allow_missing)
     results = check_dataset(args.data, layout=args.layout, scheme=args.label_scheme,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, allow_missing=allow)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:

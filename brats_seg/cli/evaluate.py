@@ -1,8 +1,11 @@
 """``brats-seg evaluate PRED REF --out DIR``: score predictions against references.
 
 Writes metrics.csv (one row per case and scored group), summary.json, summary.md
-and boxplots.png into DIR. Exit status 1 when some prediction could not be scored,
-2 for bad input (a reference dataset whose label scheme stays ambiguous included).
+and boxplots.png into DIR. References and predictions are read through the checks of
+``brats-seg check`` (complete file, 3-D, integer values; a prediction's shape and affine
+equal to its reference's). Exit status 1 when some prediction could not be scored (each
+listed at the end), 2 for bad input (one case and it failed; a reference dataset whose
+label scheme stays ambiguous).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..evaluation.report import evaluate_folder
+    from .outcome import report_failures
 
     result = evaluate_folder(
         args.pred, args.ref, args.out, pred_scheme=args.pred_scheme or args.label_scheme,
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.json, plots=not args.no_plots,
     )
     s = result.summary
+    failed = {f["case_id"]: f["error"] for f in s["failed"]}
     if args.json:
         print(json.dumps(s, indent=2))
     else:
@@ -74,6 +79,4 @@ def run(args: argparse.Namespace) -> int:
     if s["missing"]:
         print(f"{len(s['missing'])} missing prediction(s) scored as empty: {', '.join(s['missing'])}",
               file=sys.stderr)
-    for f in s["failed"]:
-        print(f"failed: {f['error']}", file=sys.stderr)
-    return 1 if result.failures else 0
+    return report_failures(failed)

@@ -3,7 +3,8 @@
 ``architectures`` (every registered model, one budget), ``transfer`` (scratch vs
 self-supervised pretraining vs synthetic-to-real vs inflated 2-D weights, encoder
 frozen or not, several training-set sizes), ``ensembles`` (members, EMMA-style
-combinations, error correlation vs gain). Each writes ``results.csv``, ``results.md``,
+combinations, error correlation vs gain), ``modalities`` (the 15 sequence subsets:
+modality dropout vs zero-filling). Each writes ``results.csv``, ``results.md``,
 ``results.png`` and ``summary.json`` into ``--out``.
 """
 
@@ -20,9 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labeled dataset folder(s), any layout, pooled; the cpu presets train on the first"
                              " and hold out the others; default: synthesize the preset's dataset into OUT/data")
     parser.add_argument("--out", required=True, help="output folder (results.csv, results.md, results.png)")
-    parser.add_argument("--preset", default="smoke", choices=("smoke", "cpu", "full"),
-                        help="smoke: tiny models, seconds on a CPU; cpu: real data, about 20 minutes on one"
-                             " CPU core; full: BraTS-size models for a GPU")
+    parser.add_argument("--preset", default="smoke",
+                        help="smoke: tiny models, seconds on a CPU; cpu: real data on one CPU core (architectures,"
+                             " transfer, ensembles: about 20-30 minutes; modalities: about 50); full: BraTS-size"
+                             " models for a GPU")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
     parser.add_argument("--weights-2d", metavar="FILE",
                         help="transfer: torchvision-format 2-D ResNet state-dict file to inflate (default: a"

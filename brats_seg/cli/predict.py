@@ -2,10 +2,13 @@
 
     brats-seg predict data/BraTS2021 --model fold0.pt fold1.pt --out preds/ --tta 8
     brats-seg predict --t1n a.nii.gz --t1c b.nii.gz --t2w c.nii.gz --t2f d.nii.gz --model m.pt --out preds/
+    brats-seg predict --t1c b.nii.gz --t2f d.nii.gz --model dropout.pt --out preds/   # a subset of the sequences
     torchrun --nproc_per_node 4 -m brats_seg.cli predict cohort/ --model m.pt --out preds/
 
-Exit status: 0 all cases written, 1 some cases failed (listed at the end), 2 bad
-input (unreadable checkpoint, no cases, output over an input).
+Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.checks.read_case`).
+Exit status: 0 all cases written, 1 some cases failed (listed at the end, nothing of them
+written), 2 bad input (one case given and it failed, unreadable checkpoint, no cases, output
+over an input).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ MODALITY_FLAGS = ("t1n", "t1c", "t2w", "t2f")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", type=Path,
                         help="a case folder, a dataset folder (any layout) or a CSV manifest;"
-                             " or give one file per modality with --t1n/--t1c/--t2w/--t2f")
+                             " or give one file per modality with --t1n/--t1c/--t2w/--t2f (any subset the model was"
+                             " trained for)")
     parser.add_argument("--model", nargs="+", required=True, type=Path, metavar="CKPT",
                         help="checkpoint(s); several form an ensemble (probabilities averaged)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -29,8 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         files.add_argument(f"--{m}", type=Path, metavar="FILE", help=f"{m} volume")
     files.add_argument("--case-id", help="case id for --t1n.. files (default: their common name prefix)")
     parser.add_argument("--layout", help="dataset layout (default: detected)")
+    from ..conventions import LABEL_SCHEMES
+
     parser.add_argument("--label-scheme", help="scheme of the written labels (default: the input's, else the"
-                                               " checkpoint's): brats2015, brats2021, brats2023, msd")
+                                               f" checkpoint's): {', '.join(LABEL_SCHEMES)}")
     parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (default 0.5)")
     parser.add_argument("--tta", type=int, default=0, metavar="N",
                         help="test-time mirroring: number of flip combinations 0..8 (0 off, 8 all)")
@@ -46,12 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " (default) or entropy of the averaged probability")
     parser.add_argument("--name-format", default="{case_id}.nii.gz",
                         help="label file name (default {case_id}.nii.gz, as BraTS submissions expect)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="region probability threshold")
-    parser.add_argument("--min-component", type=int, default=0, metavar="VOXELS",
-                        help="remove whole-tumor components smaller than this (0: off)")
-    parser.add_argument("--et-min-voxels", type=int, default=0, metavar="VOXELS",
-                        help="relabel enhancing tumor as core when its volume is below this (nnU-Net BraTS"
-                             " 2020 rule; 0: off)")
+    post = parser.add_argument_group("postprocessing (default: the rule the checkpoint records, e.g. --recipe cpu's,"
+                                      " else none; a flag changes that one setting)")
+    post.add_argument("--threshold", type=float, help="region probability threshold (default 0.5)")
+    post.add_argument("--min-component", type=int, metavar="VOXELS",
+                      help="remove whole-tumor components smaller than this (0: off)")
+    post.add_argument("--largest-wt", type=float, nargs="?", const=1.0, metavar="FRACTION",
+                      help="keep only the largest whole-tumor component (nnU-Net's rule), or with FRACTION those at"
+                           " least that fraction of its size; 0: off, also for a rule the checkpoint records")
+    post.add_argument("--et-min-voxels", type=int, metavar="VOXELS",
+                      help="relabel enhancing tumor as core when its volume is below this (nnU-Net BraTS"
+                           " 2020 rule; 0: off)")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx", "openvino"),
                         help="what computes the windows: torch (default, any device), onnx (ONNX Runtime) or"
                              " openvino (CPU; the fastest there); same windows and blending")
@@ -60,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " (torch autocast or OpenVINO) is about 2-4x faster")
     parser.add_argument("--threads", type=int, help="CPU threads (torch, ONNX Runtime, OpenVINO)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    parser.add_argument("--zero-fill", action="store_true",
+                        help="run a model on a sequence subset it was not trained for, the missing ones zero-filled"
+                             " (the HeMIS/RFNet baseline; quality drops, often sharply) instead of refusing the case")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -95,20 +109,27 @@ def find_cases(args):
     return discover_cases(args.input, layout=args.layout)
 
 
-def _init_distributed(env):
-    import torch
+def postprocess_changes(args) -> dict:
+    """The postprocessing settings given on the command line (the rest come from the checkpoint)."""
+    given = {"threshold": args.threshold, "min_component_voxels": args.min_component,
+             "wt_component_fraction": args.largest_wt, "et_min_voxels": args.et_min_voxels}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _init_distributed(env, device):
     import torch.distributed as dist
 
     if env.world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..devices import pick_device
     from ..inference.batch import OutputOptions, dist_env, predict_cases, write_summary
-    from ..inference.postprocess import PostprocessConfig
     from ..inference.predictor import Predictor
+    from .outcome import refuse_single_case, report_failures
 
     env = dist_env()
     if args.threads is not None:
@@ -118,30 +139,30 @@ def run(args: argparse.Namespace) -> int:
             raise BratsSegError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     cases = find_cases(args)
-    device = args.device
-    if env.world > 1 and (device == "cuda" or (device is None and torch.cuda.is_available())):
-        device = f"cuda:{env.local_rank}"  # one GPU per process
+    device = pick_device(args.device, env.local_rank if env.world > 1 else None)  # one GPU per process
     predictor = Predictor(
         [str(p) for p in args.model], device=device, overlap=args.overlap, tta=args.tta,
         batch_size=args.batch_size, weights=args.weights, backend=args.backend, precision=args.precision,
         compile=args.compile,
-        postprocess=PostprocessConfig(args.threshold, args.min_component, args.et_min_voxels),
-        uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window,
+        postprocess=postprocess_changes(args),
+        uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window, zero_fill=args.zero_fill,
     )
     options = OutputOptions(args.name_format, args.probabilities, uncertainty=args.uncertainty is not None)
-    _init_distributed(env)
+    _init_distributed(env, device)
     try:
         protected = [args.input] if args.input is not None and args.input.is_dir() else []
         report = predict_cases(predictor, cases, args.out, options, progress=not args.no_progress, env=env,
-                               protected=protected)
+                               protected=protected, log=sys.stderr if len(cases) > 1 else None)
+        if env.world == 1:
+            refuse_single_case(report.failed, len(cases))  # one bad case: one line, exit 2, no summary
         report = write_summary(args.out, report, env, predictor.settings())
     finally:
         if env.world > 1:
             import torch.distributed as dist
 
             dist.destroy_process_group()
-    if env.rank == 0:
-        print(f"{len(report.written)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
-        for msg in report.failed.values():
-            print(f"  failed: {msg}", file=sys.stderr)
-    return 1 if report.failed else 0
+    if env.rank != 0:
+        return 0
+    refuse_single_case(report.failed, len(cases))
+    print(f"{len(report.written)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
+    return report_failures(report.failed)

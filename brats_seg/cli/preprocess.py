@@ -1,9 +1,13 @@
-"""``brats-seg preprocess DATA OUT``: crop, normalize (optionally N4 and resample) into a .npy cache."""
+"""``brats-seg preprocess DATA OUT``: crop, normalize (optionally N4 and resample) into a .npy cache.
+
+Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.checks.read_case`).
+Exit status: 0 all cases cached, 1 some cases failed (each listed at the end, nothing of them written),
+2 bad input (one case given and it failed, no cases, a bad option).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import PreprocessConfig, replace
     from ..data.preprocess import preprocess_dataset
+    from .outcome import report_failures
 
     cfg = replace(PreprocessConfig(), crop=args.crop, normalization=args.normalization, n4=args.n4,
                   clip_percentiles=tuple(args.clip_percentiles) if args.clip_percentiles else None,
@@ -33,6 +38,4 @@ def run(args: argparse.Namespace) -> int:
     report = preprocess_dataset(args.data, args.out, cfg, layout=args.layout, workers=args.workers,
                                 progress=not args.quiet)
     print(report.summary())
-    for case_id, reason in sorted(report.failed.items()):
-        print(f"FAILED {case_id}: {reason}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return report_failures(dict(sorted(report.failed.items())))

@@ -3,6 +3,7 @@
 ``DATA`` is a raw dataset folder (any layout, labelled or not) or a preprocessing cache. The result,
 ``RUN/checkpoints/last.pt``, initializes a segmentation run on data preprocessed the same way:
 ``brats-seg train DATA --model NAME --init-from RUN/checkpoints/last.pt`` (same model and preset).
+Raw cases that fail a check of ``brats-seg check`` are skipped and listed (exit 1), as in ``train``.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch",
 def run(args: argparse.Namespace) -> int:
     from ..config import load_yaml, replace
     from ..training.pretrain import PretrainConfig, pretrain
+    from .outcome import report_failures
 
     cfg = load_yaml(PretrainConfig, args.config) if args.config else PretrainConfig()
     summary = pretrain(replace(cfg, **{k: getattr(args, k) for k in FLAGS}))
     print(f"pretrained {len(summary['history'])} epochs on {summary['cases']} cases in {summary['seconds']:.0f} s;"
           f" restoration loss {summary['history'][-1]['train_loss']:.4f}; weights {summary['run']}/checkpoints/last.pt")
-    return 0
+    return report_failures(summary["skipped"], "skipped")

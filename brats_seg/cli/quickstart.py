@@ -17,7 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"fraction of cases held out of training and scored (default {Q.heldout:g})")
     parser.add_argument("--model", default=Q.model, help=f"registered model (default {Q.model})")
     parser.add_argument("--preset", default=Q.preset, help=f"model size preset (default {Q.preset})")
-    parser.add_argument("--epochs", type=int, default=Q.epochs)
+    parser.add_argument("--time-budget", type=float, default=Q.time_budget, metavar="MINUTES",
+                        help=f"minutes of training (default {Q.time_budget:g}; the learning rate decays on elapsed"
+                             " time, as in `brats-seg train --time-budget`)")
+    parser.add_argument("--epochs", type=int,
+                        help=f"train this many epochs instead of a time budget (reproducible; e.g. {Q.epochs})")
     parser.add_argument("--steps-per-epoch", type=int, default=Q.steps_per_epoch)
     parser.add_argument("--batch-size", type=int, default=Q.batch_size)
     parser.add_argument("--patch", type=int, nargs=3, default=Q.patch, metavar=("H", "W", "D"))
@@ -27,12 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..experiments.quickstart import QuickstartConfig, run_quickstart
+    from ..experiments.quickstart import QuickstartConfig as Q
+    from ..experiments.quickstart import run_quickstart
 
-    cfg = QuickstartConfig(out=args.out, data=args.data, synth_cases=args.cases, synth_spacing=args.spacing,
-                           heldout=args.heldout, model=args.model, preset=args.preset, epochs=args.epochs,
-                           steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                           patch=tuple(args.patch), device=args.device, seed=args.seed)
+    cfg = Q(out=args.out, data=args.data, synth_cases=args.cases, synth_spacing=args.spacing, heldout=args.heldout,
+            model=args.model, preset=args.preset, time_budget=None if args.epochs else args.time_budget,
+            epochs=args.epochs or Q.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+            patch=tuple(args.patch), device=args.device, seed=args.seed)
     summary = run_quickstart(cfg, progress=not args.no_progress)
     n = summary["n_scored"]
     cases = f"{n} case{'s' if n != 1 else ''}"

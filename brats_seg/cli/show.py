@@ -1,4 +1,9 @@
-"""``brats-seg show CASE [--pred FILE] [--out PNG]``: overlay picture of a case."""
+"""``brats-seg show CASE [--pred FILE] [--out PNG]``: overlay picture of a case.
+
+The case is read through the checks of ``brats-seg check`` (every sequence it has, not only the one
+drawn; :func:`brats_seg.data.checks.read_case`), ``--pred`` through those of a label map: a problem
+is one line naming the file and exit 2, and no picture is written.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..conventions import canonical_modality, detect_scheme
+    from ..conventions import MODALITIES, canonical_modality, detect_scheme
     from ..data.cases import load_case
-    from ..data.io import read_image
+    from ..data.checks import geometry_error, read_label_map
     from ..data.layouts import discover_cases
     from ..errors import CaseError
     from ..evaluation.overlays import overlay_figure
@@ -30,17 +35,17 @@ def run(args: argparse.Namespace) -> int:
         raise CaseError(f"{args.case}: expected one case, found {len(cases)}; give a case folder")
     case = cases[0]
     modality = canonical_modality(args.modality)
-    vol = load_case(case, channels=(modality,))
+    others = tuple(m for m in MODALITIES if m != modality)
+    vol = load_case(case, channels=(modality, *others), allow_missing=others)  # checks all, draws channel 0
     maps = {}
     if vol.label is not None:
         scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme, case_id=case.case_id)
         maps["reference"] = (vol.label, scheme)
     if args.pred is not None:
-        pred = read_image(args.pred, dtype=None)
-        if pred.shape != vol.reference.shape:
-            raise CaseError(f"{args.pred}: shape {'x'.join(map(str, pred.shape))} does not match the case's"
-                            f" {'x'.join(map(str, vol.reference.shape))}")
-        labels = np.rint(np.asarray(pred.array)).astype(np.uint8)
+        pred = read_label_map(args.pred)  # the checks of brats-seg check: complete, 3-D, integer values
+        if problem := geometry_error("prediction", pred.image, f"case {case.case_id}", vol.reference):
+            raise CaseError(f"{args.pred}: {problem}")
+        labels = pred.image.array.astype(np.uint8)
         maps["prediction"] = (labels, args.pred_scheme or detect_scheme(np.unique(labels), hint=case.label_scheme,
                                                                           case_id=case.case_id))
     out = args.out or Path(f"{case.case_id}_overlay.png")

@@ -9,6 +9,10 @@ MINUTES`` trains for that long instead of a number of epochs (validation and che
 writes included; the learning rate decays over the time; see
 :mod:`brats_seg.training.schedule`). Under ``torchrun --nproc_per_node N`` the same
 command trains with DDP.
+
+A raw dataset is preprocessed first through the checks of ``brats-seg check``: a case that
+fails one is skipped (named on stderr at the start and again at the end) and the run trains
+on the others, then exits 1; when no case goes through, one line and exit 2.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ def _model_arg(text: str) -> tuple[str, object]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..conventions import LABEL_SCHEMES
+
     parser.add_argument("data", nargs="?", help="raw dataset folder or preprocessing cache")
     parser.add_argument("--out", help="run folder (config.yaml, checkpoints/, log.csv, curves.png)")
     parser.add_argument("--recipe", help="named settings, e.g. nnunet (nnU-Net v2's trainer); --config and flags"
@@ -71,8 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", help="weights file: our checkpoint, a state dict, or 2-D torchvision weights")
     parser.add_argument("--freeze-encoder-epochs", type=int)
     parser.add_argument("--encoder-lr-scale", type=float)
-    parser.add_argument("--output-scheme", help="label scheme predictions are written in (brats2015, brats2021,"
-                        " brats2023, msd; default: the training cases' scheme, required when they mix schemes)")
+    parser.add_argument("--output-scheme", help=f"label scheme predictions are written in ({', '.join(LABEL_SCHEMES)};"
+                        " default: the training cases' scheme, required when they mix schemes)")
+    parser.add_argument("--modality-dropout", type=float, metavar="P",
+                        help="train for missing sequences: each sample keeps, with probability P, only a random"
+                             " subset of its channels (the others set to 0 after normalization, as prediction fills"
+                             " a missing sequence); the checkpoint records the subsets trained (default 0: off)")
+    parser.add_argument("--subsets", nargs="+", metavar="SUBSET",
+                        help="subsets dropout may keep, e.g. t1c+t2f t2f t1n+t1c+t2w (default: all 15)")
     parser.add_argument("--resume", action="store_const", const=True, help="continue the run in --out")
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False)
 
@@ -80,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "time_budget", "patch", "batch_size",
          "loss", "deep_supervision", "optimizer", "lr", "weight_decay", "schedule", "warmup", "grad_clip", "amp",
          "fold", "folds", "val_every", "seed", "device", "workers", "threads", "augment", "init_from",
-         "freeze_encoder_epochs", "encoder_lr_scale", "output_scheme", "resume", "progress", "fg_fraction", "init")
+         "freeze_encoder_epochs", "encoder_lr_scale", "output_scheme", "resume", "progress", "fg_fraction", "init",
+         "modality_dropout")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -101,6 +114,8 @@ def config_from_args(args: argparse.Namespace):
             settings["recipe"] = args.recipe
         cfg = config_from_dict(settings, source=args.config or "--recipe")
     cfg = replace(cfg, **{k: getattr(args, k) for k in FLAGS})
+    if args.subsets:
+        cfg = replace(cfg, subsets=tuple(args.subsets))
     if args.model_arg:
         cfg = replace(cfg, model_kwargs={**cfg.model_kwargs, **dict(args.model_arg)})
     if args.genotype:
@@ -122,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from ..training.trainer import train
+    from .outcome import report_failures
 
     if args.list_recipes:
         print_recipes()
@@ -134,4 +150,4 @@ def run(args: argparse.Namespace) -> int:
     dice = " ".join(f"{r} {best[f'val_dice_{r}']:.3f}" for r in ("WT", "TC", "ET") if f"val_dice_{r}" in best)
     print(f"trained {summary['epochs']} epochs in {summary['elapsed']:.0f} s; best epoch {summary['best_epoch']}"
           + (f" (validation Dice {dice})" if dice else "") + f"; run folder {summary['run']}")
-    return 0
+    return report_failures(summary["skipped"], "skipped")

@@ -7,7 +7,7 @@ dataset layout. A :class:`Case` only names files; :func:`load_case` reads them i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..conventions import MODALITIES, MODALITY_ALIASES, canonical_modality
 from ..errors import BratsSegError, CaseError
-from .io import Image, read_image
+from .io import Image
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,9 @@ class CaseVolumes:
     """A loaded case.
 
     ``image``: ``(C, H, W, D)`` float32, channels in the order of ``channels``.
-    ``label``: ``(H, W, D)`` integer label map or None. ``reference``: geometry of
+    ``label``: ``(H, W, D)`` uint8 label map or None. ``reference``: geometry of
     the first channel's file (affine, header, shape), used when writing outputs.
+    ``label_scheme``: the scheme the label's values settle, else the layout's hint.
     """
 
     case_id: str
@@ -76,46 +77,16 @@ def known_modality(name: str, source: str | Path, what: str = "channel name") ->
                         f" (accepted: {', '.join(sorted(MODALITY_ALIASES))})") from None
 
 
-def _read_channel(case: Case, modality: str, cache: dict) -> Image:
-    path = case.images[modality]
-    if path not in cache:
-        cache[path] = read_image(path)
-    img = cache[path]
-    if modality in case.channel_index:
-        if img.array.ndim != 4:
-            raise CaseError(f"case {case.case_id}: {path} should be 4-D (one volume per modality),"
-                            f" got shape {img.shape}")
-        return Image(img.array[..., case.channel_index[modality]], img.affine, img.header, path)
-    if img.array.ndim != 3:
-        raise CaseError(f"case {case.case_id}: {modality} file {path} is {img.array.ndim}-D with shape "
-                        f"{'x'.join(map(str, img.shape))}; expected a 3-D volume")
-    return img
+def load_case(case: Case, channels: Sequence[str] = MODALITIES, *, with_label: bool = True,
+              scheme: str | None = None, allow_missing: Collection[str] = ()) -> CaseVolumes:
+    """Read a case's modalities in the order ``channels`` (canonical names) and its label, through
+    the checks every command shares (:func:`brats_seg.data.checks.read_case`).
 
-
-def load_case(case: Case, channels: Sequence[str] = MODALITIES, *, with_label: bool = True) -> CaseVolumes:
-    """Read a case's modalities in the order ``channels`` (canonical names) and its label.
-
-    Raises :class:`CaseError` naming the case and file for a missing modality or a
-    shape mismatch. Run :func:`brats_seg.data.checks.check_case` for the full checks.
+    Raises :class:`CaseError` in one line naming the case, each file and its problem: a
+    missing modality, a shape or affine mismatch, NaN/Inf, an all-zero volume, a 4-D
+    volume, a truncated or unreadable file, a label map with non-integer values or values
+    outside its scheme (``scheme``, else the one its values and layout give).
     """
-    missing = [m for m in channels if m not in case.images]
-    if missing:
-        raise CaseError(f"case {case.case_id}: missing modality {', '.join(missing)}"
-                        f" (found {', '.join(case.modalities) or 'none'})")
-    cache: dict = {}
-    vols = [_read_channel(case, m, cache) for m in channels]
-    ref = vols[0]
-    for m, v in zip(channels, vols):
-        if v.shape != ref.shape:
-            raise CaseError(f"case {case.case_id}: {m} has shape {'x'.join(map(str, v.shape))},"
-                            f" {channels[0]} has {'x'.join(map(str, ref.shape))}")
-    label = None
-    if with_label and case.label is not None:
-        lab = read_image(case.label, dtype=None)
-        if lab.shape != ref.shape:
-            raise CaseError(f"case {case.case_id}: label {case.label} has shape {'x'.join(map(str, lab.shape))},"
-                            f" images have {'x'.join(map(str, ref.shape))}")
-        label = np.asarray(lab.array)
-        label = (np.rint(label) if label.dtype.kind == "f" else label).astype(np.uint8)
-    image = np.stack([v.array for v in vols]).astype(np.float32, copy=False)
-    return CaseVolumes(case.case_id, image, tuple(channels), label, ref, case.label_scheme)
+    from .checks import read_case  # checks builds on this module's Case
+
+    return read_case(case, channels, with_label=with_label, scheme=scheme, allow_missing=allow_missing)

@@ -1,4 +1,4 @@
-"""Integrity checks of cases before any work starts (``brats-seg check``).
+"""Integrity checks of cases: the one gate every command reads scans through.
 
 Per case: every modality present and not duplicated; same shape and affine
 (within :data:`AFFINE_ATOL` mm + :data:`AFFINE_RTOL` relative) across modalities
@@ -8,18 +8,24 @@ integer label values inside the label scheme; a scheme that is known, not
 guessed (values that fit several schemes without a layout hint are an error
 unless the whole dataset's values decide it).
 
+``brats-seg check`` reports these (:func:`check_case`, :func:`check_dataset`).
+Every other command reads a case through :func:`read_case` (what
+:func:`brats_seg.data.cases.load_case` runs): the same checks on the arrays it
+reads, and a case with any problem is refused in one line (:class:`CaseError`)
+before any work. Label maps alone (``evaluate``'s references and predictions) go
+through :func:`read_label_map` and :func:`geometry_error`.
+
 Each file is read once. ``.nii.gz`` files are decompressed in one piece (ISA-L's
-``igzip`` when the ``isal`` package is installed, else :mod:`gzip`), which
-verifies the gzip CRC and length: a truncated or bit-flipped file is reported
-even where nibabel's streaming reader would not notice (it reads only the bytes
-the header asks for and never reaches the CRC).
+``igzip``), which verifies the gzip CRC and length: a truncated or bit-flipped file
+is reported even where nibabel's streaming reader would not notice (it reads only
+the bytes the header asks for and never reaches the CRC).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +38,7 @@ from isal.igzip import decompress as _gunzip
 
 from ..conventions import MODALITIES, AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme
 from ..errors import BratsSegError, CaseError
-from .cases import Case
+from .cases import Case, CaseVolumes
 from .io import Image, read_image
 from .layouts import discover_cases
 
@@ -61,16 +67,23 @@ class CheckResult:
     errors: list[str]
     label_values: list[int] | None = None
     ambiguity: str | None = field(default=None, repr=False)
+    missing: list[str] = field(default_factory=list)
+    """Modalities absent that the caller allowed to be missing (not errors)."""
+    findings: list[str] = field(default_factory=list)
+    """Facts worth reporting that do not make the case invalid (an allowed missing modality)."""
 
     def to_dict(self) -> dict:
         """The JSON record of ``brats-seg check --json``."""
         return {"case": self.case, "ok": self.ok, "layout": self.layout, "label_scheme": self.label_scheme,
-                "modalities": list(self.modalities), "shape": self.shape, "errors": list(self.errors)}
+                "modalities": list(self.modalities), "shape": self.shape, "errors": list(self.errors),
+                "missing": list(self.missing), "findings": list(self.findings)}
 
 
 def _fmt(shape: Sequence[int]) -> str:
     return "x".join(str(int(s)) for s in shape)
 
+
+# --------------------------------------------------------------------------- one file
 
 def read_volume(path: str | Path) -> Image:
     """Read a volume in its stored data type, verifying a ``.nii.gz`` stream to its end.
@@ -94,13 +107,6 @@ def read_volume(path: str | Path) -> Image:
     return Image(np.asarray(array), np.asarray(img.affine, dtype=np.float64), img.header, path)
 
 
-def _affine_error(affine: np.ndarray, reference: np.ndarray) -> float | None:
-    """Largest affine difference, or None when within tolerance."""
-    if np.allclose(affine, reference, rtol=AFFINE_RTOL, atol=AFFINE_ATOL):
-        return None
-    return float(np.abs(affine - reference).max())
-
-
 def _volume_errors(name: str, array: np.ndarray) -> list[str]:
     errors = []
     if array.dtype.kind in "fc":
@@ -112,24 +118,127 @@ def _volume_errors(name: str, array: np.ndarray) -> list[str]:
     return errors
 
 
-def _label_values(array: np.ndarray) -> tuple[list[int] | None, list[str]]:
-    """Distinct integer values of a label map, or the errors that make it no label map."""
+def _label_values(array: np.ndarray) -> tuple[list[int] | None, str | None]:
+    """Distinct integer values of a label map, or the error that makes it no label map."""
     if array.dtype.kind == "b":
         array = array.view(np.uint8)
     if array.dtype.kind in "fc":
         finite = np.isfinite(array)
         if not finite.all():
-            return None, [f"label has {array.size - int(np.count_nonzero(finite))} NaN/Inf voxels"]
+            return None, f"label has {array.size - int(np.count_nonzero(finite))} NaN/Inf voxels"
         fractional = array[array != np.rint(array)]
         if fractional.size:
-            return None, [f"label has non-integer values (e.g. {float(fractional.flat[0]):g});"
-                          " a label map holds integer classes"]
+            return None, (f"label has non-integer values (e.g. {float(fractional.flat[0]):g});"
+                          " a label map holds integer classes")
     if not array.size:
-        return [], []
+        return [], None
     lo, hi = int(array.min()), int(array.max())
     if hi - lo < 32:  # the usual case (0..4): one comparison pass per value is far faster than np.unique's sort
-        return [v for v in range(lo, hi + 1) if (array == v).any()], []
-    return [int(v) for v in np.unique(array)], []
+        return [v for v in range(lo, hi + 1) if (array == v).any()], None
+    return [int(v) for v in np.unique(array)], None
+
+
+@dataclass
+class LabelMap:
+    """A label map read and checked: ``image.array`` (H, W, D) holds integer classes
+    (float files with integral values become int32); ``values``: its distinct values."""
+
+    image: Image
+    values: list[int]
+
+
+def read_label_map(path: str | Path) -> LabelMap:
+    """Read a label map through :func:`read_volume` and refuse what is no label map: not 3-D
+    (trailing axes of size 1 are dropped), NaN/Inf or non-integer values. Raises :class:`CaseError`
+    naming the file."""
+    img = read_volume(path)
+    array = img.array
+    while array.ndim > 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise CaseError(f"{path}: label is {array.ndim}-D with shape {_fmt(array.shape)}; expected a 3-D volume")
+    values, error = _label_values(array)
+    if error:
+        raise CaseError(f"{path}: {error}")
+    if array.dtype.kind in "fc":
+        array = array.astype(np.int32)
+    return LabelMap(Image(array, img.affine, img.header, img.path), values)
+
+
+def geometry_error(name: str, img: Image, ref_name: str, ref: Image) -> str | None:
+    """Shape, then affine, of ``img`` against ``ref`` (None when they agree within tolerance)."""
+    if img.shape[:3] != ref.shape[:3]:
+        return f"{name} has shape {_fmt(img.shape[:3])}, {ref_name} has {_fmt(ref.shape[:3])}"
+    if not np.allclose(img.affine, ref.affine, rtol=AFFINE_RTOL, atol=AFFINE_ATOL):
+        return f"{name} affine differs from {ref_name} by up to {np.abs(img.affine - ref.affine).max():.4g} mm"
+    return None
+
+
+# --------------------------------------------------------------------------- one case
+
+@dataclass
+class _Read:
+    """What the checks read of a case: each modality's 3-D volume, the reference modality
+    (shapes and affines are compared with it) and the label map."""
+
+    volumes: dict[str, Image] = field(default_factory=dict)
+    ref: str | None = None
+    label: LabelMap | None = None
+
+
+def _named(modality: str, path: Path) -> str:
+    return f"{modality} ({path.name})"
+
+
+def _read_files(case: Case, modalities: Sequence[str], errors: list[str]) -> dict[Path, Image | None]:
+    """Each file of ``modalities`` read once (None where unreadable, with the error added)."""
+    files: dict[Path, Image | None] = {}
+    for path in dict.fromkeys(case.images[m] for m in modalities):
+        try:
+            files[path] = read_volume(path)
+        except CaseError as e:
+            errors.append(_short(e, path))
+            files[path] = None
+    return files
+
+
+def _modality_image(case: Case, modality: str, files: dict[Path, Image | None], errors: list[str]) -> Image | None:
+    """The 3-D volume of ``modality`` (one volume of a 4-D MSD file), or None (error added)."""
+    img = files[case.images[modality]]
+    if img is None:
+        return None
+    array, fname = img.array, case.images[modality].name
+    if modality in case.channel_index:
+        index = case.channel_index[modality]
+        if array.ndim != 4 or index >= array.shape[3]:
+            order = sorted((i, m) for m, i in case.channel_index.items() if case.images.get(m) == img.path)
+            errors.append(f"{fname} has shape {_fmt(array.shape)}; expected 4-D with {len(order)} volumes"
+                          f" ({', '.join(m for _, m in order)}) along the 4th axis")
+            files[img.path] = None  # one error per file
+            return None
+        return Image(array[..., index], img.affine, img.header, img.path)
+    if array.ndim != 3:
+        errors.append(f"{modality} file {fname} is {array.ndim}-D with shape {_fmt(array.shape)};"
+                      " expected a 3-D volume")
+        return None
+    return img
+
+
+def _image_checks(case: Case, modalities: Sequence[str], read: _Read, errors: list[str]) -> None:
+    """Read and check each modality's volume (values, then shape and affine against the first good one)."""
+    files = _read_files(case, modalities, errors)
+    for modality in modalities:
+        img = _modality_image(case, modality, files, errors)
+        if img is None:
+            continue
+        errors.extend(_volume_errors(_named(modality, img.path), img.array))
+        if read.ref is None:
+            read.ref = modality
+        else:
+            ref = read.volumes[read.ref]
+            if problem := geometry_error(_named(modality, img.path), img, _named(read.ref, ref.path), ref):
+                errors.append(problem)
+        read.volumes[modality] = img
 
 
 def _scheme_of(values: list[int], case: Case, forced: str | None) -> tuple[str | None, str | None, bool]:
@@ -144,130 +253,97 @@ def _scheme_of(values: list[int], case: Case, forced: str | None) -> tuple[str |
     try:
         return detect_scheme(values, hint=case.label_scheme, case_id=case.case_id), None, False
     except BratsSegError as e:
-        return None, f"label: {e}", isinstance(e, AmbiguousSchemeError)
+        return None, str(e), isinstance(e, AmbiguousSchemeError)
 
 
-@dataclass
-class _Reference:
-    """The first good modality of a case: shapes and affines are compared with it."""
-
-    name: str
-    image: Image
-
-
-def _read_files(case: Case, errors: list[str]) -> dict[Path, Image | None]:
-    """Each image file of ``case`` read once (None where unreadable, with the error added)."""
-    files: dict[Path, Image | None] = {}
-    for path in dict.fromkeys(case.images[m] for m in case.modalities):
-        try:
-            files[path] = read_volume(path)
-        except CaseError as e:
-            errors.append(_short(e, path))
-            files[path] = None
-    return files
-
-
-def _modality_array(case: Case, modality: str, files: dict[Path, Image | None], errors: list[str]) -> np.ndarray | None:
-    """The 3-D volume of ``modality`` (one volume of a 4-D MSD file), or None (error added)."""
-    img = files[case.images[modality]]
-    if img is None:
-        return None
-    array, fname = img.array, case.images[modality].name
-    if modality in case.channel_index:
-        index = case.channel_index[modality]
-        if array.ndim != 4 or index >= array.shape[3]:
-            order = sorted((i, m) for m, i in case.channel_index.items() if case.images.get(m) == img.path)
-            errors.append(f"{fname} has shape {_fmt(array.shape)}; expected 4-D with {len(order)} volumes"
-                          f" ({', '.join(m for _, m in order)}) along the 4th axis")
-            files[img.path] = None  # one error per file
-            return None
-        return array[..., index]
-    if array.ndim != 3:
-        errors.append(f"{modality} file {fname} is {array.ndim}-D with shape {_fmt(array.shape)};"
-                      " expected a 3-D volume")
-        return None
-    return array
-
-
-def _geometry_errors(name: str, img: Image, ref: _Reference) -> list[str]:
-    """Shape, then affine, of ``img`` against the reference modality's."""
-    if img.shape != ref.image.shape:
-        return [f"{name} has shape {_fmt(img.shape)}, {ref.name} has {_fmt(ref.image.shape)}"]
-    if (diff := _affine_error(img.affine, ref.image.affine)) is not None:
-        return [f"{name} affine differs from {ref.name}'s by up to {diff:.4g} mm"
-                f" ({img.path.name} vs {ref.image.path.name})"]
-    return []
-
-
-def _image_errors(case: Case, errors: list[str]) -> _Reference | None:
-    """Check every modality's volume (values, shape, affine); returns the reference modality."""
-    files = _read_files(case, errors)
-    ref = None
-    for modality in case.modalities:
-        array = _modality_array(case, modality, files, errors)
-        if array is None:
-            continue
-        errors.extend(_volume_errors(modality, array))
-        img = files[case.images[modality]]
-        img = Image(array, img.affine, img.header, img.path)
-        if ref is None:
-            ref = _Reference(modality, img)
-        else:
-            errors.extend(_geometry_errors(modality, img, ref))
-    return ref
-
-
-def _label_checks(case: Case, ref: _Reference | None, scheme: str | None, label_scheme: str | None,
-                  errors: list[str]) -> tuple[list[int] | None, str | None, str | None, list[int] | None]:
-    """(label values, scheme, ambiguity error, label shape) of the case's label map; errors added.
-    ``label_scheme`` is returned unchanged when the values cannot be read."""
+def _label_checks(case: Case, read: _Read, result: CheckResult, forced: str | None) -> None:
+    """Read and check the label map into ``read.label``: values, geometry, scheme (into ``result``)."""
     try:
-        lab = read_volume(case.label)
+        read.label = lab = read_label_map(case.label)
     except CaseError as e:
-        errors.append(_short(e, case.label))
-        return None, label_scheme, None, None
-    if lab.array.ndim != 3:
-        errors.append(f"label file {case.label.name} is {lab.array.ndim}-D with shape {_fmt(lab.shape)};"
-                      " expected a 3-D volume")
-        return None, label_scheme, None, None
-    if ref is not None:
-        errors.extend(_geometry_errors("label", lab, ref))
-    values, value_errors = _label_values(lab.array)
-    errors.extend(value_errors)
-    ambiguity = None
-    if values is not None:
-        label_scheme, error, ambiguous = _scheme_of(values, case, scheme)
-        if error:
-            errors.append(error)
-            ambiguity = error if ambiguous else None
-    return values, label_scheme, ambiguity, list(lab.shape)
+        result.errors.append(_short(e, case.label))
+        return
+    if read.ref is not None:
+        ref = read.volumes[read.ref]
+        if problem := geometry_error(_named("label", case.label), lab.image, _named(read.ref, ref.path), ref):
+            result.errors.append(problem)
+    result.label_values = lab.values
+    result.shape = result.shape or list(lab.image.shape)
+    scheme, error, ambiguous = _scheme_of(lab.values, case, forced)
+    if error:
+        result.errors.append(f"{case.label.name}: {error}")
+        result.ambiguity = result.errors[-1] if ambiguous else None
+    result.label_scheme = scheme
 
 
-def check_case(case: Case, scheme: str | None = None) -> CheckResult:
+def _inspect(case: Case, modalities: Sequence[str], scheme: str | None, allow_missing: Collection[str],
+             with_label: bool) -> tuple[CheckResult, _Read]:
+    """Read ``modalities`` of ``case`` (and its label) once and check everything; never raises for bad data."""
+    result = CheckResult(case.case_id, False, case.layout, (scheme and get_scheme(scheme).name) or case.label_scheme,
+                         list(case.modalities), None, list(case.problems))
+    absent = [m for m in modalities if m not in case.images]
+    result.missing = [m for m in absent if m in allow_missing] if case.images else []  # none at all: an error
+    found = ", ".join(case.modalities) or "none"
+    if result.missing:
+        result.findings.append(f"missing modality {', '.join(result.missing)} (allowed; found {found})")
+    if len(result.missing) < len(absent):
+        result.errors.append(f"missing modality {', '.join(m for m in absent if m not in result.missing)}"
+                             f" (found {found})")
+    read = _Read()
+    _image_checks(case, [m for m in modalities if m in case.images], read, result.errors)
+    if read.ref is not None:
+        result.shape = list(read.volumes[read.ref].shape)
+    if with_label and case.label is not None:
+        _label_checks(case, read, result, scheme)
+    result.ok = not result.errors
+    return result, read
+
+
+def check_case(case: Case, scheme: str | None = None, *, allow_missing: Collection[str] = ()) -> CheckResult:
     """Check one case's files (see the module docstring); never raises for bad data.
 
     ``scheme``: the label scheme the labels must follow; None detects it from the
-    values and the layout's hint (``case.label_scheme``).
+    values and the layout's hint (``case.label_scheme``). ``allow_missing``: modalities
+    whose absence is a finding (``result.findings``), not an error (a model trained
+    for the subset without them).
     """
-    errors = list(case.problems)
-    missing = [m for m in MODALITIES if m not in case.images]
-    if missing:
-        found = ", ".join(case.modalities) or "none"
-        errors.append(f"missing modality {', '.join(missing)} (found {found})")
-    ref = _image_errors(case, errors)
-    shape = list(ref.image.shape) if ref is not None else None
-    values, label_scheme, ambiguity = None, (scheme and get_scheme(scheme).name) or case.label_scheme, None
-    if case.label is not None:
-        values, label_scheme, ambiguity, label_shape = _label_checks(case, ref, scheme, label_scheme, errors)
-        shape = shape or label_shape
-    return CheckResult(case.case_id, not errors, case.layout, label_scheme, list(case.modalities), shape,
-                       errors, values, ambiguity)
+    return _inspect(case, tuple(dict.fromkeys([*MODALITIES, *case.modalities])), scheme, allow_missing, True)[0]
+
+
+def read_case(case: Case, channels: Sequence[str] = MODALITIES, *, with_label: bool = True,
+              scheme: str | None = None, allow_missing: Collection[str] = ()) -> CaseVolumes:
+    """The gate: read ``channels`` (and the label) once, apply every check of :func:`check_case`
+    to them, and return the volumes; raise :class:`CaseError` (one line: the case and each problem,
+    naming its file) on any problem.
+
+    A label scheme left open by the case's own values is not an error here (the caller
+    may decide it over the dataset); ``vol.label_scheme`` is then the layout's hint.
+    Channels in ``allow_missing`` that the case lacks are left out of ``vol.image`` and
+    ``vol.channels``.
+    """
+    result, read = _inspect(case, tuple(channels), scheme, allow_missing, with_label)
+    errors = [e for e in result.errors if e != result.ambiguity]
+    if errors:
+        raise CaseError(f"case {case.case_id}: {'; '.join(errors)}")
+    present = tuple(m for m in channels if m in read.volumes)
+    if not present:
+        raise CaseError(f"case {case.case_id}: none of the modalities {', '.join(channels)} is present")
+    image = np.empty((len(present), *read.volumes[present[0]].shape), np.float32)
+    for i, m in enumerate(present):
+        image[i] = read.volumes[m].array
+    label = None
+    if read.label is not None:
+        label = read.label.image.array.astype(np.uint8)  # values checked: a scheme's, so 0..4
+    return CaseVolumes(case.case_id, image, present, label, read.volumes[present[0]],
+                       result.label_scheme or case.label_scheme)
 
 
 def _short(error: CaseError, path: Path) -> str:
     """A read error with the file's name instead of its full path (the case is known)."""
     return str(error).replace(str(path), path.name, 1)
 
+
+# --------------------------------------------------------------------------- a dataset
 
 def _resolve_ambiguity(cases: Sequence[Case], results: list[CheckResult]) -> None:
     """Decide the schemes per dataset (:func:`~brats_seg.conventions.detect_dataset_schemes`).
@@ -287,7 +363,7 @@ def _resolve_ambiguity(cases: Sequence[Case], results: list[CheckResult]) -> Non
 
 
 def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: bool = True,
-                workers: int | None = None) -> list[CheckResult]:
+                workers: int | None = None, allow_missing: Collection[str] = ()) -> list[CheckResult]:
     """:func:`check_case` over ``cases`` on a thread pool (decompression and numpy release
     the GIL), in the order given, with a tqdm bar on stderr for more than a few cases."""
     from tqdm.auto import tqdm
@@ -298,7 +374,7 @@ def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: b
     with ThreadPoolExecutor(workers) as pool, tqdm(total=len(cases), desc="check", unit="case", file=sys.stderr,
                                                  disable=not progress or len(cases) <= 4) as bar:
         results = []
-        for result in pool.map(lambda c: check_case(c, scheme), cases):
+        for result in pool.map(lambda c: check_case(c, scheme, allow_missing=allow_missing), cases):
             results.append(result)
             bar.update()
     if scheme is None:
@@ -307,7 +383,7 @@ def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: b
 
 
 def check_dataset(root: str | Path, layout: str | None = None, scheme: str | None = None, *,
-                  progress: bool = True) -> list[CheckResult]:
+                  progress: bool = True, allow_missing: Collection[str] = ()) -> list[CheckResult]:
     """Discover the cases under ``root`` (see :func:`~brats_seg.data.layouts.discover_cases`) and check
     each. Raises :class:`CaseError` only when no case can be found; bad cases are results."""
-    return check_cases(discover_cases(root, layout), scheme, progress=progress)
+    return check_cases(discover_cases(root, layout), scheme, progress=progress, allow_missing=allow_missing)

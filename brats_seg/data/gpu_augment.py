@@ -20,7 +20,9 @@ Regions are resampled as the label would be (nearest neighbour picks one source 
 all three channels), so they stay binary and nested. Random draws come from a NumPy
 generator seeded per batch (:func:`augment_batches`): the same seed gives the same
 parameters on any device. Elastic deformation is not done here; a config that asks for it
-is refused (:class:`ConfigError`) rather than silently skipped.
+is refused (:class:`ConfigError`) rather than silently skipped. Channels a batch marks as dropped
+(``"present"``, modality dropout) are set back to the missing value after augmentation, as the
+CPU path does.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from .subsets import drop_channels
 from .transforms import AugmentConfig
 
 
@@ -142,4 +145,6 @@ def augment_batches(batches: Iterable[dict], augmentation: DeviceAugmentation, d
         image = batch["image"].to(device, non_blocking=True)
         regions = batch["label"].to(device, non_blocking=True)
         image, regions = augmentation(image, regions, rng)
+        if "present" in batch:
+            drop_channels(image, batch["present"].to(device))
         yield {**batch, "image": image, "label": regions}

@@ -122,6 +122,28 @@ def read_image(path: str | Path, *, dtype: Any = np.float32, mmap: bool = False)
     raise CaseError(f"{path}: not a volume file (expected {', '.join(NIFTI_SUFFIXES + ITK_SUFFIXES)})")
 
 
+LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+"""ITK geometry is in LPS, nibabel affines in RAS+: flip the first two axes (its own inverse)."""
+
+
+def affine_from_itk(spacing: Any, direction: Any, origin: Any) -> np.ndarray:
+    """4x4 voxel -> RAS+ affine from ITK's (LPS) ``spacing`` (3), ``direction`` (3x3, or 9 row-major)
+    and ``origin`` (3). The one place (with :func:`itk_from_affine`) that converts."""
+    lps = np.eye(4)
+    lps[:3, :3] = np.asarray(direction, dtype=np.float64).reshape(3, 3) * np.asarray(spacing, dtype=np.float64)
+    lps[:3, 3] = np.asarray(origin, dtype=np.float64)
+    return LPS_FROM_RAS @ lps
+
+
+def itk_from_affine(affine: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """ITK's (LPS) ``(spacing, direction, origin)`` of a 4x4 voxel -> RAS+ affine (direction: 9
+    row-major values, the affine's columns over their lengths; a shear is kept, not checked)."""
+    lps = LPS_FROM_RAS @ np.asarray(affine, dtype=np.float64)
+    spacing = np.sqrt((lps[:3, :3] ** 2).sum(axis=0))
+    return (tuple(float(s) for s in spacing), tuple(float(x) for x in (lps[:3, :3] / spacing).ravel()),
+            tuple(float(x) for x in lps[:3, 3]))
+
+
 def _read_itk(path: Path, dtype: Any) -> Image:
     import SimpleITK as sitk
 
@@ -130,14 +152,8 @@ def _read_itk(path: Path, dtype: Any) -> Image:
     array = np.ascontiguousarray(np.transpose(array, tuple(range(array.ndim - 1, -1, -1))))
     if dtype is not None:
         array = array.astype(dtype, copy=False)
-    # ITK geometry is LPS; NIfTI/nibabel affines are RAS: flip the first two axes.
     direction = np.asarray(img.GetDirection(), dtype=np.float64).reshape(img.GetDimension(), -1)[:3, :3]
-    spacing = np.asarray(img.GetSpacing(), dtype=np.float64)[:3]
-    origin = np.asarray(img.GetOrigin(), dtype=np.float64)[:3]
-    affine = np.eye(4)
-    affine[:3, :3] = direction * spacing
-    affine[:3, 3] = origin
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
+    affine = affine_from_itk(img.GetSpacing()[:3], direction, img.GetOrigin()[:3])
     return Image(array, affine, None, path)
 
 
@@ -169,11 +185,10 @@ def _write_itk(path: Path, array: np.ndarray, reference: Image) -> None:
     import SimpleITK as sitk
 
     img = sitk.GetImageFromArray(np.transpose(array, tuple(range(array.ndim - 1, -1, -1))))
-    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ reference.affine
-    spacing = np.sqrt((lps[:3, :3] ** 2).sum(axis=0))
-    img.SetSpacing(tuple(float(s) for s in spacing))
-    img.SetDirection(tuple(float(x) for x in (lps[:3, :3] / spacing).ravel()))
-    img.SetOrigin(tuple(float(x) for x in lps[:3, 3]))
+    spacing, direction, origin = itk_from_affine(reference.affine)
+    img.SetSpacing(spacing)
+    img.SetDirection(direction)
+    img.SetOrigin(origin)
     sitk.WriteImage(img, str(path), True)
 
 

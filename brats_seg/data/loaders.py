@@ -11,6 +11,9 @@ drawn uniformly among those present (class balance), the rest are uniform over
 the volume. Every patch is a pure function of ``(seed, index)``: the sampler
 hands out indices ``epoch * n + i``, so the data stream does not depend on the
 number of workers and a resumed run sees exactly the patches it would have seen.
+Modality dropout (:mod:`.subsets`) is drawn per sample the same way, on its own stream, and
+applied after augmentation, so a dropped channel is exactly the value a missing one gets in
+prediction.
 An augmentation that rotates a larger crop (nnU-Net's) gets that crop around the same
 centre, for the samples it rotates (:func:`~brats_seg.data.transforms.sample_crop_size`).
 """
@@ -28,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..conventions import get_scheme, labels_to_regions
 from ..errors import CaseError
 from .cache import Preprocessed, cache_nbytes, load_cached
+from .subsets import ModalityDropout, drop_channels
 from .transforms import AugmentConfig, augmentation_input_size, build_augmentation, plain_tensor, sample_crop_size
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
@@ -75,7 +79,9 @@ def is_foreground_sample(index: int, batch_size: int, fg_fraction: float) -> boo
 
 
 class PatchDataset(Dataset):
-    """Random patches: ``dataset[index]`` -> ``{"image": (C, *patch) float32, "label": (3, *patch) float32}``.
+    """Random patches: ``dataset[index]`` -> ``{"image": (C, *patch) float32, "label": (3, *patch) float32}``,
+    and with ``dropout`` also ``"present": (C,) bool`` (the channels kept; the others hold
+    :data:`~brats_seg.data.subsets.MISSING_VALUE`).
 
     ``index`` is any non-negative integer; the sample is a pure function of
     ``(seed, index)`` (see :class:`EpochSampler`).
@@ -83,7 +89,7 @@ class PatchDataset(Dataset):
 
     def __init__(self, cache_dir: str | Path, case_ids: Sequence[str], patch_size: Sequence[int], *,
                  batch_size: int = 2, fg_fraction: float = 0.34, augment: bool | AugmentConfig = True,
-                 seed: int = 0, in_memory: bool | None = None):
+                 seed: int = 0, in_memory: bool | None = None, dropout: ModalityDropout | None = None):
         if not case_ids:
             raise CaseError(f"{cache_dir}: no training cases")
         self.cache_dir = Path(cache_dir)
@@ -102,6 +108,7 @@ class PatchDataset(Dataset):
         cfg = augment if isinstance(augment, AugmentConfig) else (AugmentConfig() if augment else None)
         self.augmentation = build_augmentation(cfg, self.patch_size) if cfg is not None else None
         self.crop_size = augmentation_input_size(cfg, self.patch_size)  # the largest crop a sample may need
+        self.dropout = dropout
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -140,7 +147,11 @@ class PatchDataset(Dataset):
             out = self.augmentation({"image": image, "label": label})
             image, label = plain_tensor(out["image"]).float(), plain_tensor(out["label"])
         regions = labels_to_regions(label[0].round().to(torch.uint8).numpy(), case.label_scheme)
-        return {"image": image.contiguous(), "label": torch.from_numpy(regions.astype(np.float32))}
+        sample = {"image": image.contiguous(), "label": torch.from_numpy(regions.astype(np.float32))}
+        if self.dropout is not None:
+            sample["present"] = torch.from_numpy(self.dropout.draw(self.seed, index))
+            drop_channels(sample["image"], sample["present"])
+        return sample
 
 
 class EpochSampler(Sampler[int]):
@@ -166,14 +177,16 @@ class EpochSampler(Sampler[int]):
 def make_train_loader(cache_dir: str | Path, case_ids: Sequence[str], patch_size: Sequence[int],
                       batch_size: int, *, num_workers: int = 2, fg_fraction: float = 0.34,
                       augment: bool | AugmentConfig = True, seed: int = 0, steps_per_epoch: int = 250,
-                      rank: int = 0, world_size: int = 1, in_memory: bool | None = None) -> DataLoader:
-    """A loader of ``steps_per_epoch`` batches ``{"image": (B, C, *patch), "label": (B, 3, *patch)}``.
+                      rank: int = 0, world_size: int = 1, in_memory: bool | None = None,
+                      dropout: ModalityDropout | None = None) -> DataLoader:
+    """A loader of ``steps_per_epoch`` batches ``{"image": (B, C, *patch), "label": (B, 3, *patch)}``
+    (and ``"present": (B, C)`` with modality ``dropout``).
 
     Call ``loader.sampler.set_epoch(epoch)`` before iterating each epoch. Under DDP
     give ``rank``/``world_size``; every rank draws its own disjoint samples.
     """
     dataset = PatchDataset(cache_dir, case_ids, patch_size, batch_size=batch_size, fg_fraction=fg_fraction,
-                           augment=augment, seed=seed, in_memory=in_memory)
+                           augment=augment, seed=seed, in_memory=in_memory, dropout=dropout)
     sampler = EpochSampler(steps_per_epoch * batch_size, rank=rank, world_size=world_size)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -131,7 +132,9 @@ def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig) -> Preprocessed:
 
 def preprocess_case(case: Case, cfg: PreprocessConfig | None = None,
                     channels: Sequence[str] = MODALITIES) -> Preprocessed:
-    """Load ``case`` (channels in the order ``channels``) and preprocess it."""
+    """Load ``case`` (channels in the order ``channels``) through every check of ``brats-seg check``
+    (:func:`~brats_seg.data.cases.load_case`: a case with any problem raises :class:`CaseError`)
+    and preprocess it."""
     return preprocess_volumes(load_case(case, channels), cfg)
 
 
@@ -200,9 +203,7 @@ def _process_one(case: Case, cfg: PreprocessConfig, channels: tuple[str, ...], o
     """Worker: preprocess and write one case. Returns (case_id, error or None, seconds)."""
     t0 = time.perf_counter()
     try:
-        if case.problems:  # e.g. two files for one modality: which one is meant is unknown
-            raise CaseError(f"case {case.case_id}: {'; '.join(case.problems)}")
-        pre = preprocess_case(case, cfg, channels)
+        pre = preprocess_case(case, cfg, channels)  # load_case refuses a case that fails any check
         pre.properties["fingerprint"] = fp
         pre.properties["inputs"] = [str(f) for f in _input_files(case, channels)]
         pre.properties["seconds"] = round(time.perf_counter() - t0, 3)
@@ -240,6 +241,7 @@ def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Pa
     Idempotent: a case whose inputs (size, mtime), config and channels are unchanged is
     skipped. Cases run in ``workers`` processes (1: in this process). A failing case is
     reported in ``report.failed`` (and leaves no files behind); the others are still done.
+    A run given one case that fails raises :class:`CaseError` (one line) and writes no index.
     """
     cfg = cfg or PreprocessConfig()
     get_normalizer(cfg.normalization, clip_percentiles=tuple(cfg.clip_percentiles))  # bad config fails early
@@ -261,7 +263,26 @@ def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Pa
         else:
             todo.append((case, fp))
     _run(todo, cfg, channels, out, report, workers, progress)
+    if len(cases) == 1 and report.failed:
+        raise CaseError(next(iter(report.failed.values())))
     ok = {*report.done, *report.skipped}
     write_index(out, to_dict(cfg), channels, [c.case_id for c in cases if c.case_id in ok],
                 version=PREPROCESS_VERSION, failed=report.failed)
     return report
+
+
+def preprocess_raw(data: str | Path, cache: str | Path, cfg: PreprocessConfig | None = None, *,
+                   channels: Sequence[str] = MODALITIES, progress: bool = True) -> dict[str, str]:
+    """Preprocess a raw dataset into the cache a training command reads (:func:`preprocess_dataset`).
+
+    Cases that fail a check are left out, listed on stderr and returned (case id -> one-line
+    reason) for the command to list again at its end; when no case goes through, raises
+    :class:`CaseError` with the reasons (one line).
+    """
+    report = preprocess_dataset(data, cache, cfg, channels=channels, progress=progress)
+    if report.failed and not (report.done or report.skipped):
+        raise CaseError(f"{data}: no case went through the checks: {'; '.join(report.failed.values())}")
+    if report.failed:
+        print(f"preprocess: {len(report.failed)} case(s) skipped: " + "; ".join(report.failed.values()),
+              file=sys.stderr)
+    return dict(report.failed)

@@ -126,22 +126,9 @@ def lesionwise_region(
     pred_cc, n_pred = _components(pred)
     pred_boxes = ndimage.find_objects(pred_cc)
 
-    # reference lesions live in the reference's box grown by the dilation (the dilated set lies inside it)
-    ref_box = bounding_box(ref, margin=params.dilation_iterations + 1)
-    n_lesions, pairs = 0, np.zeros((2, 0), np.int64)
-    if ref_box is not None:
-        ball = ndimage.generate_binary_structure(ref.ndim, 2)
-        dilated = ndimage.binary_dilation(ref[ref_box], structure=ball, iterations=params.dilation_iterations)
-        lesion_cc, n_lesions = _components(dilated)  # lesion k = ref & (lesion_cc == k); its dilation: lesion_cc == k
-        # matched (lesion, predicted component) pairs: the prediction touches the dilated lesion
-        pred_sub = pred_cc[ref_box]
-        both = (lesion_cc > 0) & (pred_sub > 0)
-        keys = np.unique(lesion_cc[both].astype(np.int64) * (n_pred + 1) + pred_sub[both])
-        pairs = np.stack([keys // (n_pred + 1), keys % (n_pred + 1)])
-        ref_lesion = np.zeros(ref.shape, np.int32)
-        ref_lesion[ref_box] = np.where(ref[ref_box], lesion_cc, 0)
-        volumes = np.bincount(ref_lesion[ref_box].ravel(), minlength=n_lesions + 1) * voxel_mm3
-        lesion_boxes = ndimage.find_objects(ref_lesion)
+    n_lesions, pairs, ref_lesion, volumes = _match_lesions(ref, pred_cc, n_pred, params)
+    volumes = volumes * voxel_mm3
+    lesion_boxes = ndimage.find_objects(ref_lesion)
 
     dices, hds, tp, fn = [], [], 0, 0
     for k in range(1, n_lesions + 1):
@@ -167,6 +154,29 @@ def lesionwise_region(
         return empty
     return {"lesion_dice": float(np.mean(dices)), "lesion_hd95": float(np.mean(hds)),
             "lesions_tp": tp, "lesions_fn": fn, "lesions_fp": int(n_fp)}
+
+
+def _match_lesions(ref: np.ndarray, pred_cc: np.ndarray, n_pred: int, params: LesionwiseParams):
+    """Reference lesions and the predicted components that touch their dilation.
+
+    Returns ``(n_lesions, pairs (2, K) of (lesion, predicted component), ref_lesion (H, W, D) int32 lesion ids
+    on the reference voxels, voxel count per lesion id (n_lesions + 1,))``. The lesions live in the
+    reference's box grown by the dilation (the dilated set lies inside it).
+    """
+    ref_lesion = np.zeros(ref.shape, np.int32)
+    ref_box = bounding_box(ref, margin=params.dilation_iterations + 1)
+    if ref_box is None:
+        return 0, np.zeros((2, 0), np.int64), ref_lesion, np.zeros(1)
+    ball = ndimage.generate_binary_structure(ref.ndim, 2)
+    dilated = ndimage.binary_dilation(ref[ref_box], structure=ball, iterations=params.dilation_iterations)
+    lesion_cc, n_lesions = _components(dilated)  # lesion k = ref & (lesion_cc == k); its dilation: lesion_cc == k
+    pred_sub = pred_cc[ref_box]
+    both = (lesion_cc > 0) & (pred_sub > 0)
+    keys = np.unique(lesion_cc[both].astype(np.int64) * (n_pred + 1) + pred_sub[both])
+    pairs = np.stack([keys // (n_pred + 1), keys % (n_pred + 1)])
+    ref_lesion[ref_box] = np.where(ref[ref_box], lesion_cc, 0)
+    volumes = np.bincount(ref_lesion[ref_box].ravel(), minlength=n_lesions + 1)
+    return n_lesions, pairs, ref_lesion, volumes
 
 
 def _union_box(boxes) -> tuple[slice, ...]:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import GROUP_NAMES, REGIONS
-from ..errors import BratsSegError
+from ..errors import BratsSegError, CaseError
 from ..files import atomic_path
 from .lesionwise import LESION_HD95_MODE, LESION_METRICS
 from .metrics import DEFAULT_HD95_MODE, METRICS
@@ -175,7 +175,8 @@ def evaluate_folder(
     says; references per dataset, an ambiguous dataset raises). ``lesionwise``: add
     the BraTS 2023+ lesion-wise scores with the parameters of sub-challenge
     ``challenge`` (None: from each case id) and per-lesion HD95 ``lesion_hd95_mode``
-    (the challenge's surfels by default). ``workers``: processes.
+    (the challenge's surfels by default). ``workers``: processes. A run given one case that
+    cannot be scored raises :class:`CaseError` (one line) and writes nothing.
     """
     settings = EvaluationSettings(pred_scheme=pred_scheme, ref_scheme=ref_scheme, hd95_mode=hd95_mode,
                                   lesionwise=lesionwise, challenge=challenge, lesion_hd95_mode=lesion_hd95_mode,
@@ -196,6 +197,8 @@ def evaluate_folder(
 
     names = metric_names(lesionwise)
     rows, failures = _rows(results)
+    if len(pairing.pairs) == 1 and failures:  # one case given and it failed: bad input, nothing written
+        raise CaseError(failures[0]["error"])
     stats = summarize(rows, names)
     summary = {
         "prediction_dir": str(pred_dir), "reference_dir": str(ref_dir),

@@ -1,6 +1,9 @@
 """Scoring one prediction file against its reference file, and deciding the label schemes of a folder.
 
-:func:`score_case` reads both label maps, settles their label schemes and scores
+:func:`score_case` reads both label maps through the checks of ``brats-seg check``
+(:func:`brats_seg.data.checks.read_label_map`: a truncated file, NaN or non-integer
+values fail the case, as does a prediction whose shape or affine differs from its
+reference's), settles their label schemes and scores
 the groups the reference's scheme scores (:mod:`.metrics`, and :mod:`.lesionwise`
 when asked). Schemes, unless given:
 
@@ -25,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme, label_values
-from ..data.io import read_image
+from ..conventions import AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme
+from ..data.checks import geometry_error, read_label_map
 from ..errors import BratsSegError
 from .lesionwise import LESION_HD95_MODE, challenge_for, get_challenge, lesionwise_case
 from .metrics import DEFAULT_HD95_MODE, HD95_MODES, evaluate_case
@@ -58,16 +61,6 @@ class EvaluationSettings:
             raise BratsSegError(f"workers must be at least 1, got {self.workers}")
 
 
-def _read_labels(path: Path) -> tuple[np.ndarray, object]:
-    img = read_image(path, dtype=None)
-    array = np.asarray(img.array)
-    while array.ndim > 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != 3:
-        raise BratsSegError(f"{path}: label map has shape {array.shape}; expected 3-D")
-    return array, img
-
-
 def prediction_scheme(values: set[int], explicit: str | None, ref_scheme: str) -> str:
     """The given scheme, else the reference's when the values fit it, else detected from the values alone."""
     if explicit is not None:
@@ -90,8 +83,8 @@ def score_case(job: dict) -> dict:
     s = EvaluationSettings(**job["settings"])
     out: dict = {"case_id": case_id, "warnings": [], "ref_values": None, "ref_scheme": None, "unscored": []}
     try:
-        ref, ref_img = _read_labels(Path(ref_path))
-        out["ref_values"] = sorted(label_values(ref))
+        ref = read_label_map(ref_path)  # the checks of brats-seg check: complete file, 3-D, integer values
+        out["ref_values"] = ref.values
         try:
             ref_scheme = job.get("ref_scheme") or s.ref_scheme or detect_scheme(
                 out["ref_values"], job.get("hint"), case_id=case_id)
@@ -100,18 +93,14 @@ def score_case(job: dict) -> dict:
         _check_reference(out["ref_values"], ref_scheme)
         out["ref_scheme"] = get_scheme(ref_scheme).name
         if pred_path is None:
-            pred, pred_scheme, out["status"] = np.zeros(ref.shape, np.uint8), ref_scheme, "missing"
+            pred, pred_scheme, out["status"] = np.zeros(ref.image.shape, np.uint8), ref_scheme, "missing"
         else:
-            pred, pred_img = _read_labels(Path(pred_path))
-            if pred.shape != ref.shape:
-                raise BratsSegError(f"{pred_path}: shape {'x'.join(map(str, pred.shape))} differs from the"
-                                    f" reference's {'x'.join(map(str, ref.shape))}")
-            if not np.allclose(pred_img.affine, ref_img.affine, atol=1e-3):
-                out["warnings"].append(f"case {case_id}: prediction affine differs from the reference's;"
-                                       " scored in voxel space with the reference spacing")
-            pred_scheme = prediction_scheme(label_values(pred), s.pred_scheme, ref_scheme)
+            pred_map = read_label_map(pred_path)
+            if problem := geometry_error("prediction", pred_map.image, f"reference {Path(ref_path).name}", ref.image):
+                raise BratsSegError(f"{pred_path}: {problem}")
+            pred, pred_scheme = pred_map.image.array, prediction_scheme(set(pred_map.values), s.pred_scheme, ref_scheme)
             out["status"] = "ok"
-        out["metrics"] = _score(pred, ref, ref_img.spacing[:3], pred_scheme, ref_scheme, s, case_id, out)
+        out["metrics"] = _score(pred, ref.image.array, ref.image.spacing[:3], pred_scheme, ref_scheme, s, case_id, out)
     except BratsSegError as e:
         out.update(status="error", error=f"case {case_id}: {e}")
     except Exception as e:  # a batch goes on past any bad case; the error names it

@@ -68,9 +68,11 @@ def finished_arm(name: str, run: Path) -> Arm | None:
 
 def train_arm(name: str, cache: Path, run: Path, budget: Budget, *, model: str, seed: int = 0,
               init_from: str | Path | None = None, freeze_encoder_epochs: int = 0, device: str | None = None,
-              progress: bool = False, model_kwargs: Mapping[str, Any] | None = None) -> Arm:
+              progress: bool = False, model_kwargs: Mapping[str, Any] | None = None,
+              train_options: Mapping[str, Any] | None = None) -> Arm:
     """Train ``model`` on every case of ``cache`` under ``budget`` (no validation split: the held-out
-    cases are scored afterwards). Reuses a finished run found in ``run`` (same folder, same arm)."""
+    cases are scored afterwards). ``train_options``: further :class:`TrainConfig` fields (e.g.
+    ``modality_dropout``). Reuses a finished run found in ``run`` (same folder, same arm)."""
     from ..models.registry import build_model, count_parameters
     from ..training.trainer import TrainConfig, train
 
@@ -83,7 +85,8 @@ def train_arm(name: str, cache: Path, run: Path, budget: Budget, *, model: str, 
                       batch_size=budget.batch_size, lr=budget.lr, augment=budget.augment, folds=1, seed=seed,
                       device=device, workers=budget.workers, init_from=str(init_from) if init_from else None,
                       freeze_encoder_epochs=freeze_encoder_epochs,
-                      resume=(run / "checkpoints" / "last.pt").is_file(), progress=progress, threads=budget.threads)
+                      resume=(run / "checkpoints" / "last.pt").is_file(), progress=progress, threads=budget.threads,
+                      **dict(train_options or {}))
     t0 = time.perf_counter()
     run.mkdir(parents=True, exist_ok=True)
     with open(run / "train.log", "a") as log, contextlib.redirect_stdout(log):  # e.g. the init-from report
@@ -93,7 +96,7 @@ def train_arm(name: str, cache: Path, run: Path, budget: Budget, *, model: str, 
     history = summary.get("history") or [{}]
     info = {"name": name, "model": model, "seed": seed, "train_seconds": round(seconds, 3), "parameters": params,
             "final_train_loss": history[-1].get("train_loss"), "init_from": str(init_from) if init_from else None,
-            "freeze_encoder_epochs": freeze_encoder_epochs}
+            "freeze_encoder_epochs": freeze_encoder_epochs, "train_options": dict(train_options or {})}
     with atomic_path(run / "arm.json") as tmp:
         tmp.write_text(json.dumps(info, indent=1))
     return Arm(name, run / "checkpoints" / "best.pt", seconds, params, info)

@@ -44,6 +44,9 @@ class QuickstartConfig:
     ``heldout``: fraction of cases kept out of training (at least one case, and
     at least two cases stay for training). ``model_kwargs``: build arguments of the
     model (``None``: :data:`QUICK_UNET` for the default ``unet3d``, none for others).
+    ``time_budget``: minutes of training (the trainer's ``--time-budget``: the learning
+    rate decays on elapsed time, so a slow machine trains fewer steps, not longer);
+    ``None`` trains ``epochs`` x ``steps_per_epoch`` steps instead (reproducible).
     """
 
     out: str = "quickstart"
@@ -56,6 +59,7 @@ class QuickstartConfig:
     model_kwargs: dict | None = None
     patch: tuple[int, int, int] = (48, 48, 48)
     batch_size: int = 2
+    time_budget: float | None = 3.0
     epochs: int = 30
     steps_per_epoch: int = 30
     lr: float = 1e-2
@@ -108,9 +112,11 @@ def train_model(cfg: QuickstartConfig, out: Path, train_cases: Sequence[Case], p
     model_kwargs = cfg.model_kwargs if cfg.model_kwargs is not None else QUICK_UNET if cfg.model == "unet3d" else {}
     tcfg = TrainConfig(data=str(out / "cache"), out=str(out / "run"), model=cfg.model, preset=cfg.preset,
                        model_kwargs=dict(model_kwargs), epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
+                       time_budget=cfg.time_budget,
                        patch=tuple(cfg.patch), batch_size=cfg.batch_size, lr=cfg.lr, augment=cfg.augment,
                        fg_fraction=cfg.fg_fraction, seed=cfg.seed, device=cfg.device,
-                       folds=min(5, len(train_cases)), fold=0, val_every=max(1, cfg.epochs // 5),
+                       folds=min(5, len(train_cases)), fold=0,
+                       val_every=2 if cfg.time_budget is not None else max(1, cfg.epochs // 5),
                        workers=0, threads=None, progress=progress,
                        resume=(out / "run" / "checkpoints" / "last.pt").is_file())
     return train(tcfg)

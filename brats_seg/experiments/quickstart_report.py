@@ -127,7 +127,9 @@ def report_sections(out: Path, summary: dict, overlays: Sequence[Path]) -> list[
     """Everything the report shows, in order."""
     kind = "synthetic" if summary["synthetic"] else "real"
     t = summary["timings_s"]
-    intro = (f"Trained `{summary['config']['model']}` ({summary['config']['preset']}) on"
+    budget = summary["config"].get("time_budget")
+    intro = (f"Trained `{summary['config']['model']}` ({summary['config']['preset']})"
+             + (f" for a {budget:g}-minute budget" if budget else "") + f" on"
              f" {len(summary['train_cases'])} {kind} cases, predicted {len(summary['heldout_cases'])} held-out"
              f" {kind} cases on {summary['device']}. Total {t['total']:.0f} s (training {t['train']:.0f} s,"
              f" prediction {t['predict']:.0f} s).")
@@ -197,7 +199,7 @@ def draw_overlays(cases: Sequence[Case], pred_dir: Path, out_dir: Path) -> list[
     """One PNG per case: FLAIR with the reference and the prediction in three planes."""
     from ..conventions import detect_scheme
     from ..data.cases import load_case
-    from ..data.io import read_image
+    from ..data.checks import read_label_map
     from ..evaluation.overlays import overlay_figure
 
     paths = []
@@ -207,7 +209,7 @@ def draw_overlays(cases: Sequence[Case], pred_dir: Path, out_dir: Path) -> list[
         scheme = detect_scheme(np.unique(vol.label), hint=case.label_scheme, case_id=case.case_id)
         maps = {"reference": (vol.label, scheme)}
         if pred_file.is_file():
-            maps["prediction"] = (np.asarray(read_image(pred_file, dtype=None).array).astype(np.uint8), scheme)
+            maps["prediction"] = (read_label_map(pred_file).image.array.astype(np.uint8), scheme)  # checked
         path = out_dir / f"{case.case_id}.png"
         overlay_figure(vol.image[0], maps, path, title=f"{case.case_id} (FLAIR)")
         paths.append(path)

@@ -21,6 +21,7 @@ EXPERIMENTS: dict[str, str] = {
     "architectures": "brats_seg.experiments.architectures",
     "transfer": "brats_seg.experiments.transfer",
     "ensembles": "brats_seg.experiments.ensembles",
+    "modalities": "brats_seg.experiments.modalities",
 }
 """Experiment name -> module defining ``PRESETS`` and ``run``."""
 

@@ -62,16 +62,17 @@ def json_default(value: Any) -> Any:
 
 def write_results(out: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, title: str,
                   notes: Sequence[str] = (), sections: Mapping[str, str] | None = None,
-                  summary: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """``results.csv`` (every column), ``results.md`` (title, notes, the table, extra sections, a link to
-    ``results.png``) and ``summary.json``; all atomic. Returns the paths."""
+                  summary: Mapping[str, Any] | None = None,
+                  md_columns: Sequence[str] | None = None) -> dict[str, Path]:
+    """``results.csv`` (every column), ``results.md`` (title, notes, the table in ``md_columns`` (default:
+    every column), extra sections, a link to ``results.png``) and ``summary.json``; all atomic. Returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": write_csv(out / "results.csv", rows, columns)}
     md = [f"# {title}", ""]
     if summary is not None and summary.get("preset") == "smoke":
         md += [SMOKE_NOTE, ""]
     md += [f"- {n}" for n in notes]
-    md += ["", markdown_table(rows, columns), ""]
+    md += ["", markdown_table(rows, md_columns or columns), ""]
     for head, body in (sections or {}).items():
         md += [f"## {head}", "", body, ""]
     if (out / "results.png").is_file():

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import BratsSegError
+from ..errors import BratsSegError, require
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -102,10 +102,7 @@ def onnxruntime_runner(network: torch.nn.Module, example: torch.Tensor, precisio
     if precision != "fp32":
         raise BratsSegError("the onnx back-end computes in fp32 only (ONNX Runtime's CPU provider has no bf16"
                             " convolutions); use --precision fp32, or --backend openvino for bf16")
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise BratsSegError("--backend onnx needs onnxruntime: pip install 'brats_seg[onnx]'") from None
+    ort = require("onnxruntime", "onnx", "--backend onnx")
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
@@ -116,10 +113,7 @@ def onnxruntime_runner(network: torch.nn.Module, example: torch.Tensor, precisio
 
 def openvino_runner(network: torch.nn.Module, example: torch.Tensor, precision: str,
                     channels_last: bool) -> Runner:
-    try:
-        import openvino as ov
-    except ImportError:
-        raise BratsSegError("--backend openvino needs openvino: pip install 'brats_seg[openvino]'") from None
+    ov = require("openvino", "openvino", "--backend openvino")
     core = ov.Core()
     graph = onnx_model(network, example)
     config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",

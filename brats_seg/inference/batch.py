@@ -9,8 +9,11 @@ writes per case (all atomically; a failing case leaves no file behind):
   ``OUT/{case_id}_uncertainty.nii.gz`` (H, W, D, 3);
 * ``OUT/{case_id}.json``: every setting used, inputs, outputs, timing.
 
-A bad case (missing or mismatched modality, corrupt file, channels the
-checkpoint does not know) is reported in one line and skipped.
+A bad case (mismatched modality, corrupt file, sequences no member was trained
+without) is reported in one line and skipped. A case lacking sequences is given to each
+member as a subset it was trained for (:mod:`.sequences`); only the files used are read,
+the sidecar's ``sequences`` says which were used and which filled, and members left out
+are noted on ``log``.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes cases ``rank::world``
 (:func:`shard`) and writes its own; after a barrier rank 0 writes ``OUT/summary.json``.
@@ -161,17 +164,25 @@ def write_prediction(pred: Prediction, reference, paths: dict[str, Path], option
     return list(written.values())
 
 
+def read_case(predictor: Predictor, case: Case) -> CaseVolumes:
+    """The volumes of the sequences the predictor will use; which ones is decided from the file list
+    first, so a case no member can take is refused without reading it."""
+    return load_case(case, predictor.plan(case.modalities, case.case_id).used, with_label=False)
+
+
 def predict_case(predictor: Predictor, case: Case, paths: dict[str, Path], options: OutputOptions,
                  label_scheme: str | None = None, vol: CaseVolumes | None = None) -> dict[str, Any]:
     """Load (unless ``vol`` is given), predict and write one case; returns its sidecar record."""
     if vol is None:
-        vol = load_case(case, predictor.channels, with_label=False)
-    pred = predictor.predict(vol, label_scheme=label_scheme)
+        vol = read_case(predictor, case)
+    pred = predictor.predict(vol, label_scheme=label_scheme, available=case.modalities)
     from .. import __version__
 
+    sequences = pred.info["sequences"]
     sidecar = {
         "case_id": case.case_id,
-        "inputs": {m: str(case.images[m]) for m in predictor.channels},
+        "inputs": {m: str(case.images[m]) for m in sequences["used"]},
+        "sequences": sequences,
         "input_shape": list(vol.reference.shape[:3]),
         "label_scheme": pred.info["label_scheme"],
         "name_format": options.name_format,
@@ -212,7 +223,8 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
     Output paths are planned (and checked, see :func:`plan_outputs`) for all cases before
     any work. The next case is read in a background thread while the current one is
     predicted (decompressing four .nii.gz volumes takes longer than a GPU prediction).
-    Failures are printed one line each to ``log`` as they happen and collected in the report.
+    Failures are printed one line each to ``log`` (None: not printed) as they happen and collected in
+    the report. Cases are read through the checks of ``brats-seg check`` (``load_case``).
     """
     from tqdm.auto import tqdm
 
@@ -229,7 +241,7 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
 
         def prefetch(i: int) -> None:
             if i < len(mine):
-                loading[i] = reader.submit(load_case, mine[i], predictor.channels, with_label=False)
+                loading[i] = reader.submit(read_case, predictor, mine[i])
 
         prefetch(0)
         for i, case in enumerate(mine):
@@ -237,10 +249,14 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
             t0 = time.perf_counter()
             try:
                 vol = loading.pop(i).result()
-                predict_case(predictor, case, plan[case.case_id], options, label_scheme, vol=vol)
+                sidecar = predict_case(predictor, case, plan[case.case_id], options, label_scheme, vol=vol)
+                for left in sidecar["sequences"]["left_out"]:
+                    print(f"brats-seg predict: note: case {case.case_id}: {left['name']} left out: {left['reason']}",
+                          file=log or sys.stderr)  # also for one case: the prediction stands
             except Exception as e:  # one bad case never stops the others
                 report.failed[case.case_id] = _one_line(case.case_id, e)
-                print(f"brats-seg predict: {report.failed[case.case_id]}", file=log)
+                if log is not None:
+                    print(f"brats-seg predict: {report.failed[case.case_id]}", file=log)
             else:
                 report.written.append(case.case_id)
                 report.seconds[case.case_id] = round(time.perf_counter() - t0, 3)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, model_from_checkpoint
-from ..errors import BratsSegError
+from ..errors import BratsSegError, require
 from ..files import atomic_path
 from .backends import FirstOutput, onnx_model
 
@@ -51,10 +51,7 @@ def _run_torchscript(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _run_onnx(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    try:
-        import onnxruntime as ort
-    except ImportError:  # pragma: no cover - onnxruntime is a dev extra
-        raise BratsSegError("checking the ONNX export needs onnxruntime (pip install onnxruntime)") from None
+    ort = require("onnxruntime", "onnx", "checking the ONNX export")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return lambda x: session.run(["logits"], {"image": x})[0]
 

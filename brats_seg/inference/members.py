@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint, preprocessing_of
+from ..checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint, preprocessing_of, trained_subsets_of
 from ..config import PreprocessConfig
 from ..conventions import REGIONS, canonical_modality
 from ..errors import BratsSegError, CheckpointError
@@ -49,6 +49,14 @@ class Member:
     """How outputs become region probabilities (:mod:`brats_seg.inference.activations`)."""
     spacing_unknown: bool = False
     """The checkpoint recorded no training spacing: cases are predicted on their own grid."""
+    postprocess: dict[str, Any] | None = None
+    """The postprocessing its training run recorded (``TrainConfig.postprocess``), None if none."""
+    subsets: tuple[tuple[str, ...], ...] = ()
+    """Channel subsets the network was trained for (modality dropout); empty: complete input only."""
+
+    @property
+    def trained_subsets(self) -> tuple[tuple[str, ...], ...]:
+        return self.subsets or (tuple(self.channels),)
 
 
 def canonical_channels(names: Sequence[str]) -> tuple[str, ...]:
@@ -99,7 +107,10 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     activation = str(ckpt.get("provenance", {}).get("output_activation", "sigmoid"))
     get_activation(activation)  # validates
     spacing = training_spacing(ckpt)
+    postprocess = (ckpt.get("provenance", {}).get("config") or {}).get("postprocess")
     preprocessing = dataclasses.replace(preprocessing_of(ckpt), spacing=spacing)
+    subsets = tuple(canonical_channels(s) for s in trained_subsets_of(ckpt))
     return Member(network, canonical_channels(ckpt["channels"]), preprocessing, win, str(ckpt["label_scheme"]),
                   tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation,
-                  spacing_unknown=spacing is None)
+                  spacing_unknown=spacing is None, subsets=subsets,
+                  postprocess=postprocess)

@@ -6,6 +6,9 @@ the prediction sidecar):
 1. threshold the sigmoid probabilities of the nested regions WT, TC, ET;
 2. remove connected components (26-connected) of the whole tumor smaller than
    ``min_component_voxels``; TC and ET voxels inside a removed component go too;
+   then those smaller than ``wt_component_fraction`` times the largest (1: keep only
+   the largest, the rule nnU-Net's postprocessing tries per region and keeps when
+   cross-validation says it helps; Isensee et al., Nature Methods 2021);
 3. if the total enhancing-tumor volume is below ``et_min_voxels``, relabel it as
    tumor core (necrosis / non-enhancing core): the BraTS 2020 rule of nnU-Net
    (Isensee et al., "nnU-Net for Brain Tumor Segmentation", BrainLes 2020), which
@@ -16,32 +19,71 @@ the prediction sidecar):
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
+from ..config import from_dict
 from ..conventions import LabelScheme, regions_to_labels
+from ..errors import BratsSegError
 
 
 @dataclass(frozen=True)
 class PostprocessConfig:
     """``threshold``: probability above which a region is present. ``min_component_voxels``:
-    whole-tumor components smaller than this are removed (0: off). ``et_min_voxels``: ET
-    volumes below this become tumor core (0: off)."""
+    whole-tumor components smaller than this are removed (0: off). ``wt_component_fraction``:
+    whole-tumor components smaller than this fraction of the largest are removed (0: off, 1:
+    only the largest stays). ``et_min_voxels``: ET volumes below this become tumor core (0: off).
+
+    A checkpoint can record the rule its predictions get (``TrainConfig.postprocess``, e.g. from
+    a recipe): :class:`~brats_seg.inference.predictor.Predictor` applies it unless told otherwise."""
 
     threshold: float = 0.5
     min_component_voxels: int = 0
     et_min_voxels: int = 0
+    wt_component_fraction: float = 0.0
 
 
-def remove_small_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
-    """``mask`` (H, W, D) bool without its 26-connected components smaller than ``min_voxels``."""
-    if min_voxels <= 0 or not mask.any():
+def check_postprocess(cfg: PostprocessConfig) -> None:
+    """Raise :class:`BratsSegError` (one line) for a setting out of range."""
+    if not 0 < cfg.threshold < 1:
+        raise BratsSegError(f"postprocess threshold must be in (0, 1), got {cfg.threshold}")
+    if cfg.min_component_voxels < 0 or cfg.et_min_voxels < 0:
+        raise BratsSegError("postprocess voxel counts must be >= 0")
+    if not 0 <= cfg.wt_component_fraction <= 1:
+        raise BratsSegError(f"postprocess wt_component_fraction must be in [0, 1], got {cfg.wt_component_fraction}")
+
+
+def resolve_postprocess(given: PostprocessConfig | Mapping[str, Any] | None,
+                        recorded: Sequence[Mapping[str, Any] | None], names: Sequence[str]) -> PostprocessConfig:
+    """The rule a prediction uses: ``given`` when it is a :class:`PostprocessConfig`; else the rule the
+    checkpoints ``recorded`` (one entry per member, ``None``: none recorded, the defaults), with the fields
+    of a ``given`` mapping changed. Members recording different rules need a full ``given`` config."""
+    if isinstance(given, PostprocessConfig):
+        check_postprocess(given)
+        return given
+    rules = [from_dict(PostprocessConfig, dict(r or {}), source=f"{n}: postprocess") for r, n in zip(recorded, names)]
+    if any(r != rules[0] for r in rules):  # compared as rules: none recorded is the defaults
+        raise BratsSegError(f"the checkpoints record different postprocessing ({', '.join(names)}); give every"
+                            " postprocessing option explicitly")
+    cfg = dataclasses.replace(rules[0] if rules else PostprocessConfig(), **dict(given or {}))
+    check_postprocess(cfg)
+    return cfg
+
+
+def remove_small_components(mask: np.ndarray, min_voxels: int = 0, fraction: float = 0.0) -> np.ndarray:
+    """``mask`` (H, W, D) bool without its 26-connected components smaller than ``min_voxels``
+    or than ``fraction`` times the largest component."""
+    if (min_voxels <= 0 and fraction <= 0) or not mask.any():
         return mask
     components, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
     sizes = np.bincount(components.ravel(), minlength=n + 1)
-    keep = sizes >= min_voxels
+    sizes[0] = 0
+    keep = (sizes >= min_voxels) & (sizes >= fraction * sizes.max())
     keep[0] = False
     return keep[components]
 
@@ -55,8 +97,8 @@ def postprocess_regions(regions: np.ndarray, cfg: PostprocessConfig) -> tuple[np
     tc = regions[1].astype(bool) & wt
     et = regions[2].astype(bool) & tc
     record: dict = {}
-    if cfg.min_component_voxels > 0:
-        kept = remove_small_components(wt, cfg.min_component_voxels)
+    if cfg.min_component_voxels > 0 or cfg.wt_component_fraction > 0:
+        kept = remove_small_components(wt, cfg.min_component_voxels, cfg.wt_component_fraction)
         record["removed_wt_voxels"] = int(wt.sum() - kept.sum())
         wt, tc, et = kept, tc & kept, et & kept
     if cfg.et_min_voxels > 0:

@@ -2,7 +2,9 @@
 
 Per case (:meth:`Predictor.predict`):
 
-1. channels are matched to the checkpoint's by NAME (a missing one is a :class:`CaseError`);
+1. channels are matched to the checkpoint's by NAME; a case lacking some is given to each member
+   as a subset it was trained for, the rest filled (:mod:`.sequences`; a case no member can take
+   is a :class:`CaseError`);
 2. the case is preprocessed as the checkpoint was trained: crop to the brain's bounding
    box, resample to the training spacing (:mod:`.members`), normalize (``data.preprocess``);
 3. every member network runs over the cropped volume with the sliding window
@@ -15,7 +17,7 @@ Per case (:meth:`Predictor.predict`):
 
 Every float buffer covers the brain's box only; the whole-grid probability map is made
 only when asked for (:attr:`Prediction.probabilities`). Members with different
-preprocessing are grouped: each distinct preprocessing is done once per case.
+preprocessing or sequence subsets are grouped: each distinct pair is preprocessed once per case.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ import torch
 from ..config import to_dict
 from ..conventions import REGIONS, get_scheme
 from ..data.cases import CaseVolumes
+from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
-from ..errors import BratsSegError, CaseError, CheckpointError
+from ..errors import BratsSegError, CheckpointError
 from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
 from .members import Member, canonical_channels, member_from_checkpoint
-from .postprocess import PostprocessConfig, probabilities_to_labels
+from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
+from .sequences import MemberInput, SequencePlan, plan_sequences
 from .sliding_window import sliding_window
 from .tta import mirror_combinations, mirrored
 
@@ -103,15 +107,21 @@ class Predictor:
     else the checkpoint's). ``window``: override the checkpoint's patch size.
     ``channels_last``: torch back-end in ``channels_last_3d`` (faster 3-D convolutions with
     cuDNN and with oneDNN on CPU: about 1.4x for SegResNet on 2 CPU cores). ``warn``: print
-    the one warning about checkpoints without a training spacing (to stderr).
+    the one warning about checkpoints without a training spacing (to stderr). ``zero_fill``: run
+    members on a sequence subset they were not trained for, the missing channels filled (the
+    papers' zero-filled baseline) instead of leaving them out (:mod:`.sequences`). ``postprocess``:
+    a :class:`PostprocessConfig`; or ``None`` (the rule the checkpoints record, e.g. ``--recipe cpu``'s,
+    else none) or a mapping of the fields to change in it (:func:`.postprocess.resolve_postprocess`).
     """
 
     def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any] | Member],
                  device: str | torch.device | None = None, overlap: float = 0.5, tta: int = 0,
                  batch_size: int = 4, weights: Sequence[float] | None = None, backend: str = "torch",
-                 precision: str = "auto", compile: bool = False, postprocess: PostprocessConfig | None = None,
+                 precision: str = "auto", compile: bool = False,
+                 postprocess: PostprocessConfig | Mapping[str, Any] | None = None,
                  uncertainty: str | None = None, label_scheme: str | None = None,
-                 window: Sequence[int] | None = None, channels_last: bool = True, warn: bool = True):
+                 window: Sequence[int] | None = None, channels_last: bool = True, warn: bool = True,
+                 zero_fill: bool = False):
         if not checkpoints:
             raise BratsSegError("no checkpoint given")
         members = [c if isinstance(c, Member) else member_from_checkpoint(c, window) for c in checkpoints]
@@ -120,15 +130,11 @@ class Predictor:
         self.overlap, self.tta, self.batch_size = float(overlap), int(tta), int(batch_size)
         self.backend, self.precision = backend, resolve_precision(precision, self.device)
         self.channels_last, self.compile = bool(channels_last) and backend == "torch", bool(compile)
-        self.postprocess = postprocess or PostprocessConfig()
-        self.uncertainty, self.label_scheme = uncertainty, label_scheme
+        self.postprocess = resolve_postprocess(postprocess, [m.postprocess for m in members], [m.name for m in members])
+        self.uncertainty, self.label_scheme, self.zero_fill = uncertainty, label_scheme, bool(zero_fill)
         self.members = list(members)
         self.channels = members[0].channels
         self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(weights, len(members)))]
-        groups: dict[str, list[int]] = {}
-        for i, m in enumerate(self.members):
-            groups.setdefault(json.dumps(to_dict(m.preprocessing), sort_keys=True), []).append(i)
-        self._groups = [(self.members[g[0]].preprocessing, g) for g in groups.values()]
         unknown = [m.name for m in self.members if m.spacing_unknown]
         if unknown and warn:
             print(f"brats-seg: warning: {', '.join(unknown)} record(s) no training spacing (format-1 checkpoint):"
@@ -189,7 +195,9 @@ class Predictor:
             "members": [{"name": m.name, "model": m.model, "channels": list(m.channels), "window": list(m.window),
                          "weight": m.weight, "preprocessing": to_dict(m.preprocessing),
                          "spacing": None if m.preprocessing.spacing is None else list(m.preprocessing.spacing),
-                         "label_scheme": m.label_scheme} for m in self.members],
+                         "label_scheme": m.label_scheme,
+                         "trained_subsets": [subset_name(t) for t in m.trained_subsets]} for m in self.members],
+            "zero_fill": self.zero_fill,
             "device": str(self.device), "backend": self.backend, "precision": self.precision,
             "overlap": self.overlap, "tta": self.tta, "mirror_axes": [list(a) for a in mirror_combinations(self.tta)],
             "batch_size": self.batch_size, "channels_last_3d": self.channels_last, "compile": self.compile,
@@ -199,23 +207,35 @@ class Predictor:
 
     # ------------------------------------------------------------------ prediction
 
-    def _select_channels(self, vol: CaseVolumes) -> CaseVolumes:
-        have = canonical_channels(vol.channels)
-        missing = [c for c in self.channels if c not in have]
-        if missing:
-            raise CaseError(f"case {vol.case_id}: the checkpoint needs channel(s) {', '.join(missing)};"
-                            f" the case has {', '.join(vol.channels) or 'none'}")
-        image = vol.image if have == self.channels else vol.image[[have.index(c) for c in self.channels]]
-        return CaseVolumes(vol.case_id, image, self.channels, None, vol.reference, vol.label_scheme)
+    def plan(self, available: Sequence[str], case_id: str = "case") -> SequencePlan:
+        """Which of the ``available`` sequences each member takes (:mod:`.sequences`); raises
+        :class:`CaseError` when no member can take them. Cheap: call it before reading a case's files."""
+        return plan_sequences(self.members, canonical_channels(available), case_id, zero_fill=self.zero_fill)
 
-    def _run_group(self, indices: Sequence[int], x: torch.Tensor, track: bool) -> ProbabilityAverager:
-        """Probabilities of the members ``indices`` over mirrors, on the preprocessed grid."""
+    @staticmethod
+    def _subvolume(vol: CaseVolumes, names: Sequence[str]) -> CaseVolumes:
+        have = canonical_channels(vol.channels)
+        image = vol.image if tuple(names) == have else vol.image[[have.index(c) for c in names]]
+        return CaseVolumes(vol.case_id, image, tuple(names), None, vol.reference, vol.label_scheme)
+
+    def _member_input(self, x: torch.Tensor, inp: MemberInput) -> torch.Tensor:
+        """``x`` (1, U, ...) holding ``inp.used`` -> (1, C, ...) in the member's channel order, the
+        ``inp.filled`` channels at the missing value."""
+        channels = self.members[inp.index].channels
+        if tuple(inp.used) == tuple(channels):
+            return x
+        full = torch.full((1, len(channels), *x.shape[2:]), MISSING_VALUE, dtype=x.dtype, device=x.device)
+        for k, c in enumerate(inp.used):
+            full[:, channels.index(c)] = x[:, k]
+        return full
+
+    def _run_group(self, inputs: Sequence[MemberInput], x: torch.Tensor, track: bool) -> ProbabilityAverager:
+        """Probabilities of the members of ``inputs`` over mirrors, on the preprocessed grid."""
         group = ProbabilityAverager(track_variance=track)
         n_mirror = len(mirror_combinations(self.tta))
-        for i in indices:
-            m, runner = self.members[i], self._runners[i]
-            idx = [self.channels.index(c) for c in m.channels]
-            xm = x if idx == list(range(len(self.channels))) else x[:, idx]
+        for inp in inputs:
+            m, runner = self.members[inp.index], self._runners[inp.index]
+            xm = self._member_input(x, inp)
 
             def probabilities(t: torch.Tensor, m=m, runner=runner) -> torch.Tensor:
                 logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size, amp=runner.autocast,
@@ -226,19 +246,29 @@ class Predictor:
                 group.add(p[0], m.weight / n_mirror)
         return group
 
-    def _predict_groups(self, vol: CaseVolumes) -> tuple[ProbabilityAverager, list[list[int]], list[dict]]:
+    def _groups(self, plan: SequencePlan) -> list[list[MemberInput]]:
+        """The plan's member inputs grouped by (preprocessing, channels used): one preprocessing each."""
+        groups: dict[tuple[str, tuple[str, ...]], list[MemberInput]] = {}
+        for inp in plan.inputs:
+            key = json.dumps(to_dict(self.members[inp.index].preprocessing), sort_keys=True), inp.used
+            groups.setdefault(key, []).append(inp)
+        return list(groups.values())
+
+    def _predict_groups(self, vol: CaseVolumes,
+                        plan: SequencePlan) -> tuple[ProbabilityAverager, list[list[int]], list[dict]]:
         """Average over every group: sums on the union of the groups' boxes, and each group's grid."""
         from ..data.geometry import resample
         from ..data.preprocess import preprocess_volumes
 
         track = self.uncertainty == "variance"
         parts, grids = [], []
-        for cfg, indices in self._groups:
-            pre = preprocess_volumes(vol, cfg)
+        for inputs in self._groups(plan):
+            cfg = self.members[inputs[0].index].preprocessing
+            pre = preprocess_volumes(self._subvolume(vol, inputs[0].used), cfg)
             props = pre.properties
             x = torch.from_numpy(np.ascontiguousarray(pre.image))[None].to(self.device)
             del pre
-            group = self._run_group(indices, x, track)
+            group = self._run_group(inputs, x, track)
             del x
             sums = [None if t is None else resample(t.cpu().numpy(), props["cropped_shape"], order=1)
                     for t in (group.total, group.squares)]
@@ -255,11 +285,13 @@ class Predictor:
         return total, box, grids
 
     @torch.inference_mode()
-    def predict(self, vol: CaseVolumes, label_scheme: str | None = None) -> Prediction:
-        """Segment one loaded case; see the module docstring for the steps."""
+    def predict(self, vol: CaseVolumes, label_scheme: str | None = None,
+                available: Sequence[str] | None = None) -> Prediction:
+        """Segment one loaded case; see the module docstring for the steps. ``available``: the sequences
+        the case has, when ``vol`` holds only those :meth:`plan` picked from them (default ``vol.channels``)."""
         t0 = time.perf_counter()
-        vol = self._select_channels(vol)
-        total, box, grids = self._predict_groups(vol)
+        plan = self.plan(vol.channels if available is None else available, vol.case_id)
+        total, box, grids = self._predict_groups(vol, plan)
         probs = total.mean()
         unc = None
         if self.uncertainty == "variance":
@@ -272,6 +304,7 @@ class Predictor:
         box_labels, record = probabilities_to_labels(probs, scheme, self.postprocess)
         labels = paste(box_labels, box, vol.image.shape[1:])
         info = {"case_id": vol.case_id, "label_scheme": get_scheme(scheme).name, "channels": list(self.channels),
+                "sequences": plan.record([m.name for m in self.members]),
                 "bbox": box, "grids": grids, "postprocess_record": record,
                 "seconds": round(time.perf_counter() - t0, 3)}
         return Prediction(labels, probs, box, unc, info)

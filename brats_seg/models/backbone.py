@@ -5,7 +5,7 @@ the encoder width and depth are arguments, so a ``tiny`` preset exists for CPU t
 unused classification heads are dropped. The encoders keep MONAI's module names
 (``conv1``, ``bn1``, ``layer1``..``layer4`` for ResNet, as in MedicalNet / Med3D weights;
 ``_conv_stem``, ``_blocks`` for EfficientNet), so published 3-D weights load by name with
-:func:`load_encoder_weights` (the CLI or trainer reads the file; networks read no files).
+:func:`brats_seg.training.transfer.load_pretrained` (``--init-from``; networks read no files).
 
 Papers: He et al. 2016 (ResNet, arXiv:1512.03385), Chen et al. 2019 (Med3D 3-D ResNets,
 arXiv:1904.00625), Tan & Le 2019 (EfficientNet, arXiv:1905.11946). Five encoder outputs at
@@ -14,7 +14,7 @@ strides 2..32: input sides must be multiples of 32. No deep-supervision heads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -143,61 +143,3 @@ def efficientnet_unet(*, in_channels: int, out_channels: int, deep_supervision: 
     encoder = EfficientNetEncoder(in_channels, width, depth, norm, drop_connect)
     return BackboneUNet(encoder, in_channels=in_channels, out_channels=out_channels,
                         decoder_channels=decoder_channels, norm=norm)
-
-
-_WRAPPER_PREFIXES = ("module.", "model.", "state_dict.", "net.", "backbone.", "encoder.")
-
-
-def _strip(key: str) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for p in _WRAPPER_PREFIXES:
-            if key.startswith(p):
-                key, changed = key[len(p):], True
-    return key
-
-
-def load_encoder_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:
-    """Copy encoder weights from ``state_dict`` (e.g. MedicalNet's ``resnet_18.pth`` contents) into ``model``.
-
-    Works for any registered model: target keys are those under ``model.encoder_prefixes``;
-    source keys are matched after stripping wrapper prefixes (``module.``, ``encoder.``,
-    ``backbone.``, ...). A first convolution trained on fewer input channels (MedicalNet: 1)
-    is repeated over our channels and divided by their number (keeps activations' scale).
-    Returns ``{"loaded", "missing", "unexpected", "mismatched"}`` lists of key names.
-    Raises :class:`ConfigError` when nothing matches (wrong file or architecture).
-    """
-    prefixes = tuple(getattr(model, "encoder_prefixes", ()))
-    if not prefixes:
-        raise ConfigError(f"{type(model).__name__} declares no encoder_prefixes; cannot load encoder weights")
-    own = model.state_dict()
-    targets = {}
-    for key in own:
-        for p in prefixes:
-            if key.startswith(p):
-                targets[_strip(key)] = key
-    source = {_strip(k): v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
-    report: dict[str, list[str]] = {"loaded": [], "missing": [], "unexpected": [], "mismatched": []}
-    update = {}
-    for short, full in targets.items():
-        if short not in source:
-            report["missing"].append(full)
-            continue
-        value, want = source[short], own[full]
-        if value.shape != want.shape and value.ndim == 5 and value.shape[1] < want.shape[1] \
-                and value.shape[0] == want.shape[0] and value.shape[2:] == want.shape[2:] \
-                and want.shape[1] % value.shape[1] == 0:
-            reps = want.shape[1] // value.shape[1]
-            value = value.repeat(1, reps, 1, 1, 1) / reps
-        if value.shape != want.shape:
-            report["mismatched"].append(f"{full}: file {tuple(source[short].shape)} vs model {tuple(want.shape)}")
-            continue
-        update[full] = value.to(want.dtype)
-        report["loaded"].append(full)
-    report["unexpected"] = sorted(set(source) - set(targets))
-    if not update:
-        raise ConfigError(f"no encoder weights matched: {len(source)} tensors in the file, {len(targets)} encoder"
-                          f" tensors in {getattr(model, 'registry_name', type(model).__name__)}")
-    model.load_state_dict(update, strict=False)
-    return report

@@ -48,10 +48,7 @@ def setup(device: str | None = None) -> DistInfo:
 
 def device_for(info: DistInfo, device: str | None) -> torch.device:
     """:func:`~brats_seg.devices.pick_device`, with a bare ``cuda`` made ``cuda:LOCAL_RANK`` under DDP."""
-    picked = pick_device(device)
-    if picked.type == "cuda" and picked.index is None and info.distributed:
-        return torch.device("cuda", info.local_rank)
-    return picked
+    return pick_device(device, info.local_rank if info.distributed else None)
 
 
 def backend() -> str:

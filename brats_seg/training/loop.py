@@ -85,29 +85,10 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
         target = batch["label"].to(device, non_blocking=True)
         set_lr(optimizer, lr_at(step + n))
         optimizer.zero_grad(set_to_none=True)
-        with autocast(device, amp):
-            outputs = model(image)
-            loss = loss_fn(outputs, target)
-            aux = getattr(getattr(model, "module", model), "aux_loss", None)
-            if aux is not None:
-                loss = loss + aux
+        loss = _forward_loss(model, image, target, loss_fn, device, amp)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step + n}; lower --lr")
-        if scaler is not None and scaler.is_enabled():
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        for p in frozen:
-            p.grad = None
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]
-                                            if p.grad is not None], grad_clip)
-        if scaler is not None and scaler.is_enabled():
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
+        _update(loss, optimizer, scaler, grad_clip, frozen)
         losses.append(float(loss.detach()))
         n += 1
         if progress is not None:
@@ -117,6 +98,36 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
         t_data = time.perf_counter()
     seconds = time.perf_counter() - t0
     return EpochStats(float(np.mean(losses)) if losses else float("nan"), seconds, wait / max(seconds, 1e-9), n)
+
+
+def _forward_loss(model: nn.Module, image: torch.Tensor, target: torch.Tensor, loss_fn: nn.Module,
+                  device: torch.device, amp: str) -> torch.Tensor:
+    """The training loss of one batch under autocast, plus the model's ``aux_loss`` if it has one (VAE)."""
+    with autocast(device, amp):
+        loss = loss_fn(model(image), target)
+        aux = getattr(getattr(model, "module", model), "aux_loss", None)
+        return loss if aux is None else loss + aux
+
+
+def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+            grad_clip: float | None, frozen: Sequence[nn.Parameter]) -> None:
+    """Backward and one optimizer step: gradients of ``frozen`` dropped, norm clipped to ``grad_clip``."""
+    scaled = scaler is not None and scaler.is_enabled()
+    if scaled:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    for p in frozen:
+        p.grad = None
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]
+                                        if p.grad is not None], grad_clip)
+    if scaled:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
 
 
 # --------------------------------------------------------------------------- validation

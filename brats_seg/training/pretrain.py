@@ -66,6 +66,8 @@ class PretrainData:
     case_ids: list[str]
     channels: tuple[str, ...]
     preprocessing: dict[str, Any]
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Raw cases left out because they failed a check: case id -> reason."""
 
 
 def check_config(cfg: PretrainConfig) -> None:
@@ -88,20 +90,16 @@ def pretrain_data(cfg: PretrainConfig, run: Path) -> PretrainData:
     """The cache: ``cfg.data`` itself if it is one, else the raw cases preprocessed into ``cfg.cache`` or
     ``RUN/cache`` (cases that fail are listed and skipped). Labels play no part."""
     from ..data.cache import cached_case_ids, cached_config, is_cache, read_index
-    from ..data.preprocess import preprocess_dataset
+    from ..data.preprocess import preprocess_raw
 
     data = Path(cfg.data)
     cache = data if is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
-    if cache != data:
-        report = preprocess_dataset(data, cache, cfg.preprocess, progress=cfg.progress)
-        if report.failed:
-            print(f"preprocess: {len(report.failed)} case(s) skipped: "
-                  + "; ".join(f"{k}: {v}" for k, v in report.failed.items()))
+    skipped = preprocess_raw(data, cache, cfg.preprocess, progress=cfg.progress) if cache != data else {}
     ids = cached_case_ids(cache)
     if not ids:
         raise ConfigError(f"{cache}: no preprocessed cases to pretrain on")
     channels = read_index(cache)["channels"]  # an error naming dataset.json when it records none
-    return PretrainData(cache, ids, tuple(channels), to_dict(cached_config(cache)))
+    return PretrainData(cache, ids, tuple(channels), to_dict(cached_config(cache)), skipped)
 
 
 def restoration_network(cfg: PretrainConfig, channels: int) -> nn.Module:
@@ -162,12 +160,12 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = Path(cfg.out)
-    run.mkdir(parents=True, exist_ok=True)
+    data = pretrain_data(cfg, run)  # a raw case that fails a check is skipped; none left: CaseError
     dump_yaml(cfg, run / "config.yaml")
-    data = pretrain_data(cfg, run)
     seed_everything(cfg.seed)  # the initial weights depend on the seed only
     model = restoration_network(cfg, len(data.channels))
     device = ddp.device_for(ddp.DistInfo(), cfg.device)
     t0 = time.perf_counter()
     history = fit_restoration(cfg, model, data, run, device)
-    return {"run": str(run), "history": history, "seconds": time.perf_counter() - t0, "cases": len(data.case_ids)}
+    return {"run": str(run), "history": history, "seconds": time.perf_counter() - t0, "cases": len(data.case_ids),
+            "skipped": data.skipped}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,8 @@ from .train_config import TrainConfig
 
 @dataclass
 class RunData:
-    """``cache``: the preprocessing cache; ``spacing``: training voxel spacing in mm, array-axis order."""
+    """``cache``: the preprocessing cache; ``spacing``: training voxel spacing in mm, array-axis order;
+    ``skipped``: raw cases left out because they failed a check (case id -> reason; rank 0 only)."""
 
     cache: Path
     train_ids: list[str]
@@ -30,6 +31,7 @@ class RunData:
     preprocessing: dict
     label_scheme: str
     spacing: tuple[float, float, float]
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
@@ -76,16 +78,15 @@ def training_spacing(cache: Path, case_ids: Sequence[str], preprocessing: dict) 
 
 
 def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
-    """Resolve the cache (preprocessing raw data on rank 0 first), split the cases, write ``splits.json``."""
+    """Resolve the cache (preprocessing raw data on rank 0 first; cases failing a check are skipped),
+    split the cases, write ``splits.json``."""
     data = Path(cfg.data)
     cache = data if is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
+    skipped: dict[str, str] = {}
     if cache != data and info.is_main:
-        from ..data.preprocess import preprocess_dataset
+        from ..data.preprocess import preprocess_raw
 
-        report = preprocess_dataset(data, cache, cfg.preprocess, channels=MODALITIES, progress=cfg.progress)
-        if report.failed:
-            failed = "; ".join(f"{k}: {v}" for k, v in report.failed.items())
-            print(f"preprocess: {len(report.failed)} case(s) skipped: {failed}")
+        skipped = preprocess_raw(data, cache, cfg.preprocess, channels=MODALITIES, progress=cfg.progress)
     ddp.barrier(info)
     preprocessing = to_dict(cached_config(cache))  # CaseError naming dataset.json if it records none
     channels = tuple(read_index(cache)["channels"])
@@ -98,7 +99,7 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
         save_splits(run / "splits.json", splits, cfg.seed)
     return RunData(cache, split["train"], split["val"], channels, preprocessing,
                    output_scheme(cache, split["train"], cfg.output_scheme),
-                   training_spacing(cache, split["train"], preprocessing))
+                   training_spacing(cache, split["train"], preprocessing), skipped)
 
 
 __all__ = ["RunData", "data_channels", "prepare_data", "output_scheme", "training_spacing"]

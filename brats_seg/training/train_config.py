@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PreprocessConfig, from_dict, read_yaml
-from ..conventions import get_scheme
+from ..conventions import MODALITIES, get_scheme
+from ..data.subsets import ModalityDropout
 from ..data.transforms import AugmentConfig, check_augmentation
-from ..errors import ConfigError
+from ..errors import BratsSegError, ConfigError
+from ..inference.postprocess import PostprocessConfig, check_postprocess
 from .losses import LOSSES
 from .recipes import get_recipe, merge_settings
 from .schedule import SCHEDULES
@@ -75,6 +77,8 @@ class TrainConfig:
     the training cases' scheme, and required when they mix schemes.
     ``encoder_lr_scale`` multiplies the learning rate of the encoder
     (``model.encoder_prefixes``) — e.g. 0.1 after ``init_from``.
+    ``modality_dropout``/``subsets``: train for missing sequences (:mod:`brats_seg.data.subsets`); the
+    checkpoint records the subsets trained, and prediction accepts a case with any of them.
     """
 
     data: str = ""
@@ -123,11 +127,20 @@ class TrainConfig:
     freeze_encoder_epochs: int = 0
     encoder_lr_scale: float = 1.0
     output_scheme: str | None = None
+    modality_dropout: float = 0.0
+    """Probability that a training sample keeps only a random subset of its channels (drawn uniformly
+    from ``subsets``), the others set to the value a missing sequence gets in prediction (0 after
+    normalization); 0: off."""
+    subsets: tuple[str, ...] | None = None
+    """Subsets dropout may keep, as ``"t1c+t2f"`` strings; None: every non-empty subset (15 for four)."""
     resume: bool = False
     progress: bool = True
     threads: int | None = None
     """torch intra-op CPU threads (``None``: torch's default). On a busy or small CPU, 1 per process
     avoids oversubscription with the loader workers (2-core machines: ~10x faster steps)."""
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    """How predictions of this run's checkpoints are cleaned (recorded in them; ``brats-seg predict`` applies
+    it unless its flags say otherwise), e.g. the cross-validated rule of ``--recipe cpu``."""
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -173,7 +186,12 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"fg_fraction must be in [0, 1], got {cfg.fg_fraction}")
     if cfg.output_scheme is not None:
         get_scheme(cfg.output_scheme)
+    ModalityDropout.from_config(MODALITIES, cfg.modality_dropout, cfg.subsets)  # names and p; channels checked later
     check_augmentation(cfg.augmentation)
+    try:
+        check_postprocess(cfg.postprocess)
+    except BratsSegError as e:
+        raise ConfigError(str(e)) from None
 
 
 def recipe_config(name: str) -> TrainConfig:

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..config import dump_yaml
+from ..data.subsets import ModalityDropout
 from ..errors import ConfigError
 from . import ddp
 from .history import write_log
@@ -184,6 +186,22 @@ def save_epoch(s: Session, improved: bool) -> None:
     ddp.barrier(s.info)
 
 
+def check_batch_norm(model: nn.Module, cfg: TrainConfig) -> None:
+    """A :class:`ConfigError` when batch norm would see one value per channel: a batch of one patch
+    whose deepest features ``patch // model.size_divisor`` are a single voxel (training cannot run).
+    A run whose encoder stays frozen throughout (its norms in eval mode) is let through."""
+    if cfg.time_budget is None and cfg.freeze_encoder_epochs >= cfg.epochs:
+        return
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    divisor = getattr(model, "size_divisor", 1)
+    deepest = int(np.prod([max(p // divisor, 1) for p in cfg.patch]))
+    if cfg.batch_size * deepest < 2:
+        raise ConfigError(f"model {cfg.model!r} uses batch norm and its deepest features are 1 voxel at patch"
+                          f" {'x'.join(map(str, cfg.patch))}: batch norm cannot train on one value per channel;"
+                          f" use --batch-size 2 or more, or a patch of at least {2 * divisor}")
+
+
 def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.DistInfo,
         device: torch.device) -> Progress:
     """Train ``model`` for ``cfg.epochs`` (or ``cfg.time_budget`` minutes), validating and saving after each
@@ -196,7 +214,8 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
     loader = make_train_loader(data.cache, data.train_ids, cfg.patch, cfg.batch_size, num_workers=cfg.workers,
                                fg_fraction=cfg.fg_fraction, augment=cfg.augmentation if cfg.augment else False,
                                seed=cfg.seed, steps_per_epoch=cfg.steps_per_epoch, rank=info.rank,
-                               world_size=info.world_size, in_memory=cfg.in_memory)
+                               world_size=info.world_size, in_memory=cfg.in_memory,
+                               dropout=ModalityDropout.from_config(data.channels, cfg.modality_dropout, cfg.subsets))
     loss_fn = build_loss(cfg.loss, batch_dice=cfg.batch_dice)
     on_device = DeviceAugmentation(cfg.augmentation) if cfg.augment and cfg.augment_on_device else None
     bar = _progress_bar(s)
@@ -217,7 +236,7 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run one training described by ``cfg`` (see :class:`TrainConfig`); returns a summary dict
     (``run``, ``epochs``, ``best``, ``best_epoch``, ``history``, ``seconds`` of this session,
-    ``elapsed`` training time over all sessions).
+    ``elapsed`` training time over all sessions, ``skipped`` raw cases that failed a check).
 
     Bad settings (unknown model, a patch the network cannot take, a missing data
     folder, an existing run without ``resume``) raise :class:`ConfigError` before any work.
@@ -226,7 +245,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     run = Path(cfg.out)
     seed_everything(cfg.seed)  # the initial weights depend on the seed only
     channels = data_channels(cfg)
+    ModalityDropout.from_config(channels, cfg.modality_dropout, cfg.subsets)  # subsets of these channels
     model = build_network(cfg, len(channels))
+    check_batch_norm(model, cfg)
     if last_checkpoint(run).is_file() and not cfg.resume:
         raise ConfigError(f"{run}: already holds a training run; pass --resume to continue it or choose another --out")
     info = ddp.setup(cfg.device)
@@ -235,10 +256,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         seed_everything(cfg.seed + info.rank)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        if info.is_main:
-            run.mkdir(parents=True, exist_ok=True)
+        data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
+        if info.is_main:  # written once the data is known good: a refused run leaves no config behind
             dump_yaml(cfg, run / "config.yaml")
-        data = prepare_data(cfg, run, info)
         if data.channels != channels:
             raise ConfigError(f"{data.cache}: holds channels {', '.join(data.channels)}, expected"
                               f" {', '.join(channels)}")
@@ -253,7 +273,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         progress = fit(cfg, model, data, run, info, device)
         return {"run": str(run), "epochs": progress.epoch, "best": progress.best, "best_epoch": progress.best_epoch,
                 "history": progress.history, "seconds": time.perf_counter() - t0,
-                "elapsed": float(progress.schedule.get("elapsed", 0.0))}
+                "elapsed": float(progress.schedule.get("elapsed", 0.0)), "skipped": data.skipped}
     finally:
         ddp.cleanup(info)
 

@@ -239,3 +239,19 @@ def test_unknown_channel_names_are_one_line_errors(tmp_path, capsys, command, la
     if "accepted" in message:
         assert all(name in err[0] for name in ("t1ce", "flair", "t2w"))
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("command", ["check", "preprocess"])
+def test_mixed_layouts_are_refused_not_dropped(shared_data, tmp_path, capsys, command):
+    """Case folders of two layouts in one dataset folder: one line naming both, exit 2 (no case left out)."""
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for case in ("brats2018/Brats18_2013_3_1", "brats-gli/BraTS-GLI-00000-000"):
+        (mixed / case.split("/")[1]).symlink_to(shared_data / case)
+    with pytest.raises(CaseError, match=r"1 in the brats2021 layout, 1 in the brats2023 layout"):
+        discover_cases(mixed)
+    args = [command, str(mixed)] + ([str(tmp_path / "cache")] if command == "preprocess" else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "case folders of several layouts" in err[0] and str(mixed) in err[0], err
+    assert not (tmp_path / "cache").exists()

@@ -57,27 +57,27 @@ BAD_INPUTS = {
     "duplicate modality": (lambda d: shutil.copy(_file(d, "t1ce"), _file(d, "t1gd")),
                            f"duplicate t1c files: {CASE}_t1ce.nii.gz and {CASE}_t1gd.nii.gz"),
     "shape mismatch": (lambda d: _rewrite(_file(d, "t1ce"), lambda a: a[:, :, :15]),
-                       "t1c has shape 16x16x15, t1n has 16x16x16"),
+                       f"t1c ({CASE}_t1ce.nii.gz) has shape 16x16x15, t1n ({CASE}_t1.nii.gz) has 16x16x16"),
     "affine mismatch": (lambda d: _rewrite(_file(d, "t2"), lambda a: a, tiny_affine((1.0, 1.0, 1.2))),
-                        f"t2w affine differs from t1n's by up to 0.2 mm ({CASE}_t2.nii.gz vs {CASE}_t1.nii.gz)"),
+                        f"t2w ({CASE}_t2.nii.gz) affine differs from t1n ({CASE}_t1.nii.gz) by up to 0.2 mm"),
     "label shape mismatch": (lambda d: _rewrite(_file(d, "seg"), lambda a: a[1:]),
-                             "label has shape 15x16x16, t1n has 16x16x16"),
+                             f"label ({CASE}_seg.nii.gz) has shape 15x16x16, t1n ({CASE}_t1.nii.gz) has 16x16x16"),
     "label affine mismatch": (lambda d: _rewrite(_file(d, "seg"), lambda a: a, np.eye(4)),
-                              f"label affine differs from t1n's by up to 12 mm ({CASE}_seg.nii.gz"
-                              f" vs {CASE}_t1.nii.gz)"),
+                              f"label ({CASE}_seg.nii.gz) affine differs from t1n ({CASE}_t1.nii.gz) by up to 12 mm"),
     "NaN": (lambda d: _rewrite(_file(d, "t2"), lambda a: np.where(a > 0, a, np.nan).astype(np.float32)),
             None),  # count checked below
     "Inf": (lambda d: _rewrite(_file(d, "flair"), lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7,
                                                                      np.inf, a).astype(np.float32)),
-            "t2f has 1 NaN/Inf voxels"),
-    "all zero": (lambda d: _rewrite(_file(d, "flair"), np.zeros_like), "t2f is all zero"),
+            f"t2f ({CASE}_flair.nii.gz) has 1 NaN/Inf voxels"),
+    "all zero": (lambda d: _rewrite(_file(d, "flair"), np.zeros_like), f"t2f ({CASE}_flair.nii.gz) is all zero"),
     "4-D": (lambda d: _rewrite(_file(d, "t1"), lambda a: np.stack([a, a], -1)),
             f"t1n file {CASE}_t1.nii.gz is 4-D with shape 16x16x16x2; expected a 3-D volume"),
     "label outside scheme": (lambda d: _rewrite(_file(d, "seg"), lambda a: np.where(a == 1, 5, a).astype(np.uint8)),
-                             "label: label values [0, 2, 4, 5] do not fit scheme 'brats2021'"
+                             f"{CASE}_seg.nii.gz: label values [0, 2, 4, 5] do not fit scheme 'brats2021'"
                              " (valid values [0, 1, 2, 4])"),
     "non-integer label": (lambda d: _rewrite(_file(d, "seg"), lambda a: (a * 0.5).astype(np.float32)),
-                          "label has non-integer values (e.g. 0.5); a label map holds integer classes"),
+                          f"{CASE}_seg.nii.gz: label has non-integer values (e.g. 0.5); a label map holds"
+                          " integer classes"),
 }
 
 
@@ -90,7 +90,7 @@ def test_each_bad_input_gives_one_clear_error(tmp_path, problem):
     assert len(errors) == 1, errors
     if expected is None:
         n = int(np.isnan(nib.load(str(_file(folder, "t2"))).get_fdata()).sum())
-        expected = f"t2w has {n} NaN/Inf voxels"
+        expected = f"t2w ({CASE}_t2.nii.gz) has {n} NaN/Inf voxels"
         assert n > 0
     assert errors[0] == expected
 
@@ -152,7 +152,7 @@ def test_ambiguous_scheme_is_an_error_unless_given_or_decided_by_the_dataset(tmp
 def test_forced_scheme_reports_values_outside_it(tmp_path):
     root, _ = _one_case(tmp_path)
     (error,) = _errors(root, scheme="msd")
-    assert error == "label values [4] are outside scheme msd (valid [0, 1, 2, 3])"
+    assert error == f"{CASE}_seg.nii.gz: label values [4] are outside scheme msd (valid [0, 1, 2, 3])"
 
 
 def test_msd_image_must_be_4d(tmp_path):

@@ -77,8 +77,8 @@ def test_missing_and_bad_predictions(tmp_path):
     assert not res.ok
     assert s["missing"] == [ids[3]]
     assert [f["case_id"] for f in s["failed"]] == [ids[1], ids[2]]
-    assert ids[1] in s["failed"][0]["error"] and "unreadable" in s["failed"][0]["error"]
-    assert "shape 15x16x16 differs" in s["failed"][1]["error"]
+    assert ids[1] in s["failed"][0]["error"] and "corrupt or truncated file" in s["failed"][0]["error"]
+    assert "prediction has shape 15x16x16, reference" in s["failed"][1]["error"]
     assert s["n_cases"] == 4 and s["n_scored"] == 2
     missing = _rows(res, ids[3])
     assert missing["WT"]["status"] == "missing" and missing["WT"]["dice"] == 0.0

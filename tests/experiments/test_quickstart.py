@@ -108,3 +108,24 @@ def test_heldout_fraction_is_deterministic_and_keeps_cases_for_training(tmp_path
     assert [c.case_id for c in a.test] == [c.case_id for c in b.test]
     assert len(a.train) == 2 and len(a.test) == 3 and not {c.case_id for c in a.train} & {c.case_id for c in a.test}
     assert len(split_dataset(tmp_path / "d", DataPlan(n_test=0.2), min_train=2).test) == 1
+
+
+def test_quickstart_trains_for_a_time_budget(tmp_path):
+    """The quickstart's default is `--time-budget` minutes (the trainer's elapsed-time schedule), not epochs."""
+    import yaml
+
+    from brats_seg.cli.quickstart import add_arguments
+    from brats_seg.experiments.quickstart import QuickstartConfig
+
+    parser = __import__("argparse").ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args([]).time_budget == QuickstartConfig.time_budget == 3.0
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--out", str(out), "--cases", "4", "--spacing", "4", "--heldout", "0.25",
+                 "--patch", "32", "32", "32", "--time-budget", "0.05", "--steps-per-epoch", "2", "--batch-size", "1",
+                 "--no-progress"]) == 0
+    run_config = yaml.safe_load((out / "run" / "config.yaml").read_text())
+    assert run_config["time_budget"] == 0.05
+    summary = json.loads((out / "quickstart.json").read_text())
+    assert summary["config"]["time_budget"] == 0.05 and summary["train"]
+    assert "for a 0.05-minute budget" in (out / "report.md").read_text()

@@ -69,3 +69,35 @@ def test_all_rules_off_changes_nothing():
     out, record = postprocess_regions(r, PostprocessConfig())
     np.testing.assert_array_equal(out, r)
     assert record == {}
+
+
+def test_components_relative_to_the_largest():
+    r = regions()
+    only_largest, record = postprocess_regions(r, PostprocessConfig(wt_component_fraction=1.0))
+    assert only_largest[0].sum() == 1000 and not only_largest[0, 16:, 16:, 16:].any()
+    assert record["removed_wt_voxels"] == 8
+    assert postprocess_regions(r, PostprocessConfig(wt_component_fraction=0.008))[0][0].sum() == 1008  # 8 >= 8
+    assert postprocess_regions(r, PostprocessConfig(wt_component_fraction=0.009))[0][0].sum() == 1000
+    mask = np.zeros((6, 6, 6), bool)
+    mask[0, 0, 0] = mask[3, 3, 3] = True  # two components of equal size: both are the largest
+    assert remove_small_components(mask, fraction=1.0).sum() == 2
+
+
+def test_the_rule_comes_from_the_checkpoints_unless_given():
+    import pytest
+
+    from brats_seg.errors import BratsSegError
+    from brats_seg.inference.postprocess import resolve_postprocess
+
+    recorded = {"threshold": 0.5, "min_component_voxels": 0, "et_min_voxels": 0, "wt_component_fraction": 1.0}
+    assert resolve_postprocess(None, [recorded, recorded], ["a", "b"]).wt_component_fraction == 1.0
+    assert resolve_postprocess(None, [None], ["old"]) == PostprocessConfig()
+    defaults = {"threshold": 0.5, "min_component_voxels": 0, "et_min_voxels": 0, "wt_component_fraction": 0.0}
+    assert resolve_postprocess(None, [defaults, None], ["new", "old"]) == PostprocessConfig()  # none recorded: defaults
+    changed = resolve_postprocess({"wt_component_fraction": 0.0, "et_min_voxels": 5}, [recorded], ["a"])
+    assert changed == PostprocessConfig(et_min_voxels=5)
+    assert resolve_postprocess(PostprocessConfig(), [recorded], ["a"]) == PostprocessConfig()
+    with pytest.raises(BratsSegError, match="record different postprocessing"):
+        resolve_postprocess(None, [recorded, None], ["a", "b"])
+    with pytest.raises(BratsSegError, match=r"wt_component_fraction must be in \[0, 1\]"):
+        resolve_postprocess({"wt_component_fraction": 2.0}, [None], ["a"])

@@ -77,13 +77,30 @@ def _detected(root: Path) -> tuple[Path, Layout]:
     return root, LAYOUTS[name]
 
 
+FOLDER_LAYOUTS: tuple[str, ...] = ("brats2021", "brats2023")
+"""Layouts of one folder per case: a dataset folder may hold only one of them (cases are never dropped)."""
+
+
+def _refuse_mixed_layouts(root: Path) -> None:
+    """A :class:`CaseError` when case folders of more than one of :data:`FOLDER_LAYOUTS` sit in ``root``."""
+    if not root.is_dir():
+        return
+    seen = {name: LAYOUTS[name].detect(root) for name in FOLDER_LAYOUTS}
+    seen = {name: n for name, n in seen.items() if n}
+    if len(seen) > 1:
+        counts = ", ".join(f"{n} in the {name} layout" for name, n in seen.items())
+        raise CaseError(f"{root}: case folders of several layouts ({counts}); put each layout in its own"
+                        " folder or list the cases in a CSV manifest")
+
+
 def discover_cases(root: str | Path, layout: str | None = None) -> list[Case]:
     """Find the cases under ``root`` (a dataset folder, one case folder, or a CSV manifest).
 
     ``layout``: a name in :data:`LAYOUTS`, or None to detect it. A folder holding
     exactly one subfolder and no cases (an unpacked archive) is looked into.
     Returns the cases sorted by case id; unlabeled cases have ``label=None``.
-    Raises :class:`CaseError` for a missing path or when no case is found.
+    Raises :class:`CaseError` for a missing path, when no case is found, or when case folders of two
+    layouts are mixed (one layout's cases would be left out without a word).
     """
     root = Path(root).expanduser()
     if not root.exists():
@@ -91,6 +108,7 @@ def discover_cases(root: str | Path, layout: str | None = None) -> list[Case]:
     if root.is_file() and layout is None and not csv_manifest.detect(root):
         raise CaseError(f"{root}: is a file; expected a dataset folder or a .csv manifest")
     root, chosen = (root, get_layout(layout)) if layout is not None else _detected(root)
+    _refuse_mixed_layouts(root)
     cases = chosen.read(root)
     if not cases:
         raise CaseError(f"{root}: no cases in the {chosen.name} layout ({chosen.description})")

@@ -1,0 +1,54 @@
+"""``brats-seg segment``: prepare raw scans, predict, and write the labels in the patient's space.
+
+    brats-seg segment clinical/TCGA-FG-6692 --model best.pt --out seg/
+    brats-seg segment dicom_study/ --model a.pt b.pt --native t2f --probabilities --out seg/
+
+Calls ``brats-seg prepare``'s steps, then :class:`brats_seg.Predictor`, then maps the labels
+onto the native T1c (and each ``--native`` sequence): NIfTI with that input's geometry, and
+DICOM SEG when the input was a DICOM series. The sequences needed are the model's to decide
+(:func:`brats_seg.prepare.required_sequences`): all its channels, or the subset a predictor
+that supports missing sequences accepts; a missing one is refused with one line naming it
+(exit 2; in a batch the case is listed and the exit status is 1). Otherwise as ``brats-seg prepare``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .prepare import add_input_arguments, report, sources_and_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_input_arguments(parser)
+    parser.add_argument("--model", nargs="+", required=True, type=Path, metavar="CKPT",
+                        help="checkpoint(s); several form an ensemble")
+    parser.add_argument("--native", nargs="+", default=["t1c"], metavar="SEQ",
+                        help="also write the labels on these inputs' grids (default t1c; 'all' for every input)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write probabilities_<seq>.nii.gz (X, Y, Z, 3: WT, TC, ET) on each native grid")
+    parser.add_argument("--no-dicom-seg", action="store_true", help="no DICOM SEG even for DICOM inputs")
+    parser.add_argument("--tta", type=int, default=0, metavar="N", help="test-time mirroring (0..8, default 0)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..conventions import canonical_modality
+    from ..inference.predictor import Predictor
+    from ..prepare import required_sequences, run_cases, segment_case
+
+    predictor = Predictor([str(p) for p in args.model], device=args.device, tta=args.tta)
+    sources, config = sources_and_config(args, sequences=())  # the sequences: the predictor's to decide
+    everything = "all" in args.native
+
+    def work(scans):
+        native = tuple(scans.series) if everything else tuple(canonical_modality(m) for m in args.native)
+        return segment_case(scans, predictor, args.out, config, native=native, probabilities=args.probabilities,
+                            dicom_seg=not args.no_dicom_seg, progress=not args.no_progress)
+
+    result = run_cases(sources, work, required=lambda scans: required_sequences(predictor, scans))
+    for case_id, seg in result.done.items():
+        print(f"{case_id}: {seg.prepared.folder / 'segmentation'}", file=sys.stderr)
+    return report(result.done, result.failed, f"segmented in {args.out}")
+

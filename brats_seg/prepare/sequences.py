@@ -1,0 +1,214 @@
+"""Which file or series is which sequence: given by flag or CSV, or recognised.
+
+Three ways in, one result (:class:`ScanSet`, the mapping printed and saved as
+``sequences.json``):
+
+* explicit paths (``--t1c DIR_OR_FILE`` ..., or :func:`scan_set`), one per sequence;
+* a CSV manifest (``case_id, t1n, t1c, t2w, t2f``, any alias as column name; paths relative
+  to the CSV; one row per case), read by the ``csv`` layout of :mod:`brats_seg.data`;
+* a folder (:func:`scan_set_from_folder`): volume files named by their sequence
+  (``flair.nii.gz``, ``t1ce.nrrd``, any alias), else every DICOM series below it,
+  recognised from its description (:data:`SEQUENCE_RULES`, first match wins; a T1 with a
+  contrast agent tag counts as T1c). When several series match one sequence, the finest
+  (smallest voxel volume, then most slices) is taken and the others are listed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..conventions import MODALITIES, canonical_modality
+from ..data.io import is_image_file, strip_suffix
+from ..errors import BratsSegError, CaseError
+from ..files import write_text
+from .series import Series, dicom_folders, read_dicom_series, read_series, slice_tags
+
+SEQUENCE_RULES: tuple[tuple[str | None, str], ...] = (
+    (None, r"localizer|scout|survey|\bloc\b|3.?plane|dwi|diffusion|\badc\b|trace|\bdti\b|perfusion|\bdsc\b|\bdce\b"
+           r"|\bswi\b|swan|t2\s*\*|t2star|\bmra\b|\btof\b|\basl\b|\bcbf\b|\bfa\b|\bmap\b|\bsub\b"),
+    ("t2f", r"flair|dark.?fl|\btirm\b"),
+    ("t1c", r"(\bt1|mprage|mp.rage|bravo|spgr|\btfe\b|vibe|flash|\bt1w).*(\+\s*c\b|\bc\+|post|gad|\bgd\b|contrast|"
+            r"\bce\b|\bkm\b)|(\+\s*c\b|\bc\+|post|gad|\bgd\b|contrast).*(\bt1|mprage|mp.rage|bravo|spgr|vibe)"),
+    ("t1n", r"\bt1|mprage|mp.rage|bravo|spgr|\btfe\b|vibe|flash"),
+    ("t2w", r"\bt2|\btse\b|\bfse\b"),
+)
+"""(sequence, regular expression on the series description and protocol name, lower case, ``_`` as space):
+the first that matches decides; ``None`` marks series that are never used."""
+
+
+def sequence_from_description(tags: Mapping[str, str]) -> str | None:
+    """The sequence a DICOM series' description names (None: not one we use)."""
+    text = f"{tags.get('series_description', '')} {tags.get('protocol_name', '')}".lower().replace("_", " ")
+    for sequence, pattern in SEQUENCE_RULES:
+        if re.search(pattern, text):
+            if sequence == "t1n" and tags.get("contrast_agent", "").strip():
+                return "t1c"
+            return sequence
+    return None
+
+
+@dataclass
+class ScanSet:
+    """The inputs of one case: ``series`` per canonical sequence, ``how`` each was chosen,
+    and what was seen but not used (``ignored``: one line each)."""
+
+    case_id: str
+    series: dict[str, Series]
+    how: dict[str, str]
+    ignored: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The mapping as printed: ``t2f <- AX FLAIR (series 5, ...) [series description]``."""
+        out = [f"{m} <- {self.series[m].describe()} [{self.how[m]}]" for m in MODALITIES if m in self.series]
+        return out + [f"not used: {line}" for line in self.ignored]
+
+    def mapping(self) -> dict:
+        """JSON-able record of the mapping (written as ``sequences.json``)."""
+        return {"case_id": self.case_id,
+                "sequences": {m: {"source": str(s.source), "kind": s.kind, "how": self.how[m],
+                                  "shape": list(s.image.shape), "spacing": [round(x, 4) for x in s.image.spacing],
+                                  "dicom": s.tags} for m, s in self.series.items()},
+                "not_used": self.ignored}
+
+    def save(self, path: str | Path) -> Path:
+        return write_text(path, json.dumps(self.mapping(), indent=1))
+
+    def require(self, sequences: tuple[str, ...]) -> None:
+        """Refuse, in one line naming them, sequences the case lacks; and series of different
+        patients. (A model that supports a subset states fewer: the hook for missing sequences.)"""
+        missing = [m for m in sequences if m not in self.series]
+        if missing:
+            have = ", ".join(f"{m} ({self.series[m].source.name})" for m in MODALITIES if m in self.series)
+            raise CaseError(f"case {self.case_id}: missing sequence {', '.join(missing)} (found {have or 'none'})")
+        patients = {m: s.tags["patient_id"] for m, s in self.series.items() if s.tags.get("patient_id")}
+        if len(set(patients.values())) > 1:
+            listed = ", ".join(f"{m} {p!r}" for m, p in patients.items())
+            raise CaseError(f"case {self.case_id}: series of different patients ({listed})")
+
+
+def scan_set(paths: Mapping[str, str | Path], case_id: str = "case", how: str = "given") -> ScanSet:
+    """Read one sequence per entry of ``paths`` (any alias as key; files or DICOM series folders)."""
+    series, hows = {}, {}
+    for name, path in paths.items():
+        m = canonical_modality(name)
+        if m in series:
+            raise BratsSegError(f"case {case_id}: {name} and another input both mean {m}")
+        series[m], hows[m] = read_series(path), how
+    return ScanSet(case_id, series, hows)
+
+
+def _from_named_files(folder: Path, case_id: str) -> ScanSet | None:
+    named, ignored = {}, []
+    for f in sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p)):
+        try:
+            m = canonical_modality(strip_suffix(f))
+        except BratsSegError:
+            ignored.append(f"{f.name} (file name names no sequence)")
+            continue
+        if m in named:
+            raise CaseError(f"{folder}: {named[m].name} and {f.name} are both {m}")
+        named[m] = f
+    if not named:
+        return None
+    return ScanSet(case_id, {m: read_series(p) for m, p in named.items()}, {m: "file name" for m in named}, ignored)
+
+
+def _voxel_volume(tags: Mapping[str, str]) -> float:
+    try:
+        row, col = (float(v) for v in tags.get("pixel_spacing", "").split("\\"))
+        return row * col * float(tags.get("slice_thickness") or "nan")
+    except ValueError:
+        return float("inf")
+
+
+def _from_dicom(folder: Path, case_id: str) -> ScanSet | None:
+    """Every DICOM series below ``folder``, recognised from its description."""
+    import SimpleITK as sitk
+
+    found = dicom_folders(folder)
+    if not found:
+        return None
+    by_sequence: dict[str, list[dict]] = {}
+    ignored = []
+    for sub, uid in found:
+        files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(sub), uid)
+        tags = slice_tags(files[0])
+        label = f"{tags.get('series_description') or 'no description'} (series {tags.get('series_number', '?')}, {sub})"
+        m = sequence_from_description(tags)
+        if m is None:
+            ignored.append(f"{label}: its description names no sequence we use")
+            continue
+        by_sequence.setdefault(m, []).append({"folder": sub, "uid": uid, "tags": tags, "slices": len(files),
+                                              "label": label})
+    series, how = {}, {}
+    for m, cands in by_sequence.items():
+        best = min(cands, key=lambda c: (_voxel_volume(c["tags"]), -c["slices"]))
+        series[m] = read_dicom_series(best["folder"], best["uid"])
+        how[m] = f"series description {best['tags'].get('series_description', '')!r}"
+        ignored += [f"{c['label']}: another {m}, not finer than the one chosen" for c in cands if c is not best]
+    return ScanSet(case_id, series, how, ignored)
+
+
+def scan_set_from_folder(folder: str | Path, case_id: str | None = None) -> ScanSet:
+    """Recognise the sequences in ``folder``: files named by sequence, else DICOM series below it."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise CaseError(f"{folder}: not a folder")
+    case_id = case_id or folder.name
+    scans = _from_named_files(folder, case_id) or _from_dicom(folder, case_id)
+    if scans is None:
+        raise CaseError(f"{folder}: no volume files named by sequence (t1, t1c, t2, flair, ...) and no DICOM series")
+    return scans
+
+
+def scan_sets_from_csv(path: str | Path) -> list[tuple[str, dict[str, Path]]]:
+    """``(case_id, {sequence: path})`` per row of a CSV manifest (read by the ``csv`` layout);
+    read each with :func:`scan_set` (how = ``CSV``)."""
+    from ..data.layouts import discover_cases
+
+    out = []
+    for case in discover_cases(path, layout="csv"):
+        if case.problems:
+            raise CaseError(f"{path}: case {case.case_id}: {case.problems[0]}")
+        out.append((case.case_id, dict(case.images)))
+    return out
+
+
+@dataclass(frozen=True)
+class ScanSource:
+    """Where one case's scans are: ``paths`` per sequence (any alias), or a ``folder`` whose
+    sequences are recognised. :meth:`read` reads them (one-line :class:`CaseError` if bad)."""
+
+    case_id: str
+    paths: Mapping[str, Path] | None = None
+    folder: Path | None = None
+    how: str = "given"
+
+    def read(self) -> ScanSet:
+        if self.folder is not None:
+            return scan_set_from_folder(self.folder, self.case_id)
+        return scan_set(self.paths or {}, self.case_id, self.how)
+
+
+def scan_sources(source: str | Path | None = None, paths: Mapping[str, str | Path] | None = None,
+                 case_id: str | None = None) -> list[ScanSource]:
+    """The cases named by a folder (one case), a CSV manifest (one case per row) or ``paths``
+    (one case: sequence -> file or DICOM folder). Nothing is read yet."""
+    paths = {k: Path(v) for k, v in (paths or {}).items() if v is not None}
+    if source is not None and paths:
+        raise BratsSegError("give either a folder/CSV or one path per sequence (--t1c ...), not both")
+    if paths:
+        first = next(iter(paths.values()))
+        return [ScanSource(case_id or first.parent.name or "case", paths, how="flag")]
+    if source is None:
+        raise BratsSegError("no input: give a case folder, a CSV manifest, or --t1c (and the other sequences)")
+    source = Path(source).expanduser()
+    if source.is_file() and source.suffix.lower() == ".csv":
+        return [ScanSource(cid, files, how="CSV") for cid, files in scan_sets_from_csv(source)]
+    if not source.is_dir():
+        raise CaseError(f"{source}: not a folder or CSV manifest")
+    return [ScanSource(case_id or source.name, folder=source)]
