@@ -66,3 +66,33 @@ def test_cli_takes_several_data_folders_and_names_a_missing_one(shared_data, tmp
                  "--data", str(shared_data / "brats2018"), str(tmp_path / "missing")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "missing: data folder not found" in err[0]
+
+
+def test_arm_intervals_pair_cases_with_the_baseline(tmp_path, capsys):
+    """README "Results on the shared real cases": the bracketed intervals and paired differences
+    (data_scripts/experiment_intervals.py on per_case.csv)."""
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    from brats_seg.experiments.scoring import arm_intervals
+
+    rows = [{"arm": a, "case_id": f"c{i}", **{f"dice_{g}": str(d) for g in ("WT", "TC", "ET")}}
+            for a, ds in (("base", (0.2, 0.4, 0.6)), ("new", (0.3, 0.5, 0.5))) for i, d in enumerate(ds)]
+    base, new = arm_intervals(rows, "base")
+    assert base["dice_mean"] == pytest.approx(0.4) and "diff" not in base and base["ci"][0] <= 0.4 <= base["ci"][1]
+    assert new["diff"] == pytest.approx(1 / 30) and new["better"] == 2 and new["n_paired"] == 3
+    assert new["diff_ci"][0] <= new["diff"] <= new["diff_ci"][1]
+    path = tmp_path / "per_case.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    script = Path(__file__).resolve().parents[2] / "data_scripts" / "experiment_intervals.py"
+    spec = importlib.util.spec_from_file_location("experiment_intervals", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([str(path), "--baseline", "base"]) == 0
+    out = capsys.readouterr().out
+    assert "new: mean Dice 0.433" in out and "minus base: +0.033" in out and "better on 2/3 cases" in out
+    assert module.main([str(tmp_path / "nope.csv"), "--baseline", "base"]) == 2
