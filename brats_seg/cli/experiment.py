@@ -1,4 +1,4 @@
-"""``brats-seg experiment NAME [--data DIR] --out DIR [--preset smoke|full]``: the review's comparisons.
+"""``brats-seg experiment NAME [--data DIR ...] --out DIR [--preset smoke|cpu|full]``: the review's comparisons.
 
 ``architectures`` (every registered model, one budget), ``transfer`` (scratch vs
 self-supervised pretraining vs synthetic-to-real vs inflated 2-D weights, encoder
@@ -17,12 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..experiments.registry import EXPERIMENTS
 
     parser.add_argument("name", choices=list(EXPERIMENTS), help="which comparison to run")
-    parser.add_argument("--data", help="labeled dataset folder (any layout); default: synthesize the preset's"
-                                       " dataset into OUT/data")
+    parser.add_argument("--data", nargs="+", metavar="DIR",
+                        help="labeled dataset folder(s), any layout, pooled; the cpu presets train on the first"
+                             " and hold out the others; default: synthesize the preset's dataset into OUT/data")
     parser.add_argument("--out", required=True, help="output folder (results.csv, results.md, results.png)")
     parser.add_argument("--preset", default="smoke",
-                        help="smoke: tiny models, seconds on a CPU; full: BraTS-size models for a GPU;"
-                             " modalities also has cpu (real data, about 50 minutes on one busy core)")
+                        help="smoke: tiny models, seconds on a CPU; cpu: real data on one CPU core (architectures,"
+                             " transfer, ensembles: about 20-30 minutes; modalities: about 50); full: BraTS-size"
+                             " models for a GPU")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
     parser.add_argument("--weights-2d", metavar="FILE",
                         help="transfer: torchvision-format 2-D ResNet state-dict file to inflate (default: a"

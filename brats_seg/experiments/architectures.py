@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..conventions import REGIONS
-from .arms import Budget, train_arm
-from .datasets import DataPlan, build_cache, ensure_data, split_dataset
+from .arms import CPU_BUDGET, Budget, train_arm
+from .datasets import CPU_PLAN, DataPlan, build_cache, data_label, ensure_data, split_dataset
 from .plots import figure, region_bars, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
@@ -59,6 +59,9 @@ PRESETS: dict[str, ArchitecturesConfig] = {
                                  budget=Budget(preset="tiny", epochs=1, steps_per_epoch=4, patch=(32, 32, 32),
                                                batch_size=2, threads=1, augment=False),
                                  search=SearchBudget(epochs=3, warmup_epochs=1, steps_per_epoch=2)),
+    # real data on one CPU core, about 20 minutes: train on the first --data folder, score the others
+    # (vnas left out: its search would double the cost).
+    "cpu": ArchitecturesConfig(models=("unet3d", "resunet", "nnunet"), budget=CPU_BUDGET, data=CPU_PLAN),
     # one GPU, hours: every registered model at its BraTS size, 20 x 100 steps of 128^3 crops, 20% held out.
     "full": ArchitecturesConfig(models=(),
                                 budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),
@@ -195,7 +198,7 @@ def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: s
              f"highest mean Dice: {best['model']} ({best['dice_mean']:.3f})"]
     if "vnas" in models:
         notes.append(f"vnas: {vnas_note}")
-    summary = {"experiment": "architectures", "preset": preset, "data": str(root), "rows": rows,
+    summary = {"experiment": "architectures", "preset": preset, "data": data_label(root), "rows": rows,
                "train_cases": [c.case_id for c in split.train], "test_cases": [c.case_id for c in split.test],
                "timings_s": {**timer.stages, "total": timer.total()}}
     paths = write_results(out, rows, COLUMNS, title="Architectures under one training budget", notes=notes,

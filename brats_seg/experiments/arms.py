@@ -40,6 +40,12 @@ class Budget:
         return self.epochs * self.steps_per_epoch
 
 
+CPU_BUDGET = Budget(preset="tiny", epochs=4, steps_per_epoch=40, patch=(64, 64, 64), batch_size=2, threads=1,
+                    augment=False)
+"""The ``cpu`` presets' budget per arm: 160 steps of 2 x 64^3 crops, one thread, fp32, no augmentation
+(about 5 minutes per small model on one shared core, plus about 7 s per held-out case to score)."""
+
+
 @dataclass
 class Arm:
     """One trained model: where its checkpoint is and what it cost."""

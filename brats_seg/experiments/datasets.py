@@ -23,13 +23,24 @@ class DataPlan:
     ``synth_cases``/``synth_spacing``: the dataset synthesized when no ``--data`` is given
     (``synth_spacing`` mm; 4 mm gives 60x60x39 volumes).
     ``preprocess``: how every training cache and every prediction preprocesses the scans.
+    ``split``: ``random`` (the seeded ``n_test`` draw over the labeled cases of every ``--data``
+    folder) or ``by_folder`` (a fixed split: the cases of the first ``--data`` folder train, those of
+    the other folders are held out; ``n_test`` unused).
     """
 
     n_test: int | float = 2
+    split: str = "random"
     synth_cases: int = 6
     synth_spacing: float = 4.0
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     seed: int = 0
+
+
+SPLITS: tuple[str, ...] = ("random", "by_folder")
+"""Valid :attr:`DataPlan.split` values."""
+
+Roots = Path | tuple[Path, ...]
+"""One dataset folder, or several (``--data A B ...``) whose labeled cases are pooled."""
 
 
 @dataclass
@@ -38,19 +49,36 @@ class Split:
 
     train: list  # list[Case]
     test: list  # list[Case]
-    root: Path
+    root: Roots
 
     def describe(self) -> str:
-        return f"{len(self.train)} training and {len(self.test)} held-out cases from {self.root}"
+        return f"{len(self.train)} training and {len(self.test)} held-out cases from {data_label(self.root)}"
 
 
-def ensure_data(data: str | Path | None, out: Path, plan: DataPlan, *, progress: bool = True) -> Path:
-    """``data`` itself, or (when None) a synthetic dataset written to ``out/data`` once."""
+def data_label(root: Roots) -> str:
+    """The dataset folder(s) as one string, for tables and summaries."""
+    return ", ".join(map(str, root)) if isinstance(root, tuple) else str(root)
+
+
+CPU_PLAN = DataPlan(split="by_folder", preprocess=PreprocessConfig(spacing=(2.0, 2.0, 2.0)))
+"""The ``cpu`` presets' data: a fixed split by ``--data`` folder (the first trains, e.g. the four
+``brats2018`` cases; the others are held out), resampled to 2 mm (8x fewer voxels than 1 mm, so a
+64^3 crop sees a quarter of the brain; predictions are resampled back to each scan's grid)."""
+
+
+def ensure_data(data: str | Path | Sequence[str | Path] | None, out: Path, plan: DataPlan, *,
+                progress: bool = True) -> Roots:
+    """``data`` itself (one folder, or a tuple of several), or (when None) a synthetic dataset written
+    to ``out/data`` once."""
     if data is not None:
-        path = Path(data)
-        if not path.exists():
-            raise ConfigError(f"{path}: data folder not found")
-        return path
+        paths = tuple(Path(d) for d in ([data] if isinstance(data, (str, Path)) else data))
+        for path in paths:
+            if not path.exists():
+                raise ConfigError(f"{path}: data folder not found")
+        return paths[0] if len(paths) == 1 else paths
+    if plan.split == "by_folder":
+        raise ConfigError("this preset splits by --data folder (the first trains, the others are held out);"
+                          " give at least two --data folders")
     from ..data.synth import synthesize_dataset
 
     folder = out / "data"
@@ -59,27 +87,44 @@ def ensure_data(data: str | Path | None, out: Path, plan: DataPlan, *, progress:
     return folder
 
 
-def split_dataset(root: str | Path, plan: DataPlan, *, min_train: int = 1) -> Split:
-    """Labeled cases of ``root`` split into training and ``plan.n_test`` held-out cases.
-
-    The held-out cases are drawn by a seeded permutation of the sorted case ids, so the
-    same folder and seed always give the same split.
-    """
+def labeled_cases(root: str | Path) -> list:
+    """The usable labeled cases of one folder (a label, no problems, all four modalities)."""
     from ..data.layouts import discover_cases
 
-    cases = [c for c in discover_cases(root)
-             if c.label is not None and not c.problems and all(m in c.images for m in MODALITIES)]
+    return [c for c in discover_cases(root)
+            if c.label is not None and not c.problems and all(m in c.images for m in MODALITIES)]
+
+
+def split_dataset(root: str | Path | Sequence[str | Path], plan: DataPlan, *, min_train: int = 1) -> Split:
+    """Labeled cases of ``root`` (one folder, or several pooled) split into training and held-out cases.
+
+    ``plan.split == "random"``: ``plan.n_test`` held-out cases drawn by a seeded permutation of
+    the sorted case ids, so the same folders and seed always give the same split.
+    ``"by_folder"``: the first folder's cases train, every other folder's cases are held out.
+    """
+    roots = (Path(root),) if isinstance(root, (str, Path)) else tuple(Path(r) for r in root)
+    key = roots[0] if len(roots) == 1 else roots
+    if plan.split not in SPLITS:
+        raise ConfigError(f"unknown split {plan.split!r}; valid: {', '.join(SPLITS)}")
+    groups = [labeled_cases(r) for r in roots]
+    if plan.split == "by_folder":
+        test = [c for g in groups[1:] for c in g]
+        if len(groups) < 2 or len(groups[0]) < min_train or not test:
+            raise ConfigError(f"a by-folder split needs at least two --data folders, {min_train} labeled case(s)"
+                              f" in the first and one in the others; got {data_label(key)}")
+        return Split(groups[0], test, key)
+    cases = sorted((c for g in groups for c in g), key=lambda c: c.case_id)
     n_test = plan.n_test
     if isinstance(n_test, float) and 0 < n_test < 1:
         n_test = min(max(1, round(n_test * len(cases))), len(cases) - min_train)
     need = max(n_test, 1) + min_train
     if len(cases) < need:
-        raise ConfigError(f"{root}: {len(cases)} usable labeled case(s); this experiment needs at least {need}"
-                          f" ({max(n_test, 1)} held out + {min_train} to train)")
+        raise ConfigError(f"{data_label(key)}: {len(cases)} usable labeled case(s); this experiment needs at least"
+                          f" {need} ({max(n_test, 1)} held out + {min_train} to train)")
     order = np.random.default_rng(plan.seed).permutation(len(cases))
     test_idx = set(order[: int(n_test)].tolist())
     return Split([c for i, c in enumerate(cases) if i not in test_idx],
-                 [c for i, c in enumerate(cases) if i in test_idx], Path(root))
+                 [c for i, c in enumerate(cases) if i in test_idx], key)
 
 
 def build_cache(cases: Sequence, folder: Path, plan: DataPlan, *, progress: bool = False) -> Path:

@@ -27,8 +27,8 @@ import numpy as np
 
 from ..conventions import REGIONS, labels_to_regions
 from ..errors import ConfigError
-from .arms import Arm, Budget, train_arm
-from .datasets import DataPlan, Split, build_cache, ensure_data, split_dataset
+from .arms import CPU_BUDGET, Arm, Budget, train_arm
+from .datasets import CPU_PLAN, DataPlan, Split, build_cache, data_label, ensure_data, split_dataset
 from .plots import figure, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
@@ -52,6 +52,11 @@ PRESETS: dict[str, EnsemblesConfig] = {
     "smoke": EnsemblesConfig(members=(("unet3d", 0), ("unet3d", 1), ("resunet", 0)),
                              budget=Budget(preset="tiny", epochs=1, steps_per_epoch=4, patch=(32, 32, 32),
                                            batch_size=2, threads=1, augment=False)),
+    # real data on one CPU core: three architectures (EMMA), 3 members + 4 combinations; the members are the
+    # architectures cpu preset's arms (same models, seed, budget and cases), so a run in that experiment's
+    # runs/ folder (linked as runs/MODEL-s0) leaves only the scoring, about 15 minutes.
+    "cpu": EnsemblesConfig(members=(("unet3d", 0), ("resunet", 0), ("nnunet", 0)), budget=CPU_BUDGET,
+                           data=CPU_PLAN),
     # one GPU: five members (four architectures, one repeated seed) -> 26 combinations.
     "full": EnsemblesConfig(members=(("nnunet", 0), ("nnunet", 1), ("segresnet", 0), ("unet3d", 0), ("resunet", 0)),
                             budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),
@@ -242,7 +247,7 @@ def write_outputs(cfg: EnsemblesConfig, out: Path, preset: str, root: Path, spli
              "gain = ensemble mean Dice - its best member's mean Dice; error_corr / dice_corr: means over member pairs"]
     sections = {"Does error correlation predict the gain?": sentence,
                 "Member pairs": markdown_table(pair_rows, ("a", "b", "error_corr", "dice_corr"))}
-    summary = {"experiment": "ensembles", "preset": preset, "data": str(root), "rows": rows, "pairs": pair_rows,
+    summary = {"experiment": "ensembles", "preset": preset, "data": data_label(root), "rows": rows, "pairs": pair_rows,
                "prediction": {"pearson_r_error_corr_vs_gain": r, "n_combinations": n, "sentence": sentence},
                "test_cases": [c.case_id for c in split.test], "timings_s": {**timer.stages, "total": timer.total()}}
     paths = write_results(out, rows, COLUMNS, title="Ensembles: members, EMMA averages, diversity vs gain",

@@ -31,7 +31,7 @@ from ..config import PreprocessConfig
 from ..conventions import MODALITIES, REGIONS
 from ..data.subsets import all_subsets, subset_name
 from .arms import Arm, Budget, train_arm
-from .datasets import DataPlan, Split, build_cache, ensure_data, split_dataset
+from .datasets import DataPlan, Split, build_cache, data_label, ensure_data, split_dataset
 from .plots import figure, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
@@ -188,7 +188,7 @@ def write_outputs(cfg: ModalitiesConfig, out: Path, preset: str, root: Path, spl
                 "Published 15-subset means (other data)": f"{published}\n\nDice in %. Source: {PUBLISHED_SOURCE}."
                 " Other data, other networks and far more training: a reference for the table's shape, not a"
                 " comparison with ours."}
-    summary = {"experiment": "modalities", "preset": preset, "data": str(root), "rows": table,
+    summary = {"experiment": "modalities", "preset": preset, "data": data_label(root), "rows": table,
                "complete_input_cost": cost, "dropout": cfg.dropout, "model": cfg.model,
                "arms": {n: a.info for n, a in arms.items()}, "test_cases": [c.case_id for c in split.test],
                "train_cases": [c.case_id for c in split.train], "timings_s": {**timer.stages, "total": timer.total()}}

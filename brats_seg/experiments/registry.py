@@ -1,6 +1,7 @@
 """The comparison experiments by name (``brats-seg experiment NAME``) and how one is run.
 
 Each experiment module defines ``PRESETS`` (``smoke``: seconds on a CPU inside the test suite;
+``cpu``: real data split by ``--data`` folder, about 20 minutes on one CPU core;
 ``full``: a GPU and real data) and ``run(data, out, preset=..., ...) -> dict``; the steps they
 share live in :mod:`.datasets` (split, caches), :mod:`.arms` (one training under a budget),
 :mod:`.scoring` (held-out scores), :mod:`.tables` and :mod:`.plots` (what they write) and
@@ -10,7 +11,7 @@ share live in :mod:`.datasets` (split, caches), :mod:`.arms` (one training under
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def experiment_module(name: str):
     return importlib.import_module(EXPERIMENTS[name])
 
 
-def run_experiment(name: str, data: str | Path | None, out: str | Path, preset: str = "smoke", *,
+def run_experiment(name: str, data: str | Path | Sequence[str | Path] | None, out: str | Path, preset: str = "smoke", *,
                    device: str | None = None, progress: bool = True, **options: Any) -> dict[str, Any]:
     """Run experiment ``name`` on ``data`` (None: synthesize the preset's dataset) into ``out``."""
     return experiment_module(name).run(data, out, preset=preset, device=device, progress=progress, **options)

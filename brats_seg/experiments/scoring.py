@@ -94,3 +94,23 @@ def bootstrap_interval(values: Sequence[float], *, level: float = 0.95, resample
     res = bootstrap((v,), np.mean, confidence_level=level, n_resamples=resamples, method="percentile",
                     rng=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def arm_intervals(rows: Sequence[dict[str, Any]], baseline: str, *, level: float = 0.95) -> list[dict[str, Any]]:
+    """Per arm of ``per_case.csv`` rows: the mean over cases of the per-case mean Dice (WT, TC, ET) with its
+    bootstrap interval and, for arms other than ``baseline``, the paired per-case difference from it (mean,
+    interval, cases where the arm is better). Cases missing from the baseline are not paired."""
+    arms: dict[str, dict[str, float]] = {}
+    for r in rows:
+        arms.setdefault(str(r["arm"]), {})[str(r["case_id"])] = float(np.mean([float(r[f"dice_{g}"]) for g in REGIONS]))
+    base = arms.get(baseline, {})
+    out = []
+    for arm, cases in arms.items():
+        row: dict[str, Any] = {"arm": arm, "n": len(cases), "dice_mean": float(np.mean(list(cases.values()))),
+                               "ci": bootstrap_interval(list(cases.values()), level=level)}
+        paired = [cases[c] - base[c] for c in cases if c in base]
+        if arm != baseline and paired:
+            row.update(diff=float(np.mean(paired)), diff_ci=bootstrap_interval(paired, level=level),
+                       better=sum(d > 0 for d in paired), n_paired=len(paired))
+        out.append(row)
+    return out

@@ -109,7 +109,7 @@ def synth2real_weights(ctx: Context) -> tuple[Path | None, str]:
     if not (source / "synth.json").is_file():
         synthesize_dataset(source, cfg.source_cases, seed=cfg.seed + 1000, spacing=cfg.source_spacing,
                            progress=ctx.progress)
-    plan = dataclasses.replace(cfg.data, n_test=0)
+    plan = dataclasses.replace(cfg.data, n_test=0, split="random")
     cache = build_cache(split_dataset(source, plan).train, ctx.out / "prep" / "synth_cache", cfg.data)
     arm = train_arm("synth-source", cache, ctx.out / "prep" / "synth_run", cfg.source_budget, model=cfg.model,
                     seed=cfg.seed, device=ctx.device)
