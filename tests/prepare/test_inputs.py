@@ -153,23 +153,23 @@ def four_channel_checkpoint(path):
 
 
 def test_segment_refuses_a_sequence_the_model_needs(tmp_path, capsys):
-    """A model of the four sequences, a case with T1c and FLAIR: one line naming the missing ones and
-    the files found, exit 2, nothing written; in a batch the case is listed and the exit status is 1."""
+    """A model of the four sequences, a case with T1c and FLAIR: one line naming the missing ones (the
+    predictor's own refusal), exit 2, nothing written; in a batch the case is listed and the exit status is 1."""
     folder = tmp_path / "case"
     for name in ("t1ce", "flair"):
         write_nifti(folder / f"{name}.nii.gz", head(), axial_affine())
     model = four_channel_checkpoint(tmp_path / "m.pt")
     out = tmp_path / "o"
     assert main(["segment", str(folder), "--model", str(model), "--out", str(out)]) == 2
-    one_error_line(capsys, "case case: missing sequence t1n, t2w (found t1c (t1ce.nii.gz), t2f (flair.nii.gz))",
+    one_error_line(capsys, "case case: missing t1n, t2w; the model was trained on complete input only",
                    command="segment")
     assert not out.exists()
     csv = tmp_path / "cases.csv"
     csv.write_text("case_id,t1c,t2f\nA,case/t1ce.nii.gz,case/flair.nii.gz\nB,case/t1ce.nii.gz,\n")
     assert main(["segment", str(csv), "--model", str(model), "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "failed: case A: missing sequence t1n, t2w (found" in err
-    assert "failed: case B: missing sequence t1n, t2w, t2f" in err
+    assert "failed: case A: missing t1n, t2w; the model was trained on complete input only" in err
+    assert "failed: case B: missing t1n, t2w, t2f;" in err
 
 
 class _SubsetPredictor:

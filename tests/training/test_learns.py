@@ -18,7 +18,7 @@ from brats_seg.training.trainer import TrainConfig, train
 
 RECIPE = dict(model="unet3d", preset="tiny", model_kwargs={"features": [16, 32, 64]}, patch=(32, 32, 32),
               batch_size=2, lr=1e-2, augment=False, fg_fraction=0.5, epochs=16, steps_per_epoch=30, val_every=16,
-              folds=5, fold=0, seed=0, workers=0, threads=1, progress=False,
+              folds=5, fold=0, seed=0, workers=0, threads=2, progress=False,
               amp="auto")
 
 
