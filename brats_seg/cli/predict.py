@@ -17,7 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-MODALITY_FLAGS = ("t1n", "t1c", "t2w", "t2f")
+from ..conventions import MODALITIES
+
+MODALITY_FLAGS = MODALITIES  # one flag per sequence: --t1n --t1c --t2w --t2f
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

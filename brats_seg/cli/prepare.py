@@ -15,7 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-SEQUENCE_FLAGS = ("t1n", "t1c", "t2w", "t2f")
+from ..conventions import MODALITIES
+
+SEQUENCE_FLAGS = MODALITIES  # one flag per sequence: --t1n --t1c --t2w --t2f
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..conventions import REGIONS
 from .arms import CPU_BUDGET, Budget, train_arm
-from .datasets import CPU_PLAN, DataPlan, build_cache, data_label, ensure_data, split_dataset
+from .datasets import CPU_PLAN, DataPlan, data_label, training_data
 from .plots import figure, region_bars, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
@@ -163,9 +163,7 @@ def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: s
     models = list(cfg.models) or list_models()
     for m in models:
         model_info(m)  # unknown names fail before any work
-    root = ensure_data(data, out, cfg.data, progress=progress)
-    split = split_dataset(root, cfg.data)
-    cache = build_cache(split.train, out / "cache", cfg.data)
+    root, split, cache = training_data(data, out, cfg.data, progress=progress)
     timer.lap("data")
     kwargs = dict(cfg.model_kwargs)
     if "vnas" in models:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,3 +137,12 @@ def build_cache(cases: Sequence, folder: Path, plan: DataPlan, *, progress: bool
         first = next(iter(report.failed.items()))
         raise ConfigError(f"preprocessing failed for {len(report.failed)} case(s), e.g. {first[0]}: {first[1]}")
     return folder
+
+
+def training_data(data: str | Path | Sequence[str | Path] | None, out: Path, plan: DataPlan, *,
+                  progress: bool = False) -> tuple[Any, Split, Path]:
+    """The experiment's data made or found (:func:`ensure_data`), split (:func:`split_dataset`) and its
+    training cases cached in ``out/cache`` (:func:`build_cache`): ``(root(s), split, cache folder)``."""
+    root = ensure_data(data, out, plan, progress=progress)
+    split = split_dataset(root, plan)
+    return root, split, build_cache(split.train, out / "cache", plan)

@@ -28,7 +28,7 @@ import numpy as np
 from ..conventions import REGIONS, labels_to_regions
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Arm, Budget, train_arm
-from .datasets import CPU_PLAN, DataPlan, Split, build_cache, data_label, ensure_data, split_dataset
+from .datasets import CPU_PLAN, DataPlan, Split, data_label, training_data
 from .plots import figure, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
@@ -260,9 +260,7 @@ def _run(cfg: EnsemblesConfig, data: str | Path | None, out: Path, preset: str, 
     names = member_names(cfg)
     out.mkdir(parents=True, exist_ok=True)
     timer = Timer()
-    root = ensure_data(data, out, cfg.data, progress=progress)
-    split = split_dataset(root, cfg.data)
-    cache = build_cache(split.train, out / "cache", cfg.data)
+    root, split, cache = training_data(data, out, cfg.data, progress=progress)
     timer.lap("data")
     bar = progress_bar(len(names) + n_combinations(len(names), cfg.max_size), "ensembles", progress)
     members = train_members(cfg, names, cache, split, out, device, bar)

@@ -31,7 +31,7 @@ from ..config import PreprocessConfig
 from ..conventions import MODALITIES, REGIONS
 from ..data.subsets import all_subsets, subset_name
 from .arms import Arm, Budget, train_arm
-from .datasets import DataPlan, Split, build_cache, data_label, ensure_data, split_dataset
+from .datasets import DataPlan, Split, data_label, training_data
 from .plots import figure, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
@@ -213,9 +213,7 @@ def _run(cfg: ModalitiesConfig, data: str | Path | None, out: Path, preset: str,
          progress: bool) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     timer = Timer()
-    root = ensure_data(data, out, cfg.data, progress=progress)
-    split = split_dataset(root, cfg.data)
-    cache = build_cache(split.train, out / "cache", cfg.data)
+    root, split, cache = training_data(data, out, cfg.data, progress=progress)
     timer.lap("data")
     bar = progress_bar(len(ARMS) + len(split.test) * 15, "modalities", progress)
     arms = {}
