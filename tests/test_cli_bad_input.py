@@ -9,6 +9,7 @@ cases are cropped to 48x48x32 voxels around the tumour to keep the runs short.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -153,7 +154,7 @@ def test_predict_reads_no_label_map(crops, tmp_path, ckpt, capsys):
 
 
 @pytest.mark.parametrize("command, kind", [("preprocess", "truncated"), ("train", "float_label"),
-                                           ("pretrain", "nan"), ("predict", "affine")])
+                                           ("pretrain", "nan"), ("predict", "affine"), ("search", "nan")])
 def test_batch_skips_the_bad_case_and_exits_1(crops, tmp_path, ckpt, capsys, command, kind):
     data = _dataset(crops, tmp_path / "data", 3)
     name = _break(data / CASES[1], kind)
@@ -169,6 +170,8 @@ def test_batch_skips_the_bad_case_and_exits_1(crops, tmp_path, ckpt, capsys, com
         assert cached == [f"{CASES[0]}.json", f"{CASES[2]}.json"], cached
     if command in ("train", "pretrain"):
         assert (out / "checkpoints" / "last.pt").is_file()
+    if command == "search":
+        assert (out / "genotype.json").is_file() and list(json.loads((out / "skipped.json").read_text())) == [CASES[1]]
 
 
 # --------------------------------------------------------------------------- evaluate: label maps only

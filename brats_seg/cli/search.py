@@ -8,6 +8,8 @@ or ``RUN/cache`` first) or a preprocessing cache. Then train the searched networ
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 FLAGS = {"epochs": "epochs", "warmup": "warmup_epochs", "steps": "steps_per_epoch", "space": "space",
          "batch_size": "batch_size", "preset": "preset", "lr": "lr", "arch_lr": "arch_lr", "cache": "cache",
@@ -44,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..models.nas.genotype import describe_genotype
-    from ..training.search import SearchConfig, search
+    from ..training.search import SKIPPED_FILE, SearchConfig, search
+    from .outcome import report_failures
 
     if len(args.patch) not in (1, 3):
         raise ConfigError(f"--patch takes one side or three, got {args.patch}")
@@ -54,4 +57,5 @@ def run(args: argparse.Namespace) -> int:
     genotype = search(args.data, args.out, cfg, resume=args.resume, progress=not args.no_progress)
     print(f"genotype: {describe_genotype(genotype)}")
     print(f"wrote {args.out}/genotype.json, arch_log.csv, arch_weights.png (resume state: search_state.pt)")
-    return 0
+    skipped = Path(args.out) / SKIPPED_FILE
+    return report_failures(json.loads(skipped.read_text()) if skipped.is_file() else {}, "skipped")

@@ -34,6 +34,7 @@ preprocessing cache, as ``brats-seg train`` takes; or in-memory pairs).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from ..checkpoint import save_checkpoint
 from ..config import from_dict, to_dict
 from ..devices import pick_device
 from ..errors import CheckpointError, ConfigError
+from ..files import write_text
 from ..models.blocks import per_level
 from ..models.nas.genotype import layer_names, save_genotype
 from ..models.nas.search_space import SPACES, VNASSearchNet
@@ -57,6 +59,8 @@ from .search_data import SearchData, search_data
 from .search_log import plot_arch_weights, write_arch_log
 
 STATE_FILE = "search_state.pt"
+SKIPPED_FILE = "skipped.json"
+"""Raw cases the search left out because they failed a check (case id -> reason); absent when none was."""
 STATE_FORMAT = 2
 
 
@@ -196,13 +200,23 @@ def _write_outputs(out: Path, history: list[dict], genotype: dict[str, Any]) -> 
     save_genotype(genotype, out / "genotype.json")
 
 
+def _record_skipped(out: Path, skipped: dict[str, str]) -> None:
+    """Write :data:`SKIPPED_FILE` in ``out`` when cases were left out; remove a stale one when none was."""
+    path = out / SKIPPED_FILE
+    if skipped:
+        write_text(path, json.dumps(skipped, indent=1))
+    elif path.is_file():
+        path.unlink()
+
+
 def search(data: str | os.PathLike | Sequence[tuple[Any, Any]], out: str | os.PathLike,
            cfg: SearchConfig | None = None, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the V-NAS search; returns the genotype (also in ``out/genotype.json``).
 
     ``data``: a dataset folder (raw or a preprocessing cache), or
     ``[(image (C, H, W, D), regions (3, H, W, D)), ...]``. ``resume=True`` continues from
-    ``out/search_state.pt``; without it an existing state is an error, not overwritten.
+    ``out/search_state.pt``; without it an existing state is an error, not overwritten. Raw cases
+    that fail a check are left out and listed in ``out/skipped.json``.
     """
     from tqdm.auto import tqdm
 
@@ -210,6 +224,7 @@ def search(data: str | os.PathLike | Sequence[tuple[Any, Any]], out: str | os.Pa
     cfg, state = _resume_state(out, cfg, resume)
     check_search_config(cfg)
     halves = search_data(data, out, cfg, progress=progress)
+    _record_skipped(out, halves.skipped)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     device = pick_device(cfg.device)

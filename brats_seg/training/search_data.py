@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +73,13 @@ class LoaderEpochs:
 
 @dataclass
 class SearchData:
-    """Batches of the weight half and of the architecture half; ``in_channels`` of the images."""
+    """Batches of the weight half and of the architecture half; ``in_channels`` of the images;
+    ``skipped``: raw cases left out because they failed a check (case id -> reason)."""
 
     weights: ArrayPatches | LoaderEpochs
     arch: ArrayPatches | LoaderEpochs
     in_channels: int
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def halves(items: Sequence) -> tuple[list, list]:
@@ -106,7 +108,8 @@ def _folder_data(data: Path, out: Path, cfg: Any, progress: bool) -> SearchData:
                                               num_workers=cfg.num_workers, fg_fraction=cfg.fg_fraction,
                                               augment=False, seed=seed, steps_per_epoch=cfg.steps_per_epoch))
 
-    return SearchData(loader(weight_ids, cfg.seed), loader(arch_ids, cfg.seed + 1), len(run.channels))
+    return SearchData(loader(weight_ids, cfg.seed), loader(arch_ids, cfg.seed + 1), len(run.channels),
+                      dict(run.skipped))
 
 
 def search_data(data: str | os.PathLike | Sequence[tuple[Any, Any]], out: Path, cfg: Any, *,
