@@ -26,27 +26,28 @@ voxels (1 mm) becomes tumor core (nnU-Net's BraTS 2020 rule); ``+`` combines."""
 REGIONS = ("WT", "TC", "ET")
 
 
-def postprocess(regions: np.ndarray, rule: str) -> np.ndarray:
-    """Nested masks ``(3, h, w, d)`` bool (WT, TC, ET) after ``rule`` (see :data:`POSTPROCESS`)."""
-    from scipy import ndimage
+def rule_config(rule: str):
+    """The package's :class:`~brats_seg.inference.postprocess.PostprocessConfig` for ``rule`` (:data:`POSTPROCESS`)."""
+    from brats_seg.inference.postprocess import PostprocessConfig
 
-    wt, tc, et = regions[0], regions[1] & regions[0], regions[2] & regions[1] & regions[0]
+    settings = {}
     for part in rule.split("+"):
-        if part in ("lcc",) or part.startswith("frac"):
-            comp, n = ndimage.label(wt, structure=np.ones((3, 3, 3), bool))
-            if n > 1:
-                sizes = np.bincount(comp.ravel())
-                sizes[0] = 0
-                keep = sizes >= (sizes.max() if part == "lcc" else float(part[4:]) * sizes.max())
-                keep[0] = False
-                wt = keep[comp]
-                tc, et = tc & wt, et & wt
+        if part == "lcc":
+            settings["wt_component_fraction"] = 1.0
+        elif part.startswith("frac"):
+            settings["wt_component_fraction"] = float(part[4:])
         elif part.startswith("et"):
-            if 0 < et.sum() < int(part[2:]):
-                et = np.zeros_like(et)
+            settings["et_min_voxels"] = int(part[2:])
         elif part != "none":
             raise ValueError(f"unknown postprocessing {part!r}")
-    return np.stack([wt, tc, et])
+    return PostprocessConfig(**settings)
+
+
+def postprocess(regions: np.ndarray, rule: str) -> np.ndarray:
+    """Nested masks ``(3, h, w, d)`` bool (WT, TC, ET) after ``rule``, by the package's own postprocessing."""
+    from brats_seg.inference.postprocess import postprocess_regions
+
+    return postprocess_regions(regions, rule_config(rule))[0]
 
 
 def reference(case_id: str):
