@@ -183,3 +183,24 @@ def write_cache_entries(out: Path, cases: dict, channels=("t1n", "t1c", "t2w", "
         write_cached(out, Preprocessed(np.asarray(image, np.float32), label, props))
     write_index(out, to_dict(PreprocessConfig()), channels, list(cases), version=PREPROCESS_VERSION)
     return list(cases)
+
+
+def torchvision_style_file(path):
+    """A torchvision-format 2-D ResNet state dict shaped like resnet_unet tiny's encoder: 2-D kernels, an RGB
+    stem, a classifier head."""
+    import torch
+
+    from brats_seg.models.registry import build_model
+
+    sd2d = {}
+    for k, v in build_model("resnet_unet", preset="tiny").state_dict().items():
+        if k.startswith("encoder."):
+            name = k[len("encoder."):]
+            if v.ndim == 5:
+                o, i, _, kh, kw = v.shape
+                sd2d[name] = torch.randn(o, 3 if name == "conv1.weight" else i, kh, kw)
+            else:
+                sd2d[name] = torch.rand(v.shape) if v.is_floating_point() else v.clone()
+    sd2d["fc.weight"], sd2d["fc.bias"] = torch.randn(10, 64), torch.randn(10)
+    torch.save(sd2d, path)
+    return sd2d

@@ -15,6 +15,7 @@ from brats_seg.cli import main
 from brats_seg.errors import CheckpointError, ConfigError
 from brats_seg.models.registry import build_model
 from brats_seg.training.transfer import inflate_kernel, load_pretrained
+from helpers import torchvision_style_file
 
 TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size", "2", "--steps-per-epoch", "2",
         "--workers", "0", "--threads", "1", "--no-progress", "--folds", "1"]
@@ -52,19 +53,7 @@ def test_pickled_or_unrelated_files_are_refused(tmp_path):
 def test_inflate_2d_resnet_weights_into_3d_encoder(tmp_path):
     model = build_model("resnet_unet", preset="tiny")
     own = model.state_dict()
-    # a tiny torchvision-format 2-D ResNet state dict: same names, 2-D kernels, RGB input, a classifier
-    sd2d = {}
-    for k, v in own.items():
-        if not k.startswith("encoder."):
-            continue
-        name = k[len("encoder."):]
-        if v.ndim == 5:
-            o, i, t, kh, kw = v.shape
-            sd2d[name] = torch.randn(o, 3 if name == "conv1.weight" else i, kh, kw)
-        else:
-            sd2d[name] = torch.rand(v.shape) if v.is_floating_point() else v.clone()
-    sd2d["fc.weight"], sd2d["fc.bias"] = torch.randn(10, 64), torch.randn(10)
-    torch.save(sd2d, tmp_path / "resnet2d.pth")
+    sd2d = torchvision_style_file(tmp_path / "resnet2d.pth")  # 2-D kernels, RGB stem, a classifier head
     report = load_pretrained(model, tmp_path / "resnet2d.pth")
     assert report.unexpected == ["fc.bias", "fc.weight"] and not report.mismatched
     assert set(report.loaded) == {k for k in own if k.startswith("encoder.")}

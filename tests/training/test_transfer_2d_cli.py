@@ -6,28 +6,10 @@ from __future__ import annotations
 import torch
 
 from brats_seg.cli import main
-from brats_seg.models.registry import build_model
-from helpers import write_dataset
+from helpers import torchvision_style_file, write_dataset
 
 RAW = ["--model", "resnet_unet", "--preset", "tiny", "--patch", "32", "--workers", "0", "--threads", "1",
        "--no-progress", "--folds", "1", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "1"]
-
-
-def torchvision_style_file(path):
-    """A torchvision-format 2-D ResNet state dict shaped like resnet_unet tiny's encoder: 2-D kernels, an RGB
-    stem, a classifier head."""
-    sd2d = {}
-    for k, v in build_model("resnet_unet", preset="tiny").state_dict().items():
-        if k.startswith("encoder."):
-            name = k[len("encoder."):]
-            if v.ndim == 5:
-                o, i, _, kh, kw = v.shape
-                sd2d[name] = torch.randn(o, 3 if name == "conv1.weight" else i, kh, kw)
-            else:
-                sd2d[name] = torch.rand(v.shape) if v.is_floating_point() else v.clone()
-    sd2d["fc.weight"], sd2d["fc.bias"] = torch.randn(10, 64), torch.randn(10)
-    torch.save(sd2d, path)
-    return sd2d
 
 
 def test_2d_weights_inflated_through_the_cli(tmp_path, capsys):
