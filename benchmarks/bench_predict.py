@@ -63,7 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="our back-end:precision pairs (default: torch:fp32 onnx:fp32 openvino:fp32 openvino:bf16)")
     p.add_argument("--overlap", type=float, default=0.5)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--train-steps", type=int, default=160, help="steps of the fallback training (64^3, batch 2; the figures used 160)")
+    p.add_argument("--train-steps", type=int, default=160,
+                   help="steps of the fallback training (64^3, batch 2; the figures used 160)")
     p.add_argument("--train-out", type=Path, default=Path("/tmp/brats_seg_bench_predict_run"),
                    help="run folder of the fallback training (reused when it holds a checkpoint)")
     return p.parse_args(argv)

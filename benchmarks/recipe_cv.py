@@ -175,6 +175,7 @@ def train_config(recipe: Recipe, data: Path, out: Path, steps: int, threads: int
         batch_size=recipe.batch, loss=recipe.loss, optimizer=recipe.optimizer, lr=recipe.lr,
         augment=recipe.augment != "off", augmentation=augmentation, fg_fraction=recipe.fg_fraction,
         folds=1, seed=recipe.seed, workers=0, threads=threads, device="cpu", init_from=init_from,
+        output_scheme="brats2021",  # folds mix label schemes (B: brats2021 + brats2023); scoring uses regions
         resume=(out / "checkpoints" / "last.pt").is_file())
 
 
@@ -299,6 +300,7 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
 
     from brats_seg.checkpoint import load_checkpoint, model_from_checkpoint
     from brats_seg.data.cache import load_cached
+    from brats_seg.inference.activations import get_activation
     from brats_seg.inference.sliding_window import sliding_window
     from brats_seg.inference.tta import mirrored
 
@@ -306,8 +308,9 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
     out = run_dir(name, fold, steps)
     probs_dir = out / "probs"
     probs_dir.mkdir(exist_ok=True)
-    net = model_from_checkpoint(load_checkpoint(out / "checkpoints" / "last.pt")).to(
-        memory_format=torch.channels_last_3d)
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    net = model_from_checkpoint(ckpt).to(memory_format=torch.channels_last_3d)
+    activation = get_activation(str(ckpt.get("provenance", {}).get("output_activation", "sigmoid")))  # dice_ce: softmax
     timing = json.loads((out / "timing.json").read_text()) if (out / "timing.json").is_file() else {}
     test = [c for f, ids in FOLDS.items() if f != fold for c in ids]
     for case_id in test:
@@ -319,7 +322,7 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
                 continue
             t0, c0 = time.perf_counter(), time.process_time()
             with torch.inference_mode():
-                p = sum(torch.sigmoid(y) for y in mirrored(
+                p = sum(activation(y) for y in mirrored(
                     lambda t: sliding_window(t, net, recipe.patch, recipe.window_overlap, 4, channels_last=True),
                     x, n)) / max(n, 1)
             timing.setdefault(f"tta{n}", {})[case_id] = round(time.perf_counter() - t0, 3)
