@@ -17,7 +17,7 @@ def test_gpu_recipe_dry_run_trains_predicts_and_sets_monai_beside(shared_data, t
     text = capsys.readouterr().out
     assert "| brats_seg --recipe cpu, 0.05 min on cpu |" in text
     assert "| MONAI tutorial SegResNet, 5 min on an H100 (reference README) | 0.813 | 0.487 | 0.458 |" in text
-    assert "failed cases: none" in text and '"wt_component_fraction": 1.0' in text and "target:" in text
+    assert "failed cases: none" in text and '"wt_component_fraction": 0.1' in text and "target:" in text
     assert (tmp_path / "predictions").is_dir() and (tmp_path / "gpu_recipe.md").read_text().strip() in text
     assert len(list((tmp_path / "train").iterdir())) == 1  # the dry run trains on one case
 
