@@ -40,14 +40,20 @@ from brats_seg.prepare.steps import co_register, nonzero_mask, working_copy  # n
 MOVING = ("t1n", "t2w", "t2f")
 
 
+def working(files: dict[str, Path], cfg: PrepareConfig):
+    """``(scans, working copies, brain mask)`` of one case, as ``prepare`` makes them (brain: the
+    T1c's nonzero voxels, these cases being skull-stripped)."""
+    scans = scan_set(files, "case")
+    native = {m: to_sitk(s.image, name=str(s.source)) for m, s in scans.series.items()}
+    return scans, {m: working_copy(img, cfg) for m, img in native.items()}, nonzero_mask(native["t1c"])
+
+
 def simulated(files: dict[str, Path], seeds: list[int], threads: list[int], cfg: PrepareConfig) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             truth = simulate_case(files, Path(tmp) / str(seed), seed=seed)
-            scans = scan_set({m: Path(tmp) / str(seed) / s["file"] for m, s in truth["sequences"].items()}, "sim")
-            native = {m: to_sitk(s.image, name=str(s.source)) for m, s in scans.series.items()}
-            work = {m: working_copy(img, cfg) for m, img in native.items()}
-            brain = nonzero_mask(native["t1c"])
+            scans, work, brain = working({m: Path(tmp) / str(seed) / s["file"] for m, s in truth["sequences"].items()},
+                                         cfg)
             t1c = scans.series["t1c"].image
             points = np.argwhere(t1c.array > 0)[::20] @ t1c.affine[:3, :3].T + t1c.affine[:3, 3]
             for n in threads:
@@ -62,9 +68,7 @@ def simulated(files: dict[str, Path], seeds: list[int], threads: list[int], cfg:
 
 
 def untouched(files: dict[str, Path], cfg: PrepareConfig) -> None:
-    images = {m: sitk.ReadImage(str(p), sitk.sitkFloat32) for m, p in files.items()}
-    work = {m: working_copy(img, cfg) for m, img in images.items()}
-    brain = nonzero_mask(images["t1c"])
+    _, work, brain = working(files, cfg)
     for m in MOVING:
         params = np.asarray(co_register(work["t1c"], work[m], brain, cfg)[0].transform.GetParameters())
         print(f"{m}: rotation {np.degrees(params[:3]).round(2)} degrees, translation {params[3:].round(2)} mm (LPS)")

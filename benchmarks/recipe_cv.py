@@ -298,9 +298,9 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
     """Region probabilities (float16, preprocessed grid) of every case outside ``fold``, per TTA setting."""
     import torch
 
-    from brats_seg.checkpoint import load_checkpoint, model_from_checkpoint
     from brats_seg.data.cache import load_cached
     from brats_seg.inference.activations import get_activation
+    from brats_seg.inference.members import member_from_checkpoint
     from brats_seg.inference.sliding_window import sliding_window
     from brats_seg.inference.tta import mirrored
 
@@ -308,9 +308,9 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
     out = run_dir(name, fold, steps)
     probs_dir = out / "probs"
     probs_dir.mkdir(exist_ok=True)
-    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
-    net = model_from_checkpoint(ckpt).to(memory_format=torch.channels_last_3d)
-    activation = get_activation(str(ckpt.get("provenance", {}).get("output_activation", "sigmoid")))  # dice_ce: softmax
+    member = member_from_checkpoint(out / "checkpoints" / "last.pt")
+    net = member.network.to(memory_format=torch.channels_last_3d)
+    activation = get_activation(member.activation)  # dice_ce checkpoints: softmax over labels
     timing = json.loads((out / "timing.json").read_text()) if (out / "timing.json").is_file() else {}
     test = [c for f, ids in FOLDS.items() if f != fold for c in ids]
     for case_id in test:
