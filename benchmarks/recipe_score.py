@@ -8,6 +8,7 @@ in ``$RECIPE_RUNS/scores`` so tables are cheap to redo::
 
     python benchmarks/recipe_cv.py score base,s1.5 --folds A,B
     python benchmarks/recipe_cv.py table base,s1.5,base&seed1 --folds A,B --tta 1,8 --pp none,lcc
+    python benchmarks/recipe_cv.py cases base,auglight --folds A --pp frac0.1   # per test case
 """
 
 from __future__ import annotations
@@ -163,7 +164,27 @@ def fold_ensemble(name: str, folds: list[str], tta: int, rules: list[str]) -> st
     return "\n".join(lines)
 
 
+def cases_table(rows: list[str], fold: str, tta: int, rule: str) -> str:
+    """Markdown: per test case of ``fold``, its whole-tumor volume (mL) and each row's Dice WT/TC/ET and HD95 WT."""
+    head = "| case | WT mL | " + " | ".join(f"{m} Dice WT / TC / ET, HD95 WT" for m in rows) + " |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    scores = {m: score_row(m, fold, tta) for m in rows}
+    for case_id in scores[rows[0]]:
+        ref, spacing = reference(case_id)
+        cells = []
+        for m in rows:
+            s = scores[m][case_id][rule]
+            cells.append(" / ".join(f"{s[r][0]:.2f}" for r in REGIONS) + f", {s['WT'][1]:.1f}")
+        lines.append(f"| {case_id} | {ref[0].sum() * np.prod(spacing) / 1000:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def add_score_commands(sub) -> None:
+    p = sub.add_parser("cases", help="per-case scores of rows on one fold's test cases")
+    p.add_argument("rows")
+    p.add_argument("--folds", default="A")
+    p.add_argument("--tta", type=int, default=1)
+    p.add_argument("--pp", default="frac0.1")
     p = sub.add_parser("fold-ensemble", help="the fold models alone and averaged, on the cases none trained on")
     p.add_argument("name")
     p.add_argument("--folds", default="A,B")
@@ -182,6 +203,9 @@ def run_score_command(args) -> None:
     if args.cmd == "fold-ensemble":
         print(fold_ensemble(args.name, args.folds.split(","), args.tta, args.pp.split(",")))
         return
+    if args.cmd == "cases":
+        print(cases_table(args.rows.split(","), args.folds, args.tta, args.pp))
+        return
     rows, folds = args.rows.split(","), args.folds.split(",")
     ttas, rules = [int(t) for t in args.tta.split(",")], args.pp.split(",")
     if args.cmd == "score":
@@ -196,4 +220,4 @@ def run_score_command(args) -> None:
     out.write_text(text + "\n")
 
 
-__all__ = ["postprocess", "score_row", "table", "POSTPROCESS"]
+__all__ = ["cases_table", "postprocess", "score_row", "table", "POSTPROCESS"]
