@@ -8,7 +8,7 @@ in ``$RECIPE_RUNS/scores`` so tables are cheap to redo::
 
     python benchmarks/recipe_cv.py score base,s1.5 --folds A,B
     python benchmarks/recipe_cv.py table base,s1.5,base&seed1 --folds A,B --tta 1,8 --pp none,lcc
-    python benchmarks/recipe_cv.py cases base,auglight --folds A --pp frac0.1   # per test case
+    python benchmarks/recipe_cv.py cases base,auglight --fold A --pp frac0.1   # per test case
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def cases_table(rows: list[str], fold: str, tta: int, rule: str) -> str:
 def add_score_commands(sub) -> None:
     p = sub.add_parser("cases", help="per-case scores of rows on one fold's test cases")
     p.add_argument("rows")
-    p.add_argument("--folds", default="A")
+    p.add_argument("--fold", default="A", help="the fold trained on")
     p.add_argument("--tta", type=int, default=1)
     p.add_argument("--pp", default="frac0.1")
     p = sub.add_parser("fold-ensemble", help="the fold models alone and averaged, on the cases none trained on")
@@ -204,7 +204,7 @@ def run_score_command(args) -> None:
         print(fold_ensemble(args.name, args.folds.split(","), args.tta, args.pp.split(",")))
         return
     if args.cmd == "cases":
-        print(cases_table(args.rows.split(","), args.folds, args.tta, args.pp))
+        print(cases_table(args.rows.split(","), args.fold, args.tta, args.pp))
         return
     rows, folds = args.rows.split(","), args.folds.split(",")
     ttas, rules = [int(t) for t in args.tta.split(",")], args.pp.split(",")
