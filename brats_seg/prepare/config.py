@@ -11,7 +11,8 @@ from ..conventions import MODALITIES
 class RegistrationConfig:
     """One registration stage (see :mod:`.registration`). ``shrink``/``sigmas``: pyramid
     levels (shrink factor, Gaussian sigma in mm); ``samples``: about how many fixed voxels
-    the metric samples per level (random, fixed ``seed``); ``step_mm``/``min_step_mm``: optimiser step bounds."""
+    the metric samples per level (random, fixed ``seed``, at least 1: SimpleITK reads 0 as "seed from the
+    wall clock", which made runs differ); ``step_mm``/``min_step_mm``: optimiser step bounds."""
 
     bins: int = 32
     samples: int = 30_000
@@ -20,7 +21,14 @@ class RegistrationConfig:
     iterations: int = 200
     step_mm: float = 2.0
     min_step_mm: float = 1e-3
-    seed: int = 0
+    seed: int = 1
+    threads: int = 1
+    """Threads of the metric: its sums over threads come out in a varying order (runs differed in the
+    8th digit with 2 threads, and the optimiser amplified that), one thread gives one answer."""
+
+    def __post_init__(self):
+        if self.seed < 1:
+            raise ValueError(f"registration seed must be >= 1 (SimpleITK takes 0 as a wall-clock seed): {self.seed}")
 
 
 @dataclass(frozen=True)

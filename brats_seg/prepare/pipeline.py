@@ -93,6 +93,18 @@ STEPS = ("read", "reorient + N4", "brain extraction", "co-registration", "atlas 
          "writing")
 
 
+def reproducibility(cfg: PrepareConfig) -> dict[str, Any]:
+    """What decides that a run gives the same images and transforms again: the metric's sampling
+    seeds and thread counts (registrations run with these threads whatever the machine has), the
+    threads of the other steps (resampling, N4: per-voxel, deterministic) and the library versions."""
+    import platform
+
+    return {"registration_seeds": {"rigid": cfg.rigid.seed, "affine": cfg.affine.seed},
+            "registration_threads": {"rigid": cfg.rigid.threads, "affine": cfg.affine.threads},
+            "other_threads": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(),
+            "simpleitk": sitk.Version.VersionString(), "numpy": np.__version__, "machine": platform.machine()}
+
+
 def _check_outputs(folder: Path, case_id: str, scans: ScanSet) -> None:
     sources = {s.source.resolve() for s in scans.series.values()}
     for m in PREPARED_SEQUENCE_ORDER:
@@ -156,6 +168,7 @@ def prepare_case(scans: ScanSet, out: str | Path, config: PrepareConfig | None =
         "qc": {"similarity": "sharpness of the normalised mutual information peak: the share of NMI - 1"
                              " lost 5 mm and 5 degrees off the solution (over the brain, 2 mm working grid)",
                "threshold": threshold, "min_nmi": MIN_NMI, "failed": failed, "passed": not failed},
+        "reproducibility": reproducibility(cfg),
         "atlas": {"name": ATLAS_NAME, "shape": list(ATLAS_SHAPE), "affine": ATLAS_AFFINE.tolist()},
     }
     with timer("writing"):

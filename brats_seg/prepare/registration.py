@@ -16,6 +16,8 @@ threshold serves all cases (:data:`~brats_seg.prepare.config.MIN_SIMILARITY`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,12 +97,30 @@ def _as(kind: str, transform: sitk.Transform) -> sitk.Transform:
     return out
 
 
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """SimpleITK's default thread count set to ``n`` inside (the registration method's own setting
+    does not reach its metric), restored after."""
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
+
+
 def register(fixed: sitk.Image, moving: sitk.Image, cfg: RegistrationConfig, *, kind: str = "rigid",
              fixed_mask: sitk.Image | None = None) -> Registration:
     """Register ``moving`` onto ``fixed`` (both float32 3-D images) with a transform of ``kind``
     (:data:`TRANSFORMS`); kinds in :data:`PRE_STAGE` start from a registration of a simpler kind."""
     if kind not in TRANSFORMS:
         raise ValueError(f"unknown registration kind {kind!r}; valid: {', '.join(TRANSFORMS)}")
+    with threads(cfg.threads):
+        return _register(fixed, moving, cfg, kind, fixed_mask)
+
+
+def _register(fixed: sitk.Image, moving: sitk.Image, cfg: RegistrationConfig, kind: str,
+              fixed_mask: sitk.Image | None) -> Registration:
     if kind in PRE_STAGE:
         pre = register(fixed, moving, cfg, kind=PRE_STAGE[kind], fixed_mask=fixed_mask)
         init, how = _as(kind, pre.transform), f"{PRE_STAGE[kind]} ({pre.init})"
