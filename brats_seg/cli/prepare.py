@@ -31,6 +31,9 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         files.add_argument(f"--{m}", type=Path, metavar="FILE_OR_DIR",
                            help=f"{m}: a volume file or DICOM series folder")
     files.add_argument("--case-id", help="case id (default: the folder's name)")
+    parser.add_argument("--pick", nargs="+", default=[], metavar="SEQ=SERIES_NUMBER",
+                        help="DICOM study folder: which series is which sequence where the descriptions do not"
+                             " decide (two T1c, pre/post T1 without a contrast tag), e.g. --pick t1c=7 t1n=4")
     parser.add_argument("--out", required=True, type=Path, help="output folder (one subfolder per case)")
     parser.add_argument("--brain-extraction", default="auto", metavar="NAME",
                         help="auto (default: none if the T1c is already skull-stripped, else deepbet), deepbet,"
@@ -54,12 +57,26 @@ def sources_and_config(args: argparse.Namespace, sequences=None):
     from ..prepare import PrepareConfig, scan_sources
 
     paths = {m: getattr(args, m) for m in SEQUENCE_FLAGS if getattr(args, m) is not None}
-    sources = scan_sources(args.input, paths, args.case_id)
+    sources = scan_sources(args.input, paths, args.case_id, picks(args.pick))
     wanted = sequences if sequences is not None else tuple(canonical_modality(s) for s in args.sequences)
     config = PrepareConfig(sequences=tuple(wanted), brain_extraction=args.brain_extraction,
                            interpolation=args.interpolation,
                            min_similarity=tuple(args.min_similarity) if args.min_similarity else None)
     return sources, config
+
+
+def picks(items: list[str]) -> dict[str, str]:
+    """``["t1c=7"]`` -> ``{"t1c": "7"}`` (sequence -> DICOM series number)."""
+    from ..conventions import canonical_modality
+    from ..errors import BratsSegError
+
+    out = {}
+    for item in items:
+        name, _, number = item.partition("=")
+        if not number.strip().isdigit():
+            raise BratsSegError(f"--pick {item}: expected SEQ=SERIES_NUMBER, e.g. t1c=7")
+        out[canonical_modality(name)] = number.strip()
+    return out
 
 
 def report(done: dict, failed: dict, what: str) -> int:

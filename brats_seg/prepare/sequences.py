@@ -9,8 +9,10 @@ Three ways in, one result (:class:`ScanSet`, the mapping printed and saved as
 * a folder (:func:`scan_set_from_folder`): volume files named by their sequence
   (``flair.nii.gz``, ``t1ce.nrrd``, any alias), else every DICOM series below it,
   recognised from its description (:data:`SEQUENCE_RULES`, first match wins; a T1 with a
-  contrast agent tag counts as T1c). When several series match one sequence, the finest
-  (smallest voxel volume, then most slices) is taken and the others are listed.
+  contrast agent tag counts as T1c). When several series match one sequence (two T1c, or T1
+  series with no word or tag telling pre- from post-contrast), nothing is guessed: one line lists
+  them and names the flag that decides (``--pick SEQ=SERIES_NUMBER``). A series that cannot be
+  read is refused in one line (kept in ``refused``) and the others go on.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from ..conventions import MODALITIES, canonical_modality
 from ..data.io import is_image_file, strip_suffix
 from ..errors import BratsSegError, CaseError
 from ..files import write_text
-from .series import Series, dicom_folders, read_dicom_series, read_series, slice_tags
+from .dicom_index import DicomSeries, find_series
+from .series import Series, read_dicom, read_series
 
 SEQUENCE_RULES: tuple[tuple[str | None, str], ...] = (
     (None, r"localizer|scout|survey|\bloc\b|3.?plane|dwi|diffusion|\badc\b|trace|\bdti\b|perfusion|\bdsc\b|\bdce\b"
@@ -54,12 +57,14 @@ def sequence_from_description(tags: Mapping[str, str]) -> str | None:
 @dataclass
 class ScanSet:
     """The inputs of one case: ``series`` per canonical sequence, ``how`` each was chosen,
-    and what was seen but not used (``ignored``: one line each)."""
+    what was seen but not used (``ignored``: one line each) and why a recognised series was
+    refused (``refused``: sequence -> one line)."""
 
     case_id: str
     series: dict[str, Series]
     how: dict[str, str]
     ignored: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The mapping as printed: ``t2f <- AX FLAIR (series 5, ...) [series description]``."""
@@ -81,6 +86,9 @@ class ScanSet:
         """Refuse, in one line naming them, sequences the case lacks; and series of different
         patients. (A model that supports a subset states fewer: the hook for missing sequences.)"""
         missing = [m for m in sequences if m not in self.series]
+        refused = [self.refused[m] for m in missing if m in self.refused]
+        if refused:
+            raise CaseError(refused[0])
         if missing:
             have = ", ".join(f"{m} ({self.series[m].source.name})" for m in MODALITIES if m in self.series)
             raise CaseError(f"case {self.case_id}: missing sequence {', '.join(missing)} (found {have or 'none'})")
@@ -117,49 +125,74 @@ def _from_named_files(folder: Path, case_id: str) -> ScanSet | None:
     return ScanSet(case_id, {m: read_series(p) for m, p in named.items()}, {m: "file name" for m in named}, ignored)
 
 
-def _voxel_volume(tags: Mapping[str, str]) -> float:
-    try:
-        row, col = (float(v) for v in tags.get("pixel_spacing", "").split("\\"))
-        return row * col * float(tags.get("slice_thickness") or "nan")
-    except ValueError:
-        return float("inf")
+def _candidates(found: list[DicomSeries], picks: Mapping[str, str]) -> tuple[dict[str, list], list[str]]:
+    """Series per sequence: those ``picks`` names (sequence -> series number), then the others by
+    their descriptions; and one line per series not used."""
+    by_sequence: dict[str, list[DicomSeries]] = {}
+    ignored, picked = [], set()
+    numbers = ", ".join(s.tags.get("series_number", "?") for s in found)
+    for m, number in picks.items():
+        hits = [s for s in found if s.tags.get("series_number") == str(number)]
+        if len(hits) != 1:
+            raise CaseError(f"--pick {m}={number}: {len(hits)} series have that number (series numbers: {numbers})")
+        by_sequence[m] = hits
+        picked.add(hits[0].uid)
+    for s in found:
+        if s.uid in picked:
+            continue
+        m = sequence_from_description(s.tags)
+        if m is None or m in picks:
+            why = "its description names no sequence we use" if m is None else f"--pick chose another {m}"
+            ignored.append(f"{s.label()}: {why}")
+            continue
+        by_sequence.setdefault(m, []).append(s)
+    return by_sequence, ignored
 
 
-def _from_dicom(folder: Path, case_id: str) -> ScanSet | None:
-    """Every DICOM series below ``folder``, recognised from its description."""
-    import SimpleITK as sitk
+def _ambiguous(folder: Path, by_sequence: dict[str, list[DicomSeries]]) -> None:
+    """Ask, in one line listing the candidates and the flag that decides, when a sequence has several."""
+    for m, cands in by_sequence.items():
+        if len(cands) < 2:
+            continue
+        listed = "; ".join(c.label().rsplit(" in ", 1)[0] for c in cands)
+        if m == "t1n" and "t1c" not in by_sequence:
+            raise CaseError(f"{folder}: {len(cands)} T1 series and no contrast tag or word to tell pre- from"
+                            f" post-contrast ({listed}); say which with --pick t1n=SERIES_NUMBER --pick"
+                            " t1c=SERIES_NUMBER")
+        raise CaseError(f"{folder}: {len(cands)} series could be {m} ({listed}); say which with"
+                        f" --pick {m}=SERIES_NUMBER")
 
-    found = dicom_folders(folder)
+
+def _from_dicom(folder: Path, case_id: str, picks: Mapping[str, str]) -> ScanSet | None:
+    """Every DICOM series below ``folder``, recognised from its description (or picked); a series
+    that cannot be read is refused in one line and the others go on."""
+    found = find_series(folder)
     if not found:
         return None
-    by_sequence: dict[str, list[dict]] = {}
-    ignored = []
-    for sub, uid in found:
-        files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(sub), uid)
-        tags = slice_tags(files[0])
-        label = f"{tags.get('series_description') or 'no description'} (series {tags.get('series_number', '?')}, {sub})"
-        m = sequence_from_description(tags)
-        if m is None:
-            ignored.append(f"{label}: its description names no sequence we use")
+    by_sequence, ignored = _candidates(found, {canonical_modality(k): v for k, v in picks.items()})
+    _ambiguous(folder, by_sequence)
+    series, how, refused = {}, {}, {}
+    for m, (chosen,) in by_sequence.items():
+        try:
+            series[m] = read_dicom(chosen)
+        except CaseError as e:
+            refused[m] = str(e)
+            ignored.append(f"refused as {m}: {e}")
             continue
-        by_sequence.setdefault(m, []).append({"folder": sub, "uid": uid, "tags": tags, "slices": len(files),
-                                              "label": label})
-    series, how = {}, {}
-    for m, cands in by_sequence.items():
-        best = min(cands, key=lambda c: (_voxel_volume(c["tags"]), -c["slices"]))
-        series[m] = read_dicom_series(best["folder"], best["uid"])
-        how[m] = f"series description {best['tags'].get('series_description', '')!r}"
-        ignored += [f"{c['label']}: another {m}, not finer than the one chosen" for c in cands if c is not best]
-    return ScanSet(case_id, series, how, ignored)
+        desc = chosen.tags.get("series_description", "")
+        how[m] = f"--pick {m}" if m in picks else f"series description {desc!r}"
+    return ScanSet(case_id, series, how, ignored, refused)
 
 
-def scan_set_from_folder(folder: str | Path, case_id: str | None = None) -> ScanSet:
-    """Recognise the sequences in ``folder``: files named by sequence, else DICOM series below it."""
+def scan_set_from_folder(folder: str | Path, case_id: str | None = None,
+                         picks: Mapping[str, str] | None = None) -> ScanSet:
+    """Recognise the sequences in ``folder``: files named by sequence, else DICOM series below it
+    (``picks``: sequence -> series number, for series the descriptions do not tell apart)."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise CaseError(f"{folder}: not a folder")
     case_id = case_id or folder.name
-    scans = _from_named_files(folder, case_id) or _from_dicom(folder, case_id)
+    scans = _from_named_files(folder, case_id) or _from_dicom(folder, case_id, picks or {})
     if scans is None:
         raise CaseError(f"{folder}: no volume files named by sequence (t1, t1c, t2, flair, ...) and no DICOM series")
     return scans
@@ -187,17 +220,19 @@ class ScanSource:
     paths: Mapping[str, Path] | None = None
     folder: Path | None = None
     how: str = "given"
+    picks: Mapping[str, str] | None = None
 
     def read(self) -> ScanSet:
         if self.folder is not None:
-            return scan_set_from_folder(self.folder, self.case_id)
+            return scan_set_from_folder(self.folder, self.case_id, self.picks)
         return scan_set(self.paths or {}, self.case_id, self.how)
 
 
 def scan_sources(source: str | Path | None = None, paths: Mapping[str, str | Path] | None = None,
-                 case_id: str | None = None) -> list[ScanSource]:
-    """The cases named by a folder (one case), a CSV manifest (one case per row) or ``paths``
-    (one case: sequence -> file or DICOM folder). Nothing is read yet."""
+                 case_id: str | None = None, picks: Mapping[str, str] | None = None) -> list[ScanSource]:
+    """The cases named by a folder (one case; ``picks``: sequence -> DICOM series number, where the
+    descriptions do not decide), a CSV manifest (one case per row) or ``paths`` (one case: sequence
+    -> file or DICOM folder). Nothing is read yet."""
     paths = {k: Path(v) for k, v in (paths or {}).items() if v is not None}
     if source is not None and paths:
         raise BratsSegError("give either a folder/CSV or one path per sequence (--t1c ...), not both")
@@ -211,4 +246,4 @@ def scan_sources(source: str | Path | None = None, paths: Mapping[str, str | Pat
         return [ScanSource(cid, files, how="CSV") for cid, files in scan_sets_from_csv(source)]
     if not source.is_dir():
         raise CaseError(f"{source}: not a folder or CSV manifest")
-    return [ScanSource(case_id or source.name, folder=source)]
+    return [ScanSource(case_id or source.name, folder=source, picks=picks)]

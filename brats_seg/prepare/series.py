@@ -1,9 +1,10 @@
 """Reading one sequence as the scanner gave it: a DICOM series folder or a NIfTI/NRRD/MHA file.
 
-DICOM series are read with SimpleITK's series reader (GDCM), after checks that refuse,
-each with one line naming the folder: a localizer (ImageType LOCALIZER, or slices in
-several orientations), a 2-D single slice, uneven slice spacing (a gap or a repeated
-position: more than 1 % or 0.05 mm off the median step), and slices of several patients.
+DICOM series are found and checked from their headers (:mod:`.dicom_index`: any file names,
+nested folders, DICOMDIR, classic or Enhanced multi-frame; refusals in one line naming the
+series), then read with SimpleITK's GDCM reader (every common transfer syntax: implicit/explicit
+little endian, big endian, deflate, RLE, JPEG, JPEG-LS, JPEG 2000; rescale slope/intercept
+applied), and the volume's geometry is checked against the headers once more.
 Files go through :func:`brats_seg.data.io.read_image` (which notices truncated files);
 a volume with fewer than :data:`MIN_SLICES` slices along an axis is refused as 2-D.
 """
@@ -19,21 +20,8 @@ import SimpleITK as sitk
 
 from ..data.io import Image, image_suffix, is_image_file, read_image
 from ..errors import CaseError
+from .dicom_index import MIN_SLICES, DicomSeries, find_series, slice_order
 from .geometry import from_sitk
-
-MIN_SLICES = 4
-"""Fewer voxels than this along an axis: a 2-D image (or a localizer), refused."""
-
-SPACING_TOLERANCE = (0.01, 0.05)
-"""Slice steps may differ from their median by 1 % or 0.05 mm, whichever is larger."""
-
-TAGS = {
-    "patient_id": "0010|0020", "patient_name": "0010|0010", "study_uid": "0020|000d", "series_uid": "0020|000e",
-    "series_description": "0008|103e", "protocol_name": "0018|1030", "series_number": "0020|0011",
-    "image_type": "0008|0008", "modality": "0008|0060", "contrast_agent": "0018|0010",
-    "frame_of_reference_uid": "0020|0052", "pixel_spacing": "0028|0030", "slice_thickness": "0018|0050",
-}
-"""DICOM tags (group|element, as GDCM names them) kept for each series."""
 
 
 @dataclass
@@ -75,88 +63,60 @@ def read_file(path: Path) -> Series:
 
 # --------------------------------------------------------------------------- DICOM
 
-def series_ids(folder: Path) -> list[str]:
-    """DICOM series instance UIDs found in ``folder`` (not below it)."""
-    return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+GEOMETRY_TOLERANCE_MM = 1e-3
+"""The volume read must agree with the headers' geometry (origin, slice step and axis) to this."""
 
 
-def slice_tags(path: str) -> dict[str, str]:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(path)
-    reader.ReadImageInformation()
-    keys = set(reader.GetMetaDataKeys())
-    out = {name: reader.GetMetaData(tag).strip() for name, tag in TAGS.items() if tag in keys}
-    for name, tag in (("position", "0020|0032"), ("orientation", "0020|0037"), ("frames", "0028|0008")):
-        if tag in keys:
-            out[name] = reader.GetMetaData(tag).strip()
-    return out
+def _check_geometry(series: DicomSeries, image: sitk.Image, order: np.ndarray) -> None:
+    """Refuse a volume whose geometry the reader made differently from the headers (never silently)."""
+    positions = np.asarray(series.positions)[order]
+    normal = np.cross(series.orientations[0][:3], series.orientations[0][3:])
+    step = float(np.median(np.diff(positions @ normal)))
+    if series.multiframe and order[0] != 0:
+        step = -step  # frames stored from the highest position down
+        positions = positions[::-1]
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    z_axis = direction[:, 2] * image.GetSpacing()[2]
+    off = max(np.abs(np.asarray(image.GetOrigin()) - positions[0]).max(), np.abs(z_axis - normal * step).max())
+    if image.GetSize()[2] != len(order) or off > GEOMETRY_TOLERANCE_MM:
+        raise CaseError(f"{series.label()}: the reader's geometry differs from the headers by {off:.3f} mm;"
+                        " not read (a frame order or spacing the reader does not follow)")
 
 
-def _numbers(text: str, n: int) -> np.ndarray | None:
+def read_dicom(series: DicomSeries) -> Series:
+    """The volume of one checked series (see :func:`~.dicom_index.slice_order`)."""
+    order = slice_order(series)
     try:
-        values = np.asarray([float(v) for v in text.split("\\")], dtype=np.float64)
-    except ValueError:
-        return None
-    return values if values.size == n else None
-
-
-def _check_slices(folder: Path, slices: list[dict[str, str]]) -> None:
-    """Refuse localizers, mixed patients or orientations, and uneven spacing."""
-    first = slices[0]
-    kinds = {s.get("image_type", "").upper() for s in slices}
-    if any("LOCALIZER" in k for k in kinds):
-        raise CaseError(f"{folder}: a localizer series (ImageType LOCALIZER), not a diagnostic sequence")
-    patients = sorted({s.get("patient_id", "") for s in slices})
-    if len(patients) > 1:
-        raise CaseError(f"{folder}: slices of several patients ({', '.join(patients)}) in one series")
-    orientations = [_numbers(s.get("orientation", ""), 6) for s in slices]
-    if any(o is None for o in orientations) or any(np.abs(o - orientations[0]).max() > 1e-3 for o in orientations):
-        raise CaseError(f"{folder}: slices in several orientations (a localizer?) or without orientation tags")
-    positions = [_numbers(s.get("position", ""), 3) for s in slices]
-    if any(p is None for p in positions):
-        raise CaseError(f"{folder}: slices without ImagePositionPatient")
-    if len(slices) == 1:
-        if int(first.get("frames", "1") or 1) < MIN_SLICES:
-            raise CaseError(f"{folder}: a 2-D single slice; a 3-D series is needed")
-        return
-    row, col = orientations[0][:3], orientations[0][3:]
-    depth = np.sort(np.asarray(positions) @ np.cross(row, col))
-    steps = np.diff(depth)
-    median = float(np.median(steps))
-    tol = max(SPACING_TOLERANCE[0] * median, SPACING_TOLERANCE[1])
-    if median <= 0 or np.abs(steps - median).max() > tol:
-        raise CaseError(f"{folder}: uneven slice spacing ({steps.min():.2f} to {steps.max():.2f} mm between"
-                        f" slices; a gap or repeated slice?)")
-    if len(slices) < MIN_SLICES:
-        raise CaseError(f"{folder}: only {len(slices)} slices; a 3-D series is needed")
+        if series.multiframe:
+            image = sitk.ReadImage(str(series.files[0]))
+        else:
+            reader = sitk.ImageSeriesReader()
+            reader.SetFileNames([str(series.files[i]) for i in order])
+            image = reader.Execute()
+    except RuntimeError as e:
+        raise CaseError(f"{series.label()}: unreadable DICOM pixel data ({str(e).strip().splitlines()[-1]})") from None
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise CaseError(f"{series.label()}: not a 3-D single-channel volume")
+    _check_geometry(series, image, order)
+    _check_shape(series.label(), image.GetSize())
+    files = tuple(series.files) if series.multiframe else tuple(series.files[i] for i in order)
+    source = series.files[0].parent
+    return Series(source, "dicom", from_sitk(sitk.Cast(image, sitk.sitkFloat32), source), files, dict(series.tags))
 
 
 def read_dicom_series(folder: str | Path, series_uid: str | None = None) -> Series:
-    """The DICOM series in ``folder`` (``series_uid`` picks one when the folder holds several)."""
+    """The DICOM series below ``folder`` (any depth; ``series_uid`` picks one when it holds several)."""
     folder = Path(folder)
-    uids = series_ids(folder)
-    if not uids:
-        raise CaseError(f"{folder}: no DICOM series found")
-    if series_uid is None:
-        if len(uids) > 1:
-            raise CaseError(f"{folder}: holds {len(uids)} DICOM series; give one series folder, or the study"
-                            " folder as INPUT to recognise the sequences from their descriptions")
-        series_uid = uids[0]
-    files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid))
-    slices = [slice_tags(f) for f in files]
-    _check_slices(folder, slices)
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
-    try:
-        image = reader.Execute()
-    except RuntimeError as e:
-        raise CaseError(f"{folder}: unreadable DICOM series ({str(e).splitlines()[-1].strip()})") from None
-    if image.GetDimension() != 3:
-        raise CaseError(f"{folder}: a {image.GetDimension()}-D DICOM image; a 3-D series is needed")
-    _check_shape(str(folder), image.GetSize())
-    tags = {k: v for k, v in slices[0].items() if k in TAGS}
-    return Series(folder, "dicom", from_sitk(sitk.Cast(image, sitk.sitkFloat32), folder),
-                  tuple(Path(f) for f in files), tags)
+    found = find_series(folder)
+    if not found:
+        raise CaseError(f"{folder}: no DICOM image series found (in it or below it)")
+    if series_uid is not None:
+        found = [s for s in found if s.uid == series_uid]
+    if len(found) > 1:
+        listed = "; ".join(s.label().rsplit(" in ", 1)[0] for s in found)
+        raise CaseError(f"{folder}: holds {len(found)} DICOM series ({listed}); give one series folder, or the study"
+                        " folder as INPUT to recognise the sequences from their descriptions")
+    return read_dicom(found[0])
 
 
 def read_series(path: str | Path) -> Series:
@@ -170,11 +130,3 @@ def read_series(path: str | Path) -> Series:
         raise CaseError(f"{path}: not a volume file or DICOM folder (expected .nii.gz, .nii, .nrrd, .mha,"
                         " .mhd or a folder of DICOM files)")
     return read_file(path)
-
-
-def dicom_folders(root: Path) -> list[tuple[Path, str]]:
-    """Every (folder, series UID) under ``root``, depth first, sorted."""
-    found = []
-    for folder in sorted([root, *(p for p in root.rglob("*") if p.is_dir() and not p.name.startswith("."))]):
-        found.extend((folder, uid) for uid in series_ids(folder))
-    return found
