@@ -1,0 +1,120 @@
+"""DICOM as hospitals export it (issue 24): each variant of ``tests/dicom_corpus.py`` (a crop of a
+real case written with pydicom) is read to exactly the source's voxels and geometry, or refused
+in one line naming the series and the reason (exit 2), and a study folder goes on past a refused
+series."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from conftest import SIM_CASE, brats18_files
+from dicom_corpus import Source, Writer, crop, write_corpus, write_study
+from test_inputs import one_error_line
+
+from brats_seg.cli import main
+from brats_seg.errors import CaseError
+from brats_seg.prepare import scan_set_from_folder
+from brats_seg.prepare.series import read_series
+
+pytestmark = pytest.mark.realdata
+
+EXACT = ["explicit little endian", "implicit little endian", "explicit big endian", "deflate", "RLE lossless",
+         "JPEG 2000 lossless", "JPEG-LS lossless", "Enhanced MR multi-frame", "random order, meaningless names",
+         "nested folders", "DICOMDIR (pydicom FileSet)", "rescale slope 0.5 / intercept 10",
+         "oblique (20 and -12 degrees)", "no Frame of Reference UID", "non-ASCII patient name (ISO_IR 192)"]
+REFUSED = ["gantry tilt 12 degrees", "missing slice", "uneven spacing", "4-D diffusion", "3-plane localizer"]
+SYNTAX = {"implicit little endian": "1.2.840.10008.1.2", "explicit big endian": "1.2.840.10008.1.2.2",
+          "deflate": "1.2.840.10008.1.2.1.99", "RLE lossless": "1.2.840.10008.1.2.5",
+          "JPEG 2000 lossless": "1.2.840.10008.1.2.4.90", "JPEG-LS lossless": "1.2.840.10008.1.2.4.80"}
+
+
+@pytest.fixture(scope="module")
+def volume(shared_data) -> np.ndarray:
+    """A 40x36x10 crop of a real T1c (int16)."""
+    return crop(np.asarray(nib.load(brats18_files(shared_data, SIM_CASE)["t1c"]).dataobj))
+
+
+@pytest.fixture(scope="module")
+def corpus(volume, tmp_path_factory):
+    return write_corpus(volume, tmp_path_factory.mktemp("corpus"))
+
+
+def test_the_corpus_holds_every_variant(corpus):
+    assert sorted(corpus) == sorted(EXACT + REFUSED)
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_variant_read_exactly(corpus, name):
+    variant = corpus[name]
+    files = sorted(p for p in variant.folder.rglob("*") if p.is_file() and p.name != "DICOMDIR")
+    if name in SYNTAX:  # the files really are in that transfer syntax
+        assert str(pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID) == SYNTAX[name]
+    series = read_series(variant.folder)
+    assert series.kind == "dicom"
+    assert series.image.shape == variant.source.values.shape
+    assert np.array_equal(series.image.array, variant.source.values)  # voxel values exactly
+    np.testing.assert_allclose(series.image.affine, variant.source.ras_affine(), atol=1e-5)  # DS precision
+
+
+def test_non_ascii_patient_name_kept(corpus):
+    assert read_series(corpus["non-ASCII patient name (ISO_IR 192)"].folder).tags["patient_name"] == \
+        "Müller^Zoë=ミュラー"
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_variant_refused_in_one_line_exit_2(corpus, name, tmp_path, capsys):
+    variant = corpus[name]
+    assert main(["prepare", "--t1c", str(variant.folder), "--sequences", "t1c", "--out", str(tmp_path / "o")]) == 2
+    line = one_error_line(capsys, variant.refusal, "series ")
+    assert "'" in line  # the series is named by number and description
+    assert not (tmp_path / "o").exists()
+
+
+def test_study_folder_with_mixed_series(volume, tmp_path):
+    """Pre/post T1, T2, FLAIR, a localizer, an ADC map and a 4-D diffusion in ONE folder, random names."""
+    scans = scan_set_from_folder(write_study(volume, tmp_path))
+    assert {m: s.tags["series_number"] for m, s in scans.series.items()} == \
+        {"t1n": "3", "t1c": "9", "t2w": "4", "t2f": "5"}
+    assert np.array_equal(scans.series["t1c"].image.array, volume)
+    assert len(scans.ignored) == 3 and all("names no sequence we use" in line for line in scans.ignored)
+
+
+def _study(volume, root, descriptions, **positions):
+    w = Writer(root)
+    axial = Source(volume, np.eye(3), np.zeros(3))
+    for n, desc in enumerate(descriptions, start=1):
+        w.save(w.slices(axial, desc, n, positions=positions.get(desc)), f"study/SE{n:03d}/x", names="random", seed=n)
+    return root / "study"
+
+
+def test_pre_and_post_t1_without_contrast_tag_are_asked_about(volume, tmp_path, capsys):
+    study = _study(volume, tmp_path, ["AX T1", "AX T1", "AX FLAIR"])
+    out = str(tmp_path / "o")
+    assert main(["prepare", str(study), "--sequences", "t1c", "--out", out]) == 2
+    one_error_line(capsys, "2 T1 series and no contrast tag", "series 1 'AX T1'", "series 2 'AX T1'",
+                   "--pick t1n=SERIES_NUMBER --pick t1c=SERIES_NUMBER")
+    scans = scan_set_from_folder(study, picks={"t1n": "1", "t1c": "2"})
+    assert scans.series["t1c"].tags["series_number"] == "2" and scans.how["t1c"] == "--pick t1c"
+    assert scans.series["t1n"].tags["series_number"] == "1"
+
+
+def test_two_t1c_candidates_are_asked_about(volume, tmp_path, capsys):
+    study = _study(volume, tmp_path, ["AX T1 POST GD", "SAG T1 MPRAGE +C", "AX FLAIR"])
+    assert main(["prepare", str(study), "--sequences", "t1c", "--out", str(tmp_path / "o")]) == 2
+    one_error_line(capsys, "2 series could be t1c", "series 1 'AX T1 POST GD'", "series 2 'SAG T1 MPRAGE +C'",
+                   "--pick t1c=SERIES_NUMBER")
+    assert main(["prepare", str(study), "--pick", "t1c=9", "--sequences", "t1c", "--out", str(tmp_path / "o")]) == 2
+    one_error_line(capsys, "--pick t1c=9: 0 series have that number (series numbers: 1, 2, 3)")
+
+
+def test_a_refused_series_does_not_stop_the_others(volume, tmp_path, capsys):
+    gap = [np.array([0, 0, 3.0 * k + (3.0 if k > 4 else 0.0)]) for k in range(volume.shape[2])]
+    study = _study(volume, tmp_path, ["AX T1 POST GD", "AX T2 FLAIR"], **{"AX T2 FLAIR": gap})
+    scans = scan_set_from_folder(study)
+    assert list(scans.series) == ["t1c"]
+    assert any(line.startswith("refused as t2f: series 2 'AX T2 FLAIR'") for line in scans.ignored)
+    scans.require(("t1c",))
+    with pytest.raises(CaseError, match=r"series 2 'AX T2 FLAIR' in .*: uneven slice spacing"):
+        scans.require(("t1c", "t2f"))
