@@ -9,6 +9,9 @@ DICOM SEG when the input was a DICOM series. The sequences needed are the model'
 (:func:`brats_seg.prepare.required_sequences`): all its channels, or the subset a predictor
 that supports missing sequences accepts; a missing one is refused with one line naming it
 (exit 2; in a batch the case is listed and the exit status is 1). Otherwise as ``brats-seg prepare``.
+
+Exit status 3: every case segmented, but a DICOM input could not carry a DICOM SEG (e.g. no Frame
+of Reference UID): the NIfTI labels stand and one line per such input says why.
 """
 
 from __future__ import annotations
@@ -50,5 +53,18 @@ def run(args: argparse.Namespace) -> int:
     result = run_cases(sources, work, required=lambda scans: required_sequences(predictor, scans))
     for case_id, seg in result.done.items():
         print(f"{case_id}: {seg.prepared.folder / 'segmentation'}", file=sys.stderr)
-    return report(result.done, result.failed, f"segmented in {args.out}")
+    status = report(result.done, result.failed, f"segmented in {args.out}")
+    return no_dicom_seg_status(result.done, status)
+
+
+NO_DICOM_SEG = 3
+"""Exit status: all cases segmented (NIfTI labels written) but some DICOM SEG could not be written."""
+
+
+def no_dicom_seg_status(done: dict, status: int) -> int:
+    """Print one line per DICOM input left without a SEG; :data:`NO_DICOM_SEG` if any and ``status`` was 0."""
+    missing = [reason for seg in done.values() for reason in seg.no_dicom_seg.values()]
+    for reason in missing:
+        print(f"  no DICOM SEG: {reason}", file=sys.stderr)
+    return NO_DICOM_SEG if missing and status == 0 else status
 

@@ -12,7 +12,8 @@ Writes, besides the prepared case (:mod:`.pipeline`), ``OUT/<case_id>/segmentati
 * ``labels_in_<seq>_space.nii.gz`` for the T1c and each other requested sequence: the labels
   on that input's native grid, with that file's geometry (header, affine, shape), uint8;
 * ``probabilities_in_<seq>_space.nii.gz`` (optional): ``(X, Y, Z, 3)`` float32, WT, TC, ET;
-* ``labels_in_<seq>_space.dcm`` (DICOM SEG) for each of those that came as a DICOM series;
+* ``labels_in_<seq>_space.dcm`` (DICOM SEG) for each of those that came as a DICOM series and can
+  carry one (otherwise the reason, one line, in ``Segmented.no_dicom_seg`` and ``segment.json``);
 
 (No name ends in a sequence or ``seg``/``label``, so dataset discovery never takes the
 folder for a case.)
@@ -69,6 +70,8 @@ class Segmented:
     native: dict[str, np.ndarray] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
+    no_dicom_seg: dict[str, str] = field(default_factory=dict)
+    """Sequence -> why no DICOM SEG was written over that DICOM input (one line)."""
 
     @property
     def passed(self) -> bool:
@@ -104,10 +107,13 @@ def _write_native(seg: Segmented, folder: Path, sequence: str, labels: np.ndarra
         seg.files[f"probabilities_{sequence}"] = str(write_image(path, np.moveaxis(probs, 0, -1).astype(np.float32),
                                                                  Image(ref.array, ref.affine)))
     if dicom_seg and series.kind == "dicom":
-        from .dicom_seg import write_dicom_seg
+        from .dicom_seg import DicomSegError, write_dicom_seg
 
-        seg.files[f"dicom_seg_{sequence}"] = str(write_dicom_seg(folder / f"labels_in_{sequence}_space.dcm", labels,
-                                                                 series.files, scheme))
+        try:
+            seg.files[f"dicom_seg_{sequence}"] = str(write_dicom_seg(
+                folder / f"labels_in_{sequence}_space.dcm", labels, series.files, scheme))
+        except DicomSegError as e:
+            seg.no_dicom_seg[sequence] = str(e)
 
 
 def segment_case(scans: ScanSet, predictor: Any, out: str | Path, config: PrepareConfig | None = None, *,
@@ -138,7 +144,7 @@ def segment_case(scans: ScanSet, predictor: Any, out: str | Path, config: Prepar
         _write_native(seg, folder, m, seg.native[m], probs, scheme, dicom_seg)
     seg.record = {"case_id": prepared.case_id, "label_scheme": scheme, "prediction": pred.info,
                   "seconds": {"prediction": round(t1 - t0, 2), "back to native": round(time.perf_counter() - t1, 2)},
-                  "files": {k: Path(v).name for k, v in seg.files.items()}}
+                  "files": {k: Path(v).name for k, v in seg.files.items()}, "no_dicom_seg": seg.no_dicom_seg}
     write_text(folder / "segment.json", json.dumps(seg.record, indent=1, default=str))
     _qc_with_labels(seg)
     return seg

@@ -50,3 +50,21 @@ def segmented(simulated, rule_predictor, tmp_path_factory):
     out = tmp_path_factory.mktemp("segmented")
     return segment_case(scan_set(files, "sim"), rule_predictor, out, native=("t1c", "t2f", "t1n"),
                         probabilities=True, progress=False)
+
+
+@pytest.fixture(scope="session")
+def volume(shared_data):
+    """A 40x36x10 crop of a real T1c (int16), for the DICOM corpus."""
+    import nibabel as nib
+    import numpy as np
+    from dicom_corpus import crop
+
+    return crop(np.asarray(nib.load(brats18_files(shared_data, SIM_CASE)["t1c"]).dataobj))
+
+
+@pytest.fixture(scope="session")
+def corpus(volume, tmp_path_factory):
+    """Every variant of tests/dicom_corpus.py (written once, under a second)."""
+    from dicom_corpus import write_corpus
+
+    return write_corpus(volume, tmp_path_factory.mktemp("corpus"))

@@ -5,12 +5,10 @@ series."""
 
 from __future__ import annotations
 
-import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from conftest import SIM_CASE, brats18_files
-from dicom_corpus import Source, Writer, crop, write_corpus, write_study
+from dicom_corpus import Source, Writer, write_study
 from test_inputs import one_error_line
 
 from brats_seg.cli import main
@@ -28,17 +26,6 @@ REFUSED = ["gantry tilt 12 degrees", "missing slice", "uneven spacing", "4-D dif
 SYNTAX = {"implicit little endian": "1.2.840.10008.1.2", "explicit big endian": "1.2.840.10008.1.2.2",
           "deflate": "1.2.840.10008.1.2.1.99", "RLE lossless": "1.2.840.10008.1.2.5",
           "JPEG 2000 lossless": "1.2.840.10008.1.2.4.90", "JPEG-LS lossless": "1.2.840.10008.1.2.4.80"}
-
-
-@pytest.fixture(scope="module")
-def volume(shared_data) -> np.ndarray:
-    """A 40x36x10 crop of a real T1c (int16)."""
-    return crop(np.asarray(nib.load(brats18_files(shared_data, SIM_CASE)["t1c"]).dataobj))
-
-
-@pytest.fixture(scope="module")
-def corpus(volume, tmp_path_factory):
-    return write_corpus(volume, tmp_path_factory.mktemp("corpus"))
 
 
 def test_the_corpus_holds_every_variant(corpus):

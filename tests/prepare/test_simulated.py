@@ -102,13 +102,13 @@ def test_dicom_seg_over_the_dicom_input(segmented):
     seg = pydicom.dcmread(str(segmented.prepared.folder / "segmentation" / "labels_in_t1n_space.dcm"))
     source = segmented.prepared.scans.series["t1n"]
     slice_of = {pydicom.dcmread(str(f), stop_before_pixels=True).SOPInstanceUID: k for k, f in enumerate(source.files)}
-    assert seg.StudyInstanceUID == source.tags["study_uid"] and len(seg.SegmentSequence) == 3
+    assert seg.StudyInstanceUID == source.tags["study_uid"] and len(seg.SegmentSequence) == 5  # 3 labels, WT, TC
     labels = segmented.native["t1n"]
     frames = seg.pixel_array
-    assert int(seg.NumberOfFrames) == 3 * labels.shape[2] and frames.shape[1:] == labels.shape[1::-1]
-    value_of = {1: 1, 2: 2, 3: 4}  # segment number -> brats2021 label
+    assert int(seg.NumberOfFrames) == 5 * labels.shape[2] and frames.shape[1:] == labels.shape[1::-1]
+    value_of = {1: [1], 2: [2], 3: [4], 4: [1, 2, 4], 5: [1, 4]}  # segment number -> brats2021 labels
     for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
         uid = group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
         number = group.SegmentIdentificationSequence[0].ReferencedSegmentNumber
-        assert np.array_equal(frame.T > 0, labels[:, :, slice_of[uid]] == value_of[number])
+        assert np.array_equal(frame.T > 0, np.isin(labels[:, :, slice_of[uid]], value_of[number]))
     assert frames.any()
