@@ -30,17 +30,26 @@ from ..files import write_text
 from .dicom_index import DicomSeries, find_series
 from .series import Series, read_dicom, read_series
 
+_T1 = r"(t1|mprage|mp.?rage|\bmpr\b|bravo|spgr|\btfe\b|\bffe\b|vibe|flash)"
+_CONTRAST = r"(\+\s*c\b|\bc\+|\bc\b|post|gad|\bgd\b|contrast|\bce\b|\bkm\b)"
+_PRE = r"(\bpre|non.?contrast|without|\bwo\b|nativ)"
+
 SEQUENCE_RULES: tuple[tuple[str | None, str], ...] = (
-    (None, r"localizer|scout|survey|\bloc\b|3.?plane|dwi|diffusion|\badc\b|trace|\bdti\b|perfusion|\bdsc\b|\bdce\b"
-           r"|\bswi\b|swan|t2\s*\*|t2star|\bmra\b|\btof\b|\basl\b|\bcbf\b|\bfa\b|\bmap\b|\bsub\b"),
+    (None, r"localizer|scout|survey|\bloc\b|3.?plane|dwi|diffusion|\badc\b|trace|\bdti\b|perfusion|\bper\b|\bdsc\b"
+           r"|\bdce\b|\bswi\b|swan|t2\s*\*|t2star|\bmra\b|\btof\b|\bmip\b|\basl\b|\bcbf\b|\bfa\b|map|slope"
+           r"|coefficient|aniso|eigen|enhance|isotropic|summary|scanogram|calib|\bcal\b|fmri|\bbold\b|epirt"
+           r"|spectro|\bcsi\b|probe|tractography|\bsub\b"),
+    ("t1n", rf"{_T1}.*{_PRE}|{_PRE}.*{_T1}"),
+    ("t1c", rf"\bt1c\b|{_T1}.*{_CONTRAST}|{_CONTRAST}.*{_T1}"),
+    ("t1n", _T1),
     ("t2f", r"flair|dark.?fl|\btirm\b"),
-    ("t1c", r"(\bt1|mprage|mp.rage|bravo|spgr|\btfe\b|vibe|flash|\bt1w).*(\+\s*c\b|\bc\+|post|gad|\bgd\b|contrast|"
-            r"\bce\b|\bkm\b)|(\+\s*c\b|\bc\+|post|gad|\bgd\b|contrast).*(\bt1|mprage|mp.rage|bravo|spgr|vibe)"),
-    ("t1n", r"\bt1|mprage|mp.rage|bravo|spgr|\btfe\b|vibe|flash"),
-    ("t2w", r"\bt2|\btse\b|\bfse\b"),
+    (None, r"\bgre\b|mpgr|hemo|susceptib|\bpd|pdt2|t2pd|dual|double.?echo"),
+    ("t2w", r"t2|\btse\b|\bfse\b|ssfse|grase|propeller|blade"),
 )
 """(sequence, regular expression on the series description and protocol name, lower case, ``_`` as space):
-the first that matches decides; ``None`` marks series that are never used."""
+the first that matches decides; ``None`` marks series that are never used (diffusion, perfusion, maps,
+localizers; and, where no T1 word came first, T2* gradient echo, proton density and dual-echo series).
+A T1 word decides before FLAIR (a T1-weighted FLAIR is a T1); a ``pre`` word before a contrast word."""
 
 
 def sequence_from_description(tags: Mapping[str, str]) -> str | None:
