@@ -36,3 +36,13 @@ def test_precision_and_recall_as_the_guide_states(subset):
         assert int(row[1]) == s[label]["n"]
         assert float(row[2]) == round(s[label]["precision"], 2) and float(row[3]) == round(s[label]["recall"], 2)
     assert f"accuracy {s['accuracy']:.2f}" in table
+
+
+@pytest.mark.parametrize("description, expected", [
+    ("AX_T1_FLAIR_PRE", "t1n"), ("AX T1 POST GD FLAIR", "t1c"), ("AXIAL_T1_PRE_GD", "t1n"), ("sag_t1_c", "t1c"),
+    ("BRAINCONTRASTT1AXIAL", "t1c"), ("GRE_T2", None), ("AXIAL_T2PD", None), ("3D_T1_MAPPING", None),
+])
+def test_rules_the_guide_describes(description, expected):
+    from brats_seg.prepare.sequences import sequence_from_description
+
+    assert sequence_from_description({"series_description": description}) == expected
