@@ -9,7 +9,8 @@
     seg.native["t1c"]                                          # labels on the T1c's own grid
 
 This package imports conventions and data only (ARCHITECTURE.md §1); the predictor is
-passed in. Steps: :mod:`.series` (reading, refusals), :mod:`.sequences` (which is which),
+passed in. Steps: :mod:`.series` (reading, refusals; DICOM found and checked by
+:mod:`.dicom_index`), :mod:`.sequences` (which is which),
 :mod:`.steps` and :mod:`.registration` (N4, co-registration, atlas), :mod:`.brain` (brain
 extraction back-ends), :mod:`.transforms` (one resampling; back to native), :mod:`.qc`.
 """

@@ -105,3 +105,17 @@ def test_a_refused_series_does_not_stop_the_others(volume, tmp_path, capsys):
     scans.require(("t1c",))
     with pytest.raises(CaseError, match=r"series 2 'AX T2 FLAIR' in .*: uneven slice spacing"):
         scans.require(("t1c", "t2f"))
+
+
+def test_study_with_a_localizer_in_subfolders(volume, tmp_path):
+    """A study folder whose series (and a 3-plane localizer) sit in nested subfolders with meaningless names."""
+    w = Writer(tmp_path)
+    axial = Source(volume, np.eye(3), np.zeros(3))
+    planes = [np.eye(3), np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])]
+    w.save(w.slices(axial, "localizer", 1, orientation=[planes[k % 2] for k in range(volume.shape[2])]),
+           "study/DICOM/S0001", names="random", seed=1)
+    w.save(w.slices(axial, "AX T1 MPRAGE POST GD", 5), "study/DICOM/S0002/x", names="random", seed=2, subfolders=2)
+    scans = scan_set_from_folder(tmp_path / "study")
+    assert list(scans.series) == ["t1c"] and np.array_equal(scans.series["t1c"].image.array, volume)
+    assert scans.ignored == [f"series 1 'localizer' in {tmp_path / 'study/DICOM/S0001'}: its description names no"
+                             " sequence we use"]
