@@ -79,3 +79,36 @@ def test_segment_exit_status_3_when_a_seg_is_missing(capsys):
     assert no_dicom_seg_status({"case": Done()}, 1) == 1  # failed cases decide first
     Done.no_dicom_seg = {}
     assert no_dicom_seg_status({"case": Done()}, 0) == 0
+
+
+def test_segment_cli_without_frame_of_reference_exits_3(shared_data, tmp_path, capsys):
+    """The issue's case: a T1c as SimpleITK's series writer leaves it (no Frame of Reference UID).
+    ``segment`` writes the NIfTI labels, says in one line why there is no SEG, exits 3, no traceback."""
+    import json
+
+    import nibabel as nib
+    from conftest import SIM_CASE, brats18_files
+    from test_clinical import t1c_only_checkpoint
+
+    from brats_seg.cli import main
+    from brats_seg.prepare.simulate import write_dicom_series
+
+    img = nib.load(brats18_files(shared_data, SIM_CASE)["t1c"])
+    affine = img.affine.copy()
+    affine[:3, 2] *= 3  # every third slice: 3 mm, 52 files
+    folder = write_dicom_series(tmp_path / "t1c", np.asarray(img.dataobj)[:, :, ::3], affine, patient_id="P1",
+                                description="AX T1 POST GD")
+    for f in folder.iterdir():
+        ds = pydicom.dcmread(f)
+        del ds.FrameOfReferenceUID
+        ds.save_as(f)
+    out = tmp_path / "seg"
+    code = main(["segment", "--t1c", str(folder), "--model", str(t1c_only_checkpoint(tmp_path / "m.pt")),
+                 "--case-id", "c", "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    lines = [line for line in err.splitlines() if "no DICOM SEG" in line]
+    assert len(lines) == 1 and "no Frame of Reference UID" in lines[0] and "Traceback" not in err
+    seg = out / "c" / "segmentation"
+    assert (seg / "labels_in_t1c_space.nii.gz").exists() and not list(seg.glob("*.dcm"))
+    assert "t1c" in json.loads((seg / "segment.json").read_text())["no_dicom_seg"]
