@@ -31,7 +31,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         files.add_argument(f"--{m}", type=Path, metavar="FILE_OR_DIR",
                            help=f"{m}: a volume file or DICOM series folder")
     files.add_argument("--case-id", help="case id (default: the folder's name)")
-    parser.add_argument("--pick", nargs="+", default=[], metavar="SEQ=SERIES_NUMBER",
+    parser.add_argument("--pick", nargs="+", action="extend", default=[], metavar="SEQ=SERIES_NUMBER",
                         help="DICOM study folder: which series is which sequence where the descriptions do not"
                              " decide (two T1c, pre/post T1 without a contrast tag), e.g. --pick t1c=7 t1n=4")
     parser.add_argument("--out", required=True, type=Path, help="output folder (one subfolder per case)")

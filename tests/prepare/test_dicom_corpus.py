@@ -119,3 +119,17 @@ def test_study_with_a_localizer_in_subfolders(volume, tmp_path):
     assert list(scans.series) == ["t1c"] and np.array_equal(scans.series["t1c"].image.array, volume)
     assert scans.ignored == [f"series 1 'localizer' in {tmp_path / 'study/DICOM/S0001'}: its description names no"
                              " sequence we use"]
+
+
+def test_pick_flags_repeat_or_list(volume, tmp_path, capsys):
+    """``--pick t1n=1 --pick t1c=2`` (as the refusal line says) and ``--pick t1n=1 t1c=2`` mean the same."""
+    import argparse
+
+    from brats_seg.cli.prepare import add_arguments, picks
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for argv in (["--pick", "t1n=1", "--pick", "t1c=2"], ["--pick", "t1n=1", "t1c=2"]):
+        assert picks(parser.parse_args(["x", *argv, "--out", "o"]).pick) == {"t1n": "1", "t1c": "2"}
+    assert main(["prepare", "x", "--pick", "t1c", "--out", str(tmp_path / "o")]) == 2
+    one_error_line(capsys, "--pick t1c: expected SEQ=SERIES_NUMBER")
