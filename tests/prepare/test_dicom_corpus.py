@@ -133,3 +133,20 @@ def test_pick_flags_repeat_or_list(volume, tmp_path, capsys):
         assert picks(parser.parse_args(["x", *argv, "--out", "o"]).pick) == {"t1n": "1", "t1c": "2"}
     assert main(["prepare", "x", "--pick", "t1c", "--out", str(tmp_path / "o")]) == 2
     one_error_line(capsys, "--pick t1c: expected SEQ=SERIES_NUMBER")
+
+
+def test_enhanced_frames_stored_top_down(volume, tmp_path):
+    """Frames stored from the highest slice down: read in that order, with the slice axis pointing down,
+    so every voxel keeps its place in the patient (the volume flipped along z, the affine likewise)."""
+    w = Writer(tmp_path)
+    source = Source(volume, np.eye(3), np.zeros(3))
+    ds = w.enhanced(source, "AX T1 MPRAGE POST GD", 3)
+    ds.PerFrameFunctionalGroupsSequence = list(ds.PerFrameFunctionalGroupsSequence)[::-1]
+    ds.PixelData = np.ascontiguousarray(np.transpose(volume, (2, 1, 0))[::-1]).tobytes()
+    (tmp_path / "mf").mkdir()
+    ds.save_as(tmp_path / "mf" / "MF0001", enforce_file_format=True)
+    series = read_series(tmp_path / "mf")
+    assert np.array_equal(series.image.array[:, :, ::-1], volume)
+    flip = np.eye(4)
+    flip[2, 2], flip[2, 3] = -1, volume.shape[2] - 1  # read index k = source index n-1-k
+    np.testing.assert_allclose(series.image.affine, source.ras_affine() @ flip, atol=1e-5)
