@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " openvino (CPU; the fastest there); same windows and blending")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                         help="auto (default): bf16 on CUDA, fp32 on the CPU; bf16 on a CPU with native bf16"
-                             " (torch autocast or OpenVINO) is about 2-4x faster")
+                             " (torch autocast or OpenVINO) measured 1.4-1.9x the fp32 speed"
+                             " (benchmarks/bench_predict.py)")
     parser.add_argument("--threads", type=int, help="CPU threads (torch, ONNX Runtime, OpenVINO)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
     parser.add_argument("--zero-fill", action="store_true",

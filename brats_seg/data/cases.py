@@ -37,6 +37,8 @@ class Case:
     channel_index: Mapping[str, int] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
     """Problems found while discovering (duplicate or unknown modality files)."""
+    scheme_given: bool = False
+    """``label_scheme`` was stated by the user (``--label-scheme``): the checks hold the labels to it."""
 
     @property
     def modalities(self) -> tuple[str, ...]:

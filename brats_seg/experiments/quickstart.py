@@ -51,6 +51,8 @@ class QuickstartConfig:
 
     out: str = "quickstart"
     data: str | None = None
+    layout: str | None = None
+    label_scheme: str | None = None
     synth_cases: int = 30
     synth_spacing: float = 3.0
     heldout: float = 0.2
@@ -98,7 +100,8 @@ def quickstart_data(cfg: QuickstartConfig, out: Path, progress: bool) -> tuple[P
     if cfg.data is None:
         synthesize_dataset(data, cfg.synth_cases, "brats2021", seed=cfg.seed, spacing=cfg.synth_spacing,
                            workers=cfg.workers, progress=progress)
-    split = split_dataset(data, DataPlan(n_test=float(cfg.heldout), seed=cfg.seed), min_train=2)
+    plan = DataPlan(n_test=float(cfg.heldout), seed=cfg.seed, layout=cfg.layout, label_scheme=cfg.label_scheme)
+    split = split_dataset(data, plan, min_train=2)
     write_manifest(out / "heldout.csv", split.test)
     return data, split
 
