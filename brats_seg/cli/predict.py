@@ -81,23 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cases_from_files(args):
-    import os
-    import re
-
-    from ..data.cases import Case
-    from ..data.io import strip_suffix
+    from ..data.cases import case_from_files
     from ..errors import BratsSegError
 
-    images = {m: getattr(args, m) for m in MODALITY_FLAGS if getattr(args, m) is not None}
     if args.input is not None:
         raise BratsSegError("give either INPUT or --t1n/--t1c/--t2w/--t2f files, not both")
-    case_id = args.case_id
-    if not case_id:
-        stems = [strip_suffix(p) for p in images.values()]
-        prefix = os.path.commonprefix(stems) if len(stems) > 1 else stems[0]
-        cut = re.match(r"(.*)[-_.]", prefix)  # drop the partial modality name: "subj7-t" -> "subj7"
-        case_id = (cut.group(1) if cut and len(stems) > 1 else prefix).rstrip("-_. ")
-    return [Case(case_id or "case", images, None, "files", None)]
+    return [case_from_files({m: getattr(args, m) for m in MODALITY_FLAGS}, args.case_id)]
 
 
 def find_cases(args):
