@@ -39,7 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--label-scheme", help="scheme of the written labels (default: the input's, else the"
                                                f" checkpoint's): {', '.join(LABEL_SCHEMES)}")
-    parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (default 0.5)")
+    from ..config import DEFAULT_OVERLAP
+
+    parser.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP,
+                        help=f"sliding-window overlap (default {DEFAULT_OVERLAP:g})")
     parser.add_argument("--tta", type=int, default=0, metavar="N",
                         help="test-time mirroring: number of flip combinations 0..8 (0 off, 8 all)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if available)")
@@ -108,18 +111,11 @@ def postprocess_changes(args) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _init_distributed(env, device):
-    import torch.distributed as dist
-
-    if env.world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..devices import pick_device
-    from ..inference.batch import OutputOptions, dist_env, predict_cases, write_summary
+    from ..devices import dist_env, pick_device
+    from ..inference.batch import OutputOptions, join_process_group, leave_process_group, predict_cases, write_summary
     from ..inference.predictor import Predictor
     from .outcome import refuse_single_case, report_failures
 
@@ -140,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window, zero_fill=args.zero_fill,
     )
     options = OutputOptions(args.name_format, args.probabilities, uncertainty=args.uncertainty is not None)
-    _init_distributed(env, device)
+    join_process_group(env, device)
     try:
         protected = [args.input] if args.input is not None and args.input.is_dir() else []
         report = predict_cases(predictor, cases, args.out, options, progress=not args.no_progress, env=env,
@@ -149,10 +145,7 @@ def run(args: argparse.Namespace) -> int:
             refuse_single_case(report.failed, len(cases))  # one bad case: one line, exit 2, no summary
         report = write_summary(args.out, report, env, predictor.settings())
     finally:
-        if env.world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        leave_process_group(env)
     if env.rank != 0:
         return 0
     if env.world > 1:

@@ -137,8 +137,7 @@ def print_recipes() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
+    from ..devices import dist_env
     from ..training.trainer import train
     from .outcome import report_failures
 
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     summary = train(config_from_args(args))
-    if os.environ.get("RANK", "0") != "0":
+    if dist_env().rank != 0:
         return 0
     best = summary["history"][summary["best_epoch"] - 1] if summary["best_epoch"] else {}
     dice = " ".join(f"{r} {best[f'val_dice_{r}']:.3f}" for r in ("WT", "TC", "ET") if f"val_dice_{r}" in best)

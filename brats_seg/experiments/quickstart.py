@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import PreprocessConfig, to_dict
+from ..config import DEFAULT_OVERLAP, PreprocessConfig, to_dict
 from ..data.cases import Case
 from .datasets import DataPlan, Split, split_dataset
 from .quickstart_report import draw_overlays, heldout_intervals, write_report
@@ -134,7 +134,7 @@ def predict_heldout(cfg: QuickstartConfig, out: Path, heldout: Sequence[Case], p
     ckpt = out / "run" / "checkpoints" / "best.pt"
     if not ckpt.is_file():
         ckpt = out / "run" / "checkpoints" / "last.pt"
-    predictor = Predictor([ckpt], device=cfg.device, overlap=0.5)
+    predictor = Predictor([ckpt], device=cfg.device, overlap=DEFAULT_OVERLAP)
     batch = predict_cases(predictor, heldout, out / "predictions", OutputOptions(), progress=progress)
     return ckpt, predictor.device, batch
 

@@ -22,7 +22,6 @@ Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes cases ``rank::world``
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -36,6 +35,7 @@ import numpy as np
 
 from ..data.cases import Case, CaseVolumes, load_case
 from ..data.io import write_image, write_label
+from ..devices import DistEnv, dist_env  # noqa: F401 (dist_env: part of this module's API)
 from ..errors import BratsSegError
 from ..files import atomic_path
 from .predictor import Prediction, Predictor
@@ -45,27 +45,20 @@ DEFAULT_NAME_FORMAT = "{case_id}.nii.gz"
 
 # --------------------------------------------------------------------------- processes
 
-@dataclass(frozen=True)
-class DistEnv:
-    """This process's place under torchrun (``rank`` of ``world``; ``local_rank`` picks the GPU)."""
+def join_process_group(env: DistEnv, device) -> None:
+    """Under torchrun (``env.world`` > 1) join the process group: NCCL on CUDA, gloo on the CPU."""
+    import torch.distributed as dist
 
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
+    if env.world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
-def dist_env(environ: dict[str, str] | None = None) -> DistEnv:
-    """Read ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (as torchrun sets them); defaults: one process."""
-    env = os.environ if environ is None else environ
-    try:
-        world = int(env.get("WORLD_SIZE", 1))
-        rank = int(env.get("RANK", 0))
-        local = int(env.get("LOCAL_RANK", rank))
-    except ValueError:
-        raise BratsSegError("RANK/WORLD_SIZE/LOCAL_RANK must be integers") from None
-    if world < 1 or not 0 <= rank < world:
-        raise BratsSegError(f"bad process group: RANK={rank}, WORLD_SIZE={world}")
-    return DistEnv(rank, world, local)
+def leave_process_group(env: DistEnv) -> None:
+    """Leave the process group :func:`join_process_group` joined (nothing for one process)."""
+    if env.world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
 
 
 def shard(items: Sequence, rank: int, world: int) -> list:

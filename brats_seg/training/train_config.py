@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import PreprocessConfig, from_dict, read_yaml
+from ..config import DEFAULT_OVERLAP, PreprocessConfig, from_dict, read_yaml
 from ..conventions import MODALITIES, get_scheme
 from ..data.subsets import ModalityDropout
 from ..data.transforms import AugmentConfig, check_augmentation
@@ -116,7 +116,7 @@ class TrainConfig:
     fold: int = 0
     folds: int = 5
     val_every: int = 1
-    overlap: float = 0.5
+    overlap: float = DEFAULT_OVERLAP
     seed: int = 0
     device: str | None = None
     workers: int = 2
