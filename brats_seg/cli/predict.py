@@ -150,5 +150,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if env.world > 1:
         refuse_single_case(report.failed, len(cases))  # the gathered report of every process
-    print(f"{len(report.written)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
+    print(f"{len(report.done)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
     return report_failures(report.failed)

@@ -76,6 +76,6 @@ def run(args: argparse.Namespace) -> int:
     sources, config = sources_and_config(args)
     result = run_cases(sources, lambda scans: prepare_case(scans, args.out, config, progress=not args.no_progress),
                        required=config.needed)
-    for case_id, prepared in result.done.items():
+    for case_id, prepared in result.results.items():
         print(f"{case_id}: {prepared.folder}", file=sys.stderr)
-    return report(result.done, result.failed, f"prepared in {args.out}")
+    return report(result.results, result.failed, f"prepared in {args.out}")

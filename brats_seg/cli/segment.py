@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                             dicom_seg=not args.no_dicom_seg, progress=not args.no_progress)
 
     result = run_cases(sources, work, required=lambda scans: required_sequences(predictor, scans))
-    for case_id, seg in result.done.items():
+    for case_id, seg in result.results.items():
         print(f"{case_id}: {seg.prepared.folder / 'segmentation'}", file=sys.stderr)
-    return report(result.done, result.failed, f"segmented in {args.out}")
+    return report(result.results, result.failed, f"segmented in {args.out}")
 

@@ -20,14 +20,14 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import PreprocessConfig, to_dict
 from ..conventions import MODALITIES, detect_scheme
-from ..errors import BratsSegError, CaseError
+from ..errors import BatchOutcome, BratsSegError, CaseError
 from .cache import Preprocessed, entry_fingerprint, remove_entry, write_cached, write_index
 from .cases import Case, CaseVolumes, load_case
 from .geometry import box_slices, foreground_bbox, preprocessed_affine, resample, target_shape
@@ -143,18 +143,11 @@ def preprocess_case(case: Case, cfg: PreprocessConfig | None = None,
 # --------------------------------------------------------------------------- a dataset into the cache
 
 @dataclass
-class PreprocessReport:
-    """What :func:`preprocess_dataset` did. ``failed``: case id -> one-line reason."""
+class PreprocessReport(BatchOutcome):
+    """What :func:`preprocess_dataset` did into the cache ``out`` (a :class:`BatchOutcome`:
+    ``skipped`` are the cases already up to date)."""
 
-    out: Path
-    done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
+    out: Path | None = None
 
     def summary(self) -> str:
         parts = [f"{len(self.done)} preprocessed", f"{len(self.skipped)} up to date (skipped)",
@@ -165,10 +158,9 @@ class PreprocessReport:
 
     def record(self, case_id: str, error: str | None, seconds: float) -> None:
         if error is None:
-            self.done.append(case_id)
-            self.seconds[case_id] = seconds
+            self.succeed(case_id, seconds=seconds)
         else:
-            self.failed[case_id] = error
+            self.fail(case_id, error)
 
 
 def _input_files(case: Case, channels: Sequence[str]) -> list[Path]:
@@ -257,7 +249,7 @@ def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Pa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     channels = tuple(channels)
-    report = PreprocessReport(out)
+    report = PreprocessReport(out=out)
     todo = []
     for case in cases:
         fp = fingerprint(case, cfg, channels)
