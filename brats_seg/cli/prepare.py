@@ -38,7 +38,8 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interpolation", default="bspline", choices=("bspline", "linear"),
                         help="for the one resampling of each image into the atlas (default bspline: cubic)")
     parser.add_argument("--min-similarity", type=float, nargs=2, metavar=("RIGID", "ATLAS"),
-                        help="QC thresholds on the similarity peak's sharpness (default 0.35 0.08; see README)")
+                        help="QC thresholds on the similarity peak's sharpness (default 0.35 0.08; see the manual,"
+                             " scanner scans)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
