@@ -15,7 +15,8 @@ from brats_seg.cli import COMMANDS, _command_parser, main
 from helpers import write_dataset, write_nifti
 
 CLI = Path(__file__).resolve().parents[1] / "brats_seg" / "cli"
-READS_DATASETS = ("check", "preprocess", "train", "pretrain", "search", "predict", "evaluate", "show", "quickstart")
+READS_DATASETS = ("check", "preprocess", "train", "pretrain", "search", "predict", "evaluate", "show", "quickstart",
+                  "experiment")
 READS_LABEL_MAPS = READS_DATASETS
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
@@ -90,3 +91,15 @@ def test_search_names_the_flags_of_its_warm_up(tmp_path, capsys):
     assert main(["search", str(data), "--out", str(tmp_path / "run"), "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--warmup" in err and "--epochs" in err
+
+
+def test_experiment_reads_its_data_with_the_stated_layout_and_scheme(tmp_path, monkeypatch):
+    """``experiment --layout/--label-scheme`` reach the preset's DataPlan (the run itself is the smoke test's)."""
+    import brats_seg.experiments.architectures as arch
+    from brats_seg.experiments.registry import run_experiment
+
+    seen = {}
+    monkeypatch.setattr(arch, "run", lambda data, out, **kw: seen.update(kw) or {})
+    run_experiment("architectures", None, tmp_path, "smoke", layout="brats2023", label_scheme="brats2024-ped")
+    assert (seen["config"].data.layout, seen["config"].data.label_scheme) == ("brats2023", "brats2024-ped")
+    assert seen["config"].data.n_test == arch.PRESETS["smoke"].data.n_test  # the rest is the preset's
