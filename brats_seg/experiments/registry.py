@@ -49,6 +49,13 @@ def run_experiment(name: str, data: str | Path | Sequence[str | Path] | None, ou
     :class:`~.datasets.DataPlan`."""
     module = experiment_module(name)
     if layout is not None or label_scheme is not None:
+        from ..conventions import get_scheme
+        from ..data.layouts import get_layout
+
+        if layout is not None:
+            get_layout(layout)  # an unknown name is one line, before any data is synthesized
+        if label_scheme is not None:
+            get_scheme(label_scheme)
         cfg = resolve_preset(module.PRESETS, preset, name)
         options["config"] = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, layout=layout,
                                                                               label_scheme=label_scheme))
