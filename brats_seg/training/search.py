@@ -119,7 +119,7 @@ def check_search_config(cfg: SearchConfig) -> None:
         raise ConfigError(f"search needs epochs, steps_per_epoch and batch_size >= 1, got {cfg.epochs},"
                           f" {cfg.steps_per_epoch}, {cfg.batch_size}")
     if not 0 <= cfg.warmup_epochs < cfg.epochs:
-        raise ConfigError(f"--warmup {cfg.warmup_epochs} (warmup_epochs) leaves none of the {cfg.epochs} epochs"
+        raise ConfigError(f"{cfg.warmup_epochs} warm-up epochs (--warmup) leave none of the {cfg.epochs} epochs"
                           f" (--epochs) to search: give --warmup 0..{max(cfg.epochs - 1, 0)} or more --epochs")
     if cfg.space not in SPACES:
         raise ConfigError(f"unknown search space {cfg.space!r}; choose one of {', '.join(SPACES)}")
