@@ -19,6 +19,10 @@ from .files import write_text
 
 T = TypeVar("T")
 
+DEFAULT_OVERLAP = 0.5
+"""Sliding-window overlap (share of a window shared with its neighbour) wherever one is not given: prediction,
+validation, ``--overlap``, the experiments. Its one home."""
+
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """A dataclass config as a dict of plain values (tuples become lists)."""

@@ -7,9 +7,38 @@ only ``errors``.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import torch
 
-from .errors import ConfigError
+from .errors import BratsSegError, ConfigError
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This process's place under torchrun (``rank`` of ``world``; ``local_rank`` picks the GPU)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+
+def dist_env(environ: Mapping[str, str] | None = None) -> DistEnv:
+    """The one reader of ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (as torchrun sets them); defaults: one
+    process. Training (:mod:`brats_seg.training.ddp`) and prediction (:mod:`brats_seg.inference.batch`)
+    both read it here."""
+    env = os.environ if environ is None else environ
+    try:
+        world = int(env.get("WORLD_SIZE", 1))
+        rank = int(env.get("RANK", 0))
+        local = int(env.get("LOCAL_RANK", rank))
+    except ValueError:
+        raise BratsSegError("RANK/WORLD_SIZE/LOCAL_RANK must be integers") from None
+    if world < 1 or not 0 <= rank < world:
+        raise BratsSegError(f"bad process group: RANK={rank}, WORLD_SIZE={world}")
+    return DistEnv(rank, world, local)
 
 
 def pick_device(name: str | torch.device | None, local_rank: int | None = None) -> torch.device:

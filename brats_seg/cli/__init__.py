@@ -95,11 +95,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BratsSegError as e:
         if args.debug:
             raise
-        print(f"brats-seg {name}: error: {e}", file=sys.stderr)
+        print(f"brats-seg {name}: error: {_flags_it_has(str(e), parser)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"brats-seg {name}: interrupted", file=sys.stderr)
         return 130
+
+
+def _flags_it_has(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with the advice ``(--label-scheme)`` of the library's ambiguity error replaced where the
+    command has no such flag (the manifest column is then the way to say it): an error names only flags
+    its command has (``tests/test_cli_flags.py``)."""
+    if "(--label-scheme)" in message and "--label-scheme" not in parser._option_string_actions:
+        return message.replace("(--label-scheme)", "(a CSV manifest's label_scheme column)")
+    return message
 
 
 def _stdout_closed() -> int:

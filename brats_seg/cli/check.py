@@ -15,16 +15,12 @@ import argparse
 import json
 import sys
 
-LAYOUT_NAMES = ("brats2021", "brats2023", "msd", "nnunet", "csv")  # kept literal: --help imports nothing heavy
+from .arguments import LAYOUT_NAMES, add_data_arguments  # noqa: F401 (LAYOUT_NAMES: imported by others)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset folder, one case folder, or a CSV manifest")
-    parser.add_argument("--layout", help=f"force the dataset layout ({', '.join(LAYOUT_NAMES)}; default: detect)")
-    from ..conventions import LABEL_SCHEMES  # light: names and label tables only
-
-    parser.add_argument("--label-scheme", help=f"the labels' scheme ({', '.join(LABEL_SCHEMES)};"
-                        " default: from the layout and the label values)")
+    add_data_arguments(parser)
     parser.add_argument("--allow-missing", nargs="?", const="t1n,t1c,t2w,t2f", metavar="MODS",
                         help="a missing sequence is a finding, not an error (all four, or a comma list like t1n,t2w):"
                              " for models trained with --modality-dropout")

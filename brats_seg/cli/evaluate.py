@@ -14,6 +14,8 @@ import argparse
 import os
 from pathlib import Path
 
+from .arguments import add_layout_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..conventions import LABEL_SCHEMES
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder for the report")
     parser.add_argument("--label-scheme", help=f"label scheme of references and predictions ({schemes}; default:"
                         " from the layout, case ids and the values of the whole dataset)")
+    add_layout_argument(parser)
     parser.add_argument("--ref-scheme", help="label scheme of the references (overrides --label-scheme)")
     parser.add_argument("--pred-scheme", help="label scheme of the predictions (overrides --label-scheme; default:"
                         " the reference's when the values fit, else detected)")
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         args.pred, args.ref, args.out, pred_scheme=args.pred_scheme or args.label_scheme,
         ref_scheme=args.ref_scheme or args.label_scheme, hd95_mode=args.hd95_mode, lesionwise=args.lesionwise,
         challenge=args.challenge, lesion_hd95_mode=args.lesion_hd95_mode, workers=args.workers,
-        progress=not args.json, plots=not args.no_plots,
+        progress=not args.json, plots=not args.no_plots, layout=args.layout,
     )
     s = result.summary
     failed = {f["case_id"]: f["error"] for f in s["failed"]}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from .arguments import add_data_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..experiments.registry import EXPERIMENTS
@@ -21,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labeled dataset folder(s), any layout, pooled; the cpu presets train on the first"
                              " and hold out the others; default: synthesize the preset's dataset into OUT/data")
     parser.add_argument("--out", required=True, help="output folder (results.csv, results.md, results.png)")
+    add_data_arguments(parser)
     parser.add_argument("--preset", default="smoke",
                         help="smoke: tiny models, seconds on a CPU; cpu: real data on one CPU core (architectures,"
                              " transfer, ensembles: about 20-30 minutes; modalities: about 50); full: BraTS-size"
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--genotype applies to the architectures experiment only")
         options["model_kwargs"] = {"vnas": model_arguments(load_genotype(args.genotype))}
     summary = run_experiment(args.name, args.data, args.out, args.preset, device=args.device,
-                             progress=not args.no_progress, **options)
+                             progress=not args.no_progress, layout=args.layout, label_scheme=args.label_scheme,
+                             **options)
     print(f"{args.name}: {len(summary['rows'])} rows in {summary['paths']['md']}"
           f" ({summary['timings_s']['total']:.0f} s)")
     return 0

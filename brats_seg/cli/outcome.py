@@ -1,4 +1,4 @@
-"""How a command that reads cases ends (README, "Commands"): exit 0 when every case went through;
+"""How a command that reads cases ends (the manual, docs/commands.md): exit 0 when every case went through;
 a run given ONE case that failed is bad input (one line, exit 2); a batch goes on past bad cases,
 lists every failure at the end on stderr and exits 1."""
 

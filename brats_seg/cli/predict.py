@@ -39,7 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--label-scheme", help="scheme of the written labels (default: the input's, else the"
                                                f" checkpoint's): {', '.join(LABEL_SCHEMES)}")
-    parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (default 0.5)")
+    from ..config import DEFAULT_OVERLAP
+
+    parser.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP,
+                        help=f"sliding-window overlap (default {DEFAULT_OVERLAP:g})")
     parser.add_argument("--tta", type=int, default=0, metavar="N",
                         help="test-time mirroring: number of flip combinations 0..8 (0 off, 8 all)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if available)")
@@ -70,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " openvino (CPU; the fastest there); same windows and blending")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                         help="auto (default): bf16 on CUDA, fp32 on the CPU; bf16 on a CPU with native bf16"
-                             " (torch autocast or OpenVINO) is about 2-4x faster")
+                             " (torch autocast or OpenVINO) measured 1.4-1.9x the fp32 speed"
+                             " (benchmarks/bench_predict.py)")
     parser.add_argument("--threads", type=int, help="CPU threads (torch, ONNX Runtime, OpenVINO)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
     parser.add_argument("--zero-fill", action="store_true",
@@ -80,23 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cases_from_files(args):
-    import os
-    import re
-
-    from ..data.cases import Case
-    from ..data.io import strip_suffix
+    from ..data.cases import case_from_files
     from ..errors import BratsSegError
 
-    images = {m: getattr(args, m) for m in MODALITY_FLAGS if getattr(args, m) is not None}
     if args.input is not None:
         raise BratsSegError("give either INPUT or --t1n/--t1c/--t2w/--t2f files, not both")
-    case_id = args.case_id
-    if not case_id:
-        stems = [strip_suffix(p) for p in images.values()]
-        prefix = os.path.commonprefix(stems) if len(stems) > 1 else stems[0]
-        cut = re.match(r"(.*)[-_.]", prefix)  # drop the partial modality name: "subj7-t" -> "subj7"
-        case_id = (cut.group(1) if cut and len(stems) > 1 else prefix).rstrip("-_. ")
-    return [Case(case_id or "case", images, None, "files", None)]
+    return [case_from_files({m: getattr(args, m) for m in MODALITY_FLAGS}, args.case_id)]
 
 
 def find_cases(args):
@@ -118,18 +111,11 @@ def postprocess_changes(args) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _init_distributed(env, device):
-    import torch.distributed as dist
-
-    if env.world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..devices import pick_device
-    from ..inference.batch import OutputOptions, dist_env, predict_cases, write_summary
+    from ..devices import dist_env, pick_device
+    from ..inference.batch import OutputOptions, join_process_group, leave_process_group, predict_cases, write_summary
     from ..inference.predictor import Predictor
     from .outcome import refuse_single_case, report_failures
 
@@ -150,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window, zero_fill=args.zero_fill,
     )
     options = OutputOptions(args.name_format, args.probabilities, uncertainty=args.uncertainty is not None)
-    _init_distributed(env, device)
+    join_process_group(env, device)
     try:
         protected = [args.input] if args.input is not None and args.input.is_dir() else []
         report = predict_cases(predictor, cases, args.out, options, progress=not args.no_progress, env=env,
@@ -159,13 +145,10 @@ def run(args: argparse.Namespace) -> int:
             refuse_single_case(report.failed, len(cases))  # one bad case: one line, exit 2, no summary
         report = write_summary(args.out, report, env, predictor.settings())
     finally:
-        if env.world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        leave_process_group(env)
     if env.rank != 0:
         return 0
     if env.world > 1:
         refuse_single_case(report.failed, len(cases))  # the gathered report of every process
-    print(f"{len(report.written)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
+    print(f"{len(report.done)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
     return report_failures(report.failed)

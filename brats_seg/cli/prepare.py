@@ -41,7 +41,8 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interpolation", default="bspline", choices=("bspline", "linear"),
                         help="for the one resampling of each image into the atlas (default bspline: cubic)")
     parser.add_argument("--min-similarity", type=float, nargs=2, metavar=("RIGID", "ATLAS"),
-                        help="QC thresholds on the similarity peak's sharpness (default 0.35 0.08; see README)")
+                        help="QC thresholds on the similarity peak's sharpness (default 0.35 0.08; see the manual,"
+                             " scanner scans)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -93,6 +94,6 @@ def run(args: argparse.Namespace) -> int:
     sources, config = sources_and_config(args)
     result = run_cases(sources, lambda scans: prepare_case(scans, args.out, config, progress=not args.no_progress),
                        required=config.needed)
-    for case_id, prepared in result.done.items():
+    for case_id, prepared in result.results.items():
         print(f"{case_id}: {prepared.folder}", file=sys.stderr)
-    return report(result.done, result.failed, f"prepared in {args.out}")
+    return report(result.results, result.failed, f"prepared in {args.out}")

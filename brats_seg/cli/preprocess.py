@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 
+from .arguments import add_data_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset folder (or CSV manifest)")
     parser.add_argument("out", help="cache folder: <case>_image.npy, <case>_label.npy, <case>.json, dataset.json")
-    parser.add_argument("--layout", help="force a dataset layout (default: detect)")
+    add_data_arguments(parser)
     parser.add_argument("--normalization", choices=("zscore", "percentile", "none"),
                         help="per-channel normalization inside the brain (default zscore)")
     parser.add_argument("--clip-percentiles", type=float, nargs=2, metavar=("LOW", "HIGH"),
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = replace(PreprocessConfig(), crop=args.crop, normalization=args.normalization, n4=args.n4,
                   clip_percentiles=tuple(args.clip_percentiles) if args.clip_percentiles else None,
                   spacing=tuple(args.spacing) if args.spacing else None)
-    report = preprocess_dataset(args.data, args.out, cfg, layout=args.layout, workers=args.workers,
+    report = preprocess_dataset(args.data, args.out, cfg, layout=args.layout, label_scheme=args.label_scheme,
+                                workers=args.workers,
                                 progress=not args.quiet)
     print(report.summary())
     return report_failures(dict(sorted(report.failed.items())))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import patch_size
+from .arguments import add_data_arguments, patch_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="registered model name (the one you will fine-tune)")
     parser.add_argument("--preset", help="tiny or base")
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
+    add_data_arguments(parser)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps-per-epoch", type=int)
     parser.add_argument("--patch", type=patch_size, help="patch size: 64 or 64,64,64")
@@ -32,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False)
 
 
-FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "patch", "batch_size", "lr", "seed",
+FLAGS = ("data", "out", "model", "preset", "cache", "layout", "label_scheme",
+         "epochs", "steps_per_epoch", "patch", "batch_size", "lr", "seed",
          "device", "workers", "threads", "progress")
 
 

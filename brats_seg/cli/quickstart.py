@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from .arguments import add_data_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..experiments.quickstart import QuickstartConfig as Q
 
     parser.add_argument("--data", help="dataset folder (any layout); default: synthesize a small dataset")
+    add_data_arguments(parser)
     parser.add_argument("--out", default=Q.out, help=f"run folder (default {Q.out})")
     parser.add_argument("--cases", type=int, default=Q.synth_cases, help="synthetic cases to make without --data")
     parser.add_argument("--spacing", type=float, default=Q.synth_spacing,
@@ -34,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.quickstart import QuickstartConfig as Q
     from ..experiments.quickstart import run_quickstart
 
-    cfg = Q(out=args.out, data=args.data, synth_cases=args.cases, synth_spacing=args.spacing, heldout=args.heldout,
+    cfg = Q(out=args.out, data=args.data, layout=args.layout, label_scheme=args.label_scheme,
+            synth_cases=args.cases, synth_spacing=args.spacing, heldout=args.heldout,
             model=args.model, preset=args.preset, time_budget=None if args.epochs else args.time_budget,
             epochs=args.epochs or Q.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
             patch=tuple(args.patch), device=args.device, seed=args.seed)

@@ -11,8 +11,11 @@ import argparse
 import json
 from pathlib import Path
 
+from .arguments import add_data_arguments
+
 FLAGS = {"epochs": "epochs", "warmup": "warmup_epochs", "steps": "steps_per_epoch", "space": "space",
          "batch_size": "batch_size", "preset": "preset", "lr": "lr", "arch_lr": "arch_lr", "cache": "cache",
+         "layout": "layout", "label_scheme": "label_scheme",
          "workers": "num_workers", "device": "device", "seed": "seed", "threads": "threads"}
 """Flag -> :class:`~brats_seg.training.search.SearchConfig` field; a flag not given keeps the field's default."""
 
@@ -22,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder: search_state.pt, arch_log.csv, arch_weights.png,"
                         " genotype.json, splits.json")
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
+    add_data_arguments(parser)
     parser.add_argument("--space", choices=("layer", "level"),
                         help="layer: a choice per convolution of residual blocks (the paper's, default);"
                              " level: one choice per U-Net level (smaller, not the paper's)")

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--native", nargs="+", default=["t1c"], metavar="SEQ",
                         help="also write the labels on these inputs' grids (default t1c; 'all' for every input)")
     parser.add_argument("--probabilities", action="store_true",
-                        help="also write probabilities_<seq>.nii.gz (X, Y, Z, 3: WT, TC, ET) on each native grid")
+                        help="also write segmentation/probabilities_in_<seq>_space.nii.gz (X, Y, Z, 3: WT, TC, ET)"
+                             " on each native grid")
     parser.add_argument("--no-dicom-seg", action="store_true", help="no DICOM SEG even for DICOM inputs")
     parser.add_argument("--tta", type=int, default=0, metavar="N", help="test-time mirroring (0..8, default 0)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if available)")
@@ -51,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
                             dicom_seg=not args.no_dicom_seg, progress=not args.no_progress)
 
     result = run_cases(sources, work, required=lambda scans: required_sequences(predictor, scans))
-    for case_id, seg in result.done.items():
+    for case_id, seg in result.results.items():
         print(f"{case_id}: {seg.prepared.folder / 'segmentation'}", file=sys.stderr)
-    status = report(result.done, result.failed, f"segmented in {args.out}")
-    return no_dicom_seg_status(result.done, status)
+    status = report(result.results, result.failed, f"segmented in {args.out}")
+    return no_dicom_seg_status(result.results, status)
 
 
 NO_DICOM_SEG = 3

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import patch_size
+from .arguments import add_data_arguments, patch_size
 
 
 def _model_arg(text: str) -> tuple[str, object]:
@@ -47,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genotype", help="genotype.json of a V-NAS search (brats-seg search; formats 1 and 2);"
                         " implies --model vnas and sets the residual blocks per level it was searched with")
     parser.add_argument("--cache", help="where raw data is preprocessed to (default RUN/cache)")
-    parser.add_argument("--epochs", type=int)
+    add_data_arguments(parser)
+    parser.add_argument("--epochs", type=int, help="epochs of --steps-per-epoch steps (default 100: sized for a GPU,"
+                        " as are the nnunet base model and 128^3 patches; on a CPU use --recipe cpu)")
     parser.add_argument("--time-budget", type=float, metavar="MINUTES",
                         help="train for this many minutes instead of --epochs (validation and checkpoints included;"
                              " the lr schedule runs on elapsed time; --warmup is then a share of the budget, 0..1)")
@@ -89,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False)
 
 
-FLAGS = ("data", "out", "model", "preset", "cache", "epochs", "steps_per_epoch", "time_budget", "patch", "batch_size",
+FLAGS = ("data", "out", "model", "preset", "cache", "layout", "label_scheme",
+         "epochs", "steps_per_epoch", "time_budget", "patch", "batch_size",
          "loss", "deep_supervision", "optimizer", "lr", "weight_decay", "schedule", "warmup", "grad_clip", "amp",
          "fold", "folds", "val_every", "seed", "device", "workers", "threads", "augment", "init_from",
          "freeze_encoder_epochs", "encoder_lr_scale", "output_scheme", "resume", "progress", "fg_fraction", "init",
@@ -134,8 +137,7 @@ def print_recipes() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
+    from ..devices import dist_env
     from ..training.trainer import train
     from .outcome import report_failures
 
@@ -144,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     summary = train(config_from_args(args))
-    if os.environ.get("RANK", "0") != "0":
+    if dist_env().rank != 0:
         return 0
     best = summary["history"][summary["best_epoch"] - 1] if summary["best_epoch"] else {}
     dice = " ".join(f"{r} {best[f'val_dice_{r}']:.3f}" for r in ("WT", "TC", "ET") if f"val_dice_{r}" in best)

@@ -37,6 +37,8 @@ class Case:
     channel_index: Mapping[str, int] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
     """Problems found while discovering (duplicate or unknown modality files)."""
+    scheme_given: bool = False
+    """``label_scheme`` was stated by the user (``--label-scheme``): the checks hold the labels to it."""
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -90,3 +92,26 @@ def load_case(case: Case, channels: Sequence[str] = MODALITIES, *, with_label: b
     from .checks import read_case  # checks builds on this module's Case
 
     return read_case(case, channels, with_label=with_label, scheme=scheme, allow_missing=allow_missing)
+
+
+def case_from_files(images: Mapping[str, str | Path], case_id: str | None = None) -> Case:
+    """One unlabelled case from one file per sequence (``{"t1c": "b.nii.gz", ...}``, any subset; aliases
+    accepted), as ``brats-seg predict --t1c ... --t2f ...`` gives it.
+
+    ``case_id``: default the files' common name prefix without the partial sequence name
+    (``subj7-t1c.nii.gz`` + ``subj7-t2f.nii.gz`` -> ``subj7``), or one file's name without its suffix.
+    """
+    import os
+    import re
+
+    from .io import strip_suffix
+
+    files = {canonical_modality(m): Path(p) for m, p in images.items() if p is not None}
+    if not files:
+        raise BratsSegError("no files given: name at least one sequence (--t1n/--t1c/--t2w/--t2f)")
+    if not case_id:
+        stems = [strip_suffix(p) for p in files.values()]
+        prefix = os.path.commonprefix(stems) if len(stems) > 1 else stems[0]
+        cut = re.match(r"(.*)[-_.]", prefix)  # drop the partial sequence name: "subj7-t" -> "subj7"
+        case_id = (cut.group(1) if cut and len(stems) > 1 else prefix).rstrip("-_. ")
+    return Case(case_id or "case", files, None, "files", None)

@@ -243,6 +243,7 @@ def _image_checks(case: Case, modalities: Sequence[str], read: _Read, errors: li
 
 def _scheme_of(values: list[int], case: Case, forced: str | None) -> tuple[str | None, str | None, bool]:
     """(scheme, error, ambiguous) for a case's label values."""
+    forced = forced if forced is not None or not case.scheme_given else case.label_scheme
     if forced is not None:
         scheme = get_scheme(forced)
         outside = sorted(set(values) - scheme.values)

@@ -107,3 +107,16 @@ def get_normalizer(name: str, *, clip_percentiles: tuple[float, float] = (0.5, 9
     except KeyError:
         raise ConfigError(f"unknown normalization {name!r}; valid: {', '.join(NORMALIZERS)}") from None
     return cls(clip_percentiles) if cls is PercentileNormalizer else cls()
+
+
+def intensity_window(image: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5), *,
+                     positive_only: bool = False, min_width: float = 1.0) -> tuple[float, float]:
+    """The display window ``(lo, hi)`` of an image: percentiles of its foreground voxels (nonzero, or
+    ``positive_only`` above zero), ``min_width`` wide where they coincide; ``(0, 1)`` for an empty image. The one
+    window helper of the overlays (:mod:`brats_seg.evaluation.overlays`) and the QC pictures
+    (:mod:`brats_seg.prepare.qc`), each with its own percentiles."""
+    values = image[image > 0] if positive_only else image[image != 0]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, percentiles)
+    return float(lo), float(hi if hi > lo else lo + min_width)

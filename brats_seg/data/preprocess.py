@@ -20,14 +20,14 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import PreprocessConfig, to_dict
 from ..conventions import MODALITIES, detect_scheme
-from ..errors import BratsSegError, CaseError
+from ..errors import BatchOutcome, BratsSegError, CaseError
 from .cache import Preprocessed, entry_fingerprint, remove_entry, write_cached, write_index
 from .cases import Case, CaseVolumes, load_case
 from .geometry import box_slices, foreground_bbox, preprocessed_affine, resample, target_shape
@@ -41,7 +41,8 @@ PREPROCESS_VERSION = 1
 
 # --------------------------------------------------------------------------- one case
 
-def preprocess_volumes(vol: CaseVolumes, cfg: PreprocessConfig | None = None) -> Preprocessed:
+def preprocess_volumes(vol: CaseVolumes, cfg: PreprocessConfig | None = None, *,
+                       scheme_given: bool = False) -> Preprocessed:
     """Crop, (N4,) resample and normalize one loaded case.
 
     ``vol.image`` ``(C, H, W, D)`` -> ``Preprocessed.image`` ``(C, h, w, d)`` float32.
@@ -51,11 +52,12 @@ def preprocess_volumes(vol: CaseVolumes, cfg: PreprocessConfig | None = None) ->
     ``spacing`` (final, exact: the grid is rounded, so it can differ slightly from
     ``target_spacing``), ``preprocessed_affine`` (4x4 of the final grid), ``normalization``,
     ``config``, ``version``.
+    ``scheme_given``: ``vol.label_scheme`` was stated (``--label-scheme``), not detected again.
     Raises :class:`BratsSegError` naming the case on any problem.
     """
     cfg = cfg or PreprocessConfig()
     try:
-        return _preprocess(vol, cfg)
+        return _preprocess(vol, cfg, scheme_given)
     except BratsSegError as e:
         msg = str(e)
         raise type(e)(msg if msg.startswith(f"case {vol.case_id}") else f"case {vol.case_id}: {msg}") from None
@@ -102,7 +104,7 @@ def _normalize(grid: _Grid, channels: Sequence[str], cfg: PreprocessConfig) -> N
     grid.image = grid.image.astype(np.float32, copy=False)
 
 
-def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig) -> Preprocessed:
+def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig, scheme_given: bool = False) -> Preprocessed:
     if vol.image.ndim != 4:
         raise CaseError(f"expected image of shape (C, H, W, D), got {vol.image.shape}")
     grid = _crop(vol, cfg)
@@ -115,7 +117,7 @@ def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig) -> Preprocessed:
     scheme = vol.label_scheme
     if grid.label is not None:
         values = np.flatnonzero(np.bincount(grid.label.ravel(), minlength=1))
-        scheme = detect_scheme(values, vol.label_scheme, case_id=vol.case_id)
+        scheme = vol.label_scheme if scheme_given else detect_scheme(values, vol.label_scheme, case_id=vol.case_id)
     properties = {
         "case_id": vol.case_id, "channels": list(vol.channels), "label_scheme": scheme,
         "has_label": grid.label is not None,
@@ -135,24 +137,17 @@ def preprocess_case(case: Case, cfg: PreprocessConfig | None = None,
     """Load ``case`` (channels in the order ``channels``) through every check of ``brats-seg check``
     (:func:`~brats_seg.data.cases.load_case`: a case with any problem raises :class:`CaseError`)
     and preprocess it."""
-    return preprocess_volumes(load_case(case, channels), cfg)
+    return preprocess_volumes(load_case(case, channels), cfg, scheme_given=case.scheme_given)
 
 
 # --------------------------------------------------------------------------- a dataset into the cache
 
 @dataclass
-class PreprocessReport:
-    """What :func:`preprocess_dataset` did. ``failed``: case id -> one-line reason."""
+class PreprocessReport(BatchOutcome):
+    """What :func:`preprocess_dataset` did into the cache ``out`` (a :class:`BatchOutcome`:
+    ``skipped`` are the cases already up to date)."""
 
-    out: Path
-    done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
+    out: Path | None = None
 
     def summary(self) -> str:
         parts = [f"{len(self.done)} preprocessed", f"{len(self.skipped)} up to date (skipped)",
@@ -163,10 +158,9 @@ class PreprocessReport:
 
     def record(self, case_id: str, error: str | None, seconds: float) -> None:
         if error is None:
-            self.done.append(case_id)
-            self.seconds[case_id] = seconds
+            self.succeed(case_id, seconds=seconds)
         else:
-            self.failed[case_id] = error
+            self.fail(case_id, error)
 
 
 def _input_files(case: Case, channels: Sequence[str]) -> list[Path]:
@@ -234,6 +228,7 @@ def _run(todo: list[tuple[Case, str]], cfg: PreprocessConfig, channels: tuple[st
 
 def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Path,
                        cfg: PreprocessConfig | None = None, *, layout: str | None = None,
+                       label_scheme: str | None = None,
                        channels: Sequence[str] = MODALITIES, workers: int = 2,
                        progress: bool = True) -> PreprocessReport:
     """Preprocess every case of a dataset folder (or a list of :class:`Case`) into the cache ``out``.
@@ -246,7 +241,7 @@ def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Pa
     cfg = cfg or PreprocessConfig()
     get_normalizer(cfg.normalization, clip_percentiles=tuple(cfg.clip_percentiles))  # bad config fails early
     if isinstance(root_or_cases, (str, Path)):
-        cases = list(discover_cases(root_or_cases, layout=layout))
+        cases = list(discover_cases(root_or_cases, layout=layout, label_scheme=label_scheme))
     else:
         cases = list(root_or_cases)
     if not cases:
@@ -254,7 +249,7 @@ def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Pa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     channels = tuple(channels)
-    report = PreprocessReport(out)
+    report = PreprocessReport(out=out)
     todo = []
     for case in cases:
         fp = fingerprint(case, cfg, channels)
@@ -272,14 +267,16 @@ def preprocess_dataset(root_or_cases: str | Path | Sequence[Case], out: str | Pa
 
 
 def preprocess_raw(data: str | Path, cache: str | Path, cfg: PreprocessConfig | None = None, *,
-                   channels: Sequence[str] = MODALITIES, progress: bool = True) -> dict[str, str]:
+                   channels: Sequence[str] = MODALITIES, progress: bool = True, layout: str | None = None,
+                   label_scheme: str | None = None) -> dict[str, str]:
     """Preprocess a raw dataset into the cache a training command reads (:func:`preprocess_dataset`).
 
     Cases that fail a check are left out, listed on stderr and returned (case id -> one-line
     reason) for the command to list again at its end; when no case goes through, raises
     :class:`CaseError` with the reasons (one line).
     """
-    report = preprocess_dataset(data, cache, cfg, channels=channels, progress=progress)
+    report = preprocess_dataset(data, cache, cfg, channels=channels, progress=progress, layout=layout,
+                                label_scheme=label_scheme)
     if report.failed and not (report.done or report.skipped):
         raise CaseError(f"{data}: no case went through the checks: {'; '.join(report.failed.values())}")
     if report.failed:

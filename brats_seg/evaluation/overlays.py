@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import REGIONS, labels_to_regions
+from ..data.normalization import intensity_window
 from ..files import atomic_path
 
 REGION_COLORS: Mapping[str, tuple[float, float, float]] = {
@@ -58,14 +59,6 @@ def region_rgba(labels_2d_regions: np.ndarray, alpha: float = 0.45) -> np.ndarra
     return rgba
 
 
-def _window(slice_2d: np.ndarray) -> tuple[float, float]:
-    vals = slice_2d[slice_2d != 0]
-    if vals.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(vals, (0.5, 99.5))
-    return float(lo), float(hi if hi > lo else lo + 1)
-
-
 def overlay_figure(
     image: np.ndarray,
     label_maps: Mapping[str, tuple[np.ndarray, str]],
@@ -100,7 +93,7 @@ def overlay_figure(
     fig, axes = plt.subplots(len(PLANES), len(columns), figsize=(3.2 * len(columns), 9.0), squeeze=False)
     for row, plane in enumerate(PLANES):
         base = plane_slice(image, plane, point)
-        vmin, vmax = _window(base)
+        vmin, vmax = intensity_window(base, (0.5, 99.5))
         for col, name in enumerate(columns):
             ax = axes[row][col]
             ax.imshow(base, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")

@@ -75,17 +75,23 @@ def find_label_maps(folder: str | Path) -> LabelMaps:
     return found
 
 
-def find_references(folder: str | Path) -> LabelMaps:
-    """Reference label maps: a dataset folder (any layout ``discover_cases`` knows) or a folder of label maps."""
+def find_references(folder: str | Path, layout: str | None = None) -> LabelMaps:
+    """Reference label maps: a dataset folder (any layout ``discover_cases`` knows; ``layout`` forces one) or,
+    when no layout is forced, a folder of label maps."""
     from ..data.layouts import discover_cases
 
     folder = Path(folder)
     if not folder.exists():
         raise BratsSegError(f"{folder}: no such reference folder")
-    try:
-        cases = [c for c in discover_cases(folder) if c.label is not None]
-    except CaseError:
-        cases = []
+    if layout is not None:  # forced: its errors are the user's answer, and a folder of label maps is no layout
+        cases = [c for c in discover_cases(folder, layout) if c.label is not None]
+        if not cases:
+            raise BratsSegError(f"{folder}: no labelled cases in the {layout} layout")
+    else:
+        try:
+            cases = [c for c in discover_cases(folder) if c.label is not None]
+        except CaseError:
+            cases = []
     if cases:
         refs = LabelMaps()
         for c in cases:

@@ -167,7 +167,7 @@ def evaluate_folder(
     pred_dir: str | Path, ref_dir: str | Path, out_dir: str | Path, *,
     pred_scheme: str | None = None, ref_scheme: str | None = None, hd95_mode: str = DEFAULT_HD95_MODE,
     lesionwise: bool = False, challenge: str | None = None, lesion_hd95_mode: str = LESION_HD95_MODE,
-    workers: int = 1, progress: bool = True, plots: bool = True,
+    workers: int = 1, progress: bool = True, plots: bool = True, layout: str | None = None,
 ) -> EvaluationResult:
     """Score every reference case against its prediction and write the report into ``out_dir``.
 
@@ -180,10 +180,10 @@ def evaluate_folder(
     """
     settings = EvaluationSettings(pred_scheme=pred_scheme, ref_scheme=ref_scheme, hd95_mode=hd95_mode,
                                   lesionwise=lesionwise, challenge=challenge, lesion_hd95_mode=lesion_hd95_mode,
-                                  workers=workers)
+                                  workers=workers, layout=layout)
     settings.validate()
     pred_dir, ref_dir, out_dir = Path(pred_dir), Path(ref_dir), Path(out_dir)
-    refs = find_references(ref_dir)
+    refs = find_references(ref_dir, layout)
     preds = find_label_maps(pred_dir)
     pairing = pair_cases(preds, refs)
     jobs = {c: {"case_id": c, "pred": None if p is None else str(p), "ref": str(r), "hint": refs.schemes.get(c),

@@ -47,6 +47,8 @@ class EvaluationSettings:
     challenge: str | None = None
     lesion_hd95_mode: str = LESION_HD95_MODE
     workers: int = 1
+    layout: str | None = None
+    """the reference dataset's layout (None: detected; a folder of label maps has none)"""
 
     def validate(self) -> None:
         for mode in (self.hd95_mode, self.lesion_hd95_mode):

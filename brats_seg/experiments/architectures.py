@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import DEFAULT_OVERLAP
 from ..conventions import REGIONS
 from .arms import CPU_BUDGET, Budget, train_arm
 from .datasets import CPU_PLAN, DataPlan, data_label, training_data
@@ -65,7 +66,7 @@ PRESETS: dict[str, ArchitecturesConfig] = {
     # one GPU, hours: every registered model at its BraTS size, 20 x 100 steps of 128^3 crops, 20% held out.
     "full": ArchitecturesConfig(models=(),
                                 budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),
-                                              batch_size=2, workers=4, overlap=0.5),
+                                              batch_size=2, workers=4, overlap=DEFAULT_OVERLAP),
                                 data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0),
                                 search=SearchBudget(epochs=10, warmup_epochs=3, steps_per_epoch=100,
                                                     patch=(64, 64, 64))),

@@ -27,6 +27,7 @@ class DataPlan:
     ``split``: ``random`` (the seeded ``n_test`` draw over the labeled cases of every ``--data``
     folder) or ``by_folder`` (a fixed split: the cases of the first ``--data`` folder train, those of
     the other folders are held out; ``n_test`` unused).
+    ``layout``/``label_scheme``: how the ``--data`` folders are read (None: detected).
     """
 
     n_test: int | float = 2
@@ -35,6 +36,8 @@ class DataPlan:
     synth_spacing: float = 4.0
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     seed: int = 0
+    layout: str | None = None
+    label_scheme: str | None = None
 
 
 SPLITS: tuple[str, ...] = ("random", "by_folder")
@@ -88,11 +91,11 @@ def ensure_data(data: str | Path | Sequence[str | Path] | None, out: Path, plan:
     return folder
 
 
-def labeled_cases(root: str | Path) -> list:
+def labeled_cases(root: str | Path, layout: str | None = None, label_scheme: str | None = None) -> list:
     """The usable labeled cases of one folder (a label, no problems, all four modalities)."""
     from ..data.layouts import discover_cases
 
-    return [c for c in discover_cases(root)
+    return [c for c in discover_cases(root, layout, label_scheme)
             if c.label is not None and not c.problems and all(m in c.images for m in MODALITIES)]
 
 
@@ -107,7 +110,7 @@ def split_dataset(root: str | Path | Sequence[str | Path], plan: DataPlan, *, mi
     key = roots[0] if len(roots) == 1 else roots
     if plan.split not in SPLITS:
         raise ConfigError(f"unknown split {plan.split!r}; valid: {', '.join(SPLITS)}")
-    groups = [labeled_cases(r) for r in roots]
+    groups = [labeled_cases(r, plan.layout, plan.label_scheme) for r in roots]
     if plan.split == "by_folder":
         test = [c for g in groups[1:] for c in g]
         if len(groups) < 2 or len(groups[0]) < min_train or not test:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import DEFAULT_OVERLAP
 from ..conventions import REGIONS, labels_to_regions
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Arm, Budget, train_arm
@@ -60,7 +61,7 @@ PRESETS: dict[str, EnsemblesConfig] = {
     # one GPU: five members (four architectures, one repeated seed) -> 26 combinations.
     "full": EnsemblesConfig(members=(("nnunet", 0), ("nnunet", 1), ("segresnet", 0), ("unet3d", 0), ("resunet", 0)),
                             budget=Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128),
-                                          batch_size=2, workers=4, overlap=0.5),
+                                          batch_size=2, workers=4, overlap=DEFAULT_OVERLAP),
                             data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0)),
 }
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import PreprocessConfig
+from ..config import DEFAULT_OVERLAP, PreprocessConfig
 from ..conventions import MODALITIES, REGIONS
 from ..data.subsets import all_subsets, subset_name
 from .arms import Arm, Budget, train_arm
@@ -73,7 +73,7 @@ PRESETS: dict[str, ModalitiesConfig] = {
                             data=DataPlan(n_test=4, preprocess=PreprocessConfig(spacing=(2.0, 2.0, 2.0)))),
     # one GPU: nnU-Net-sized network at 1 mm, 20 held-out cases
     "full": ModalitiesConfig(model="nnunet", budget=Budget(preset="base", epochs=50, steps_per_epoch=250,
-                                                           patch=(128, 128, 128), workers=4, overlap=0.5),
+                                                           patch=(128, 128, 128), workers=4, overlap=DEFAULT_OVERLAP),
                              data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0)),
 }
 

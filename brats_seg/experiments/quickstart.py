@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import PreprocessConfig, to_dict
+from ..config import DEFAULT_OVERLAP, PreprocessConfig, to_dict
 from ..data.cases import Case
 from .datasets import DataPlan, Split, split_dataset
 from .quickstart_report import draw_overlays, heldout_intervals, write_report
@@ -51,6 +51,8 @@ class QuickstartConfig:
 
     out: str = "quickstart"
     data: str | None = None
+    layout: str | None = None
+    label_scheme: str | None = None
     synth_cases: int = 30
     synth_spacing: float = 3.0
     heldout: float = 0.2
@@ -98,7 +100,8 @@ def quickstart_data(cfg: QuickstartConfig, out: Path, progress: bool) -> tuple[P
     if cfg.data is None:
         synthesize_dataset(data, cfg.synth_cases, "brats2021", seed=cfg.seed, spacing=cfg.synth_spacing,
                            workers=cfg.workers, progress=progress)
-    split = split_dataset(data, DataPlan(n_test=float(cfg.heldout), seed=cfg.seed), min_train=2)
+    plan = DataPlan(n_test=float(cfg.heldout), seed=cfg.seed, layout=cfg.layout, label_scheme=cfg.label_scheme)
+    split = split_dataset(data, plan, min_train=2)
     write_manifest(out / "heldout.csv", split.test)
     return data, split
 
@@ -131,7 +134,7 @@ def predict_heldout(cfg: QuickstartConfig, out: Path, heldout: Sequence[Case], p
     ckpt = out / "run" / "checkpoints" / "best.pt"
     if not ckpt.is_file():
         ckpt = out / "run" / "checkpoints" / "last.pt"
-    predictor = Predictor([ckpt], device=cfg.device, overlap=0.5)
+    predictor = Predictor([ckpt], device=cfg.device, overlap=DEFAULT_OVERLAP)
     batch = predict_cases(predictor, heldout, out / "predictions", OutputOptions(), progress=progress)
     return ckpt, predictor.device, batch
 

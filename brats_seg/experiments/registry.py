@@ -10,6 +10,7 @@ share live in :mod:`.datasets` (split, caches), :mod:`.arms` (one training under
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,6 +42,21 @@ def experiment_module(name: str):
 
 
 def run_experiment(name: str, data: str | Path | Sequence[str | Path] | None, out: str | Path, preset: str = "smoke", *,
-                   device: str | None = None, progress: bool = True, **options: Any) -> dict[str, Any]:
-    """Run experiment ``name`` on ``data`` (None: synthesize the preset's dataset) into ``out``."""
-    return experiment_module(name).run(data, out, preset=preset, device=device, progress=progress, **options)
+                   device: str | None = None, progress: bool = True, layout: str | None = None,
+                   label_scheme: str | None = None, **options: Any) -> dict[str, Any]:
+    """Run experiment ``name`` on ``data`` (None: synthesize the preset's dataset) into ``out``.
+    ``layout``/``label_scheme``: how the ``data`` folders are read (None: detected), set on the preset's
+    :class:`~.datasets.DataPlan`."""
+    module = experiment_module(name)
+    if layout is not None or label_scheme is not None:
+        from ..conventions import get_scheme
+        from ..data.layouts import get_layout
+
+        if layout is not None:
+            get_layout(layout)  # an unknown name is one line, before any data is synthesized
+        if label_scheme is not None:
+            get_scheme(label_scheme)
+        cfg = resolve_preset(module.PRESETS, preset, name)
+        options["config"] = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, layout=layout,
+                                                                              label_scheme=label_scheme))
+    return module.run(data, out, preset=preset, device=device, progress=progress, **options)

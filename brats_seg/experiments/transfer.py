@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import DEFAULT_OVERLAP
 from ..conventions import REGIONS
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Budget, train_arm
@@ -65,7 +66,7 @@ class TransferConfig:
 _SMOKE = Budget(preset="tiny", epochs=1, steps_per_epoch=3, patch=(32, 32, 32), batch_size=2, threads=1,
                 augment=False)
 _FULL = Budget(preset="base", epochs=20, steps_per_epoch=100, patch=(128, 128, 128), batch_size=2, workers=4,
-               overlap=0.5)
+               overlap=DEFAULT_OVERLAP)
 
 PRESETS: dict[str, TransferConfig] = {
     "smoke": TransferConfig(sizes=(2, 4), budget=_SMOKE, source_budget=_SMOKE, pretrain_budget=_SMOKE,

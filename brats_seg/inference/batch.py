@@ -22,13 +22,12 @@ Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes cases ``rank::world``
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,8 @@ import numpy as np
 
 from ..data.cases import Case, CaseVolumes, load_case
 from ..data.io import write_image, write_label
-from ..errors import BratsSegError
+from ..devices import DistEnv, dist_env  # noqa: F401 (dist_env: part of this module's API)
+from ..errors import BatchOutcome, BratsSegError
 from ..files import atomic_path
 from .predictor import Prediction, Predictor
 
@@ -45,27 +45,20 @@ DEFAULT_NAME_FORMAT = "{case_id}.nii.gz"
 
 # --------------------------------------------------------------------------- processes
 
-@dataclass(frozen=True)
-class DistEnv:
-    """This process's place under torchrun (``rank`` of ``world``; ``local_rank`` picks the GPU)."""
+def join_process_group(env: DistEnv, device) -> None:
+    """Under torchrun (``env.world`` > 1) join the process group: NCCL on CUDA, gloo on the CPU."""
+    import torch.distributed as dist
 
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
+    if env.world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
-def dist_env(environ: dict[str, str] | None = None) -> DistEnv:
-    """Read ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (as torchrun sets them); defaults: one process."""
-    env = os.environ if environ is None else environ
-    try:
-        world = int(env.get("WORLD_SIZE", 1))
-        rank = int(env.get("RANK", 0))
-        local = int(env.get("LOCAL_RANK", rank))
-    except ValueError:
-        raise BratsSegError("RANK/WORLD_SIZE/LOCAL_RANK must be integers") from None
-    if world < 1 or not 0 <= rank < world:
-        raise BratsSegError(f"bad process group: RANK={rank}, WORLD_SIZE={world}")
-    return DistEnv(rank, world, local)
+def leave_process_group(env: DistEnv) -> None:
+    """Leave the process group :func:`join_process_group` joined (nothing for one process)."""
+    if env.world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
 
 
 def shard(items: Sequence, rank: int, world: int) -> list:
@@ -196,16 +189,12 @@ def predict_case(predictor: Predictor, case: Case, paths: dict[str, Path], optio
 
 # --------------------------------------------------------------------------- many cases
 
-@dataclass
-class BatchReport:
-    """``written``: case ids done; ``failed``: case id -> one-line reason; ``seconds`` per case."""
+BatchReport = BatchOutcome  # the name this module's callers know; ``done`` are the cases written
 
-    written: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"written": self.written, "failed": self.failed, "seconds": self.seconds}
+def _summary_part(report: BatchOutcome) -> dict[str, Any]:
+    """The report as ``summary.json`` holds it (``written``: the cases done)."""
+    return {"written": report.done, "failed": report.failed, "seconds": report.seconds}
 
 
 def _one_line(case_id: str, e: BaseException) -> str:
@@ -254,12 +243,11 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
                     print(f"brats-seg predict: note: case {case.case_id}: {left['name']} left out: {left['reason']}",
                           file=log or sys.stderr)  # also for one case: the prediction stands
             except Exception as e:  # one bad case never stops the others
-                report.failed[case.case_id] = _one_line(case.case_id, e)
+                report.fail(case.case_id, _one_line(case.case_id, e))
                 if log is not None:
                     print(f"brats-seg predict: {report.failed[case.case_id]}", file=log)
             else:
-                report.written.append(case.case_id)
-                report.seconds[case.case_id] = round(time.perf_counter() - t0, 3)
+                report.succeed(case.case_id, seconds=round(time.perf_counter() - t0, 3))
             bar.update(1)
     bar.close()
     return report
@@ -274,20 +262,18 @@ def write_summary(out: str | Path, report: BatchReport, env: DistEnv, settings: 
 
         part = out / f".summary.rank{env.rank}.json"
         with atomic_path(part) as tmp:
-            tmp.write_text(json.dumps(report.to_dict()))
+            tmp.write_text(json.dumps(_summary_part(report)))
         dist.barrier()
         if env.rank != 0:
             return report
-        merged = BatchReport()
+        merged = BatchOutcome()
         for r in range(env.world):
             p = out / f".summary.rank{r}.json"
             d = json.loads(p.read_text())
-            merged.written += d["written"]
-            merged.failed.update(d["failed"])
-            merged.seconds.update(d["seconds"])
+            merged.merge(BatchOutcome(done=d["written"], failed=d["failed"], seconds=d["seconds"]))
             p.unlink()
         report = merged
-    summary = {"cases": len(report.written) + len(report.failed), **report.to_dict(), "processes": env.world,
+    summary = {"cases": len(report.done) + len(report.failed), **_summary_part(report), "processes": env.world,
                "settings": settings}
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1, default=str))

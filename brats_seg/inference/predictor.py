@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import to_dict
+from ..config import DEFAULT_OVERLAP, to_dict
 from ..conventions import REGIONS, get_scheme
 from ..data.cases import CaseVolumes
 from ..data.subsets import MISSING_VALUE, subset_name
@@ -115,7 +115,7 @@ class Predictor:
     """
 
     def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any] | Member],
-                 device: str | torch.device | None = None, overlap: float = 0.5, tta: int = 0,
+                 device: str | torch.device | None = None, overlap: float = DEFAULT_OVERLAP, tta: int = 0,
                  batch_size: int = 4, weights: Sequence[float] | None = None, backend: str = "torch",
                  precision: str = "auto", compile: bool = False,
                  postprocess: PostprocessConfig | Mapping[str, Any] | None = None,

@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..config import DEFAULT_OVERLAP
+
 Network = Callable[[torch.Tensor], torch.Tensor]
 
 SIGMA_SCALE = 0.125
@@ -142,7 +144,7 @@ def sliding_window(
     image: torch.Tensor,
     network: Network,
     window: Sequence[int],
-    overlap: float = 0.5,
+    overlap: float = DEFAULT_OVERLAP,
     batch_size: int = 4,
     *,
     amp: bool = False,

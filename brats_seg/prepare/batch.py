@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BratsSegError
+from ..errors import BatchOutcome, BratsSegError
 from .sequences import ScanSet, ScanSource
 
-
-@dataclass
-class BatchReport:
-    """``done``: case id -> result; ``failed``: case id -> one line (bad input or QC failure)."""
-
-    done: dict[str, Any] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
+BatchReport = BatchOutcome  # ``results``: case id -> prepared (or segmented) case; ``failed``: bad input or QC
 
 
 def qc_failure(prepared) -> str | None:
@@ -32,7 +25,7 @@ def qc_failure(prepared) -> str | None:
 
 def run_cases(sources: Sequence[ScanSource], work: Callable[[ScanSet], Any],
               required: tuple[str, ...] | Callable[[ScanSet], Any] = (), *,
-              log: Callable[[str], None] | None = None, strict: bool | None = None) -> BatchReport:
+              log: Callable[[str], None] | None = None, strict: bool | None = None) -> BatchOutcome:
     """Read each source, check it has the ``required`` sequences (a tuple, or a function of the
     case that raises :class:`CaseError` to refuse it, e.g. :func:`.segment.required_sequences`),
     print its sequence mapping, run ``work(scans)`` (which returns a result with a ``prepared``
@@ -55,11 +48,11 @@ def run_cases(sources: Sequence[ScanSource], work: Callable[[ScanSet], Any],
         except BratsSegError as e:
             if strict:
                 raise
-            report.failed[source.case_id] = str(e)
+            report.fail(source.case_id, str(e))
             continue
         failure = qc_failure(getattr(result, "prepared", result))
         if failure:
-            report.failed[source.case_id] = failure
+            report.fail(source.case_id, failure)
         else:
-            report.done[source.case_id] = result
+            report.succeed(source.case_id, result)
     return report

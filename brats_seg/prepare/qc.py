@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.normalization import intensity_window
 from ..files import atomic_path
 
 MIN_SIMILARITY = {"rigid": 0.35, "affine": 0.08}
@@ -110,14 +111,6 @@ def _aspects(spacing: Sequence[float]) -> list[float]:
     return [sy / sx, sz / sx, sz / sy]
 
 
-def _window(image: np.ndarray) -> tuple[float, float]:
-    values = image[image > 0]
-    if values.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(values, (1, 99))
-    return float(lo), float(max(hi, lo + 1e-6))
-
-
 def _overlay(slice_lines: np.ndarray | None, slice_labels: np.ndarray | None) -> np.ndarray:
     rgba = np.zeros((*(slice_lines if slice_lines is not None else slice_labels).shape, 4), np.float32)
     if slice_labels is not None:
@@ -137,7 +130,7 @@ def qc_picture(path: str | Path, rows: Sequence[Row], title: str, points: Sequen
 
     fig, axes = plt.subplots(len(rows), 3, figsize=(9, 3 * len(rows)), squeeze=False)
     for ax_row, row, point in zip(axes, rows, points):
-        lo, hi = _window(row.image)
+        lo, hi = intensity_window(row.image, (1, 99), positive_only=True, min_width=1e-6)
         line_planes = row.lines(point)
         label_planes = _planes(row.labels, point) if row.labels is not None else [None] * 3
         for ax, img, lines, labels, aspect in zip(ax_row, _planes(row.image, point), line_planes, label_planes,

@@ -8,13 +8,12 @@ and receive rank 0's decisions by broadcast.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from ..devices import pick_device
+from ..devices import dist_env, pick_device
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,10 @@ class DistInfo:
 
 def setup(device: str | None = None) -> DistInfo:
     """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1); else single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    env = dist_env()
+    if env.world <= 1:
         return DistInfo()
-    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    info = DistInfo(env.rank, env.world, env.local_rank)
     use_cuda = pick_device(device).type == "cuda"
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")

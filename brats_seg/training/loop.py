@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import DEFAULT_OVERLAP
 from ..conventions import REGIONS
 from ..evaluation.metrics import dice
 from ..inference.activations import get_activation
@@ -134,7 +135,7 @@ def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.
 
 
 def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: str = "sigmoid",
-                         window: Sequence[int], overlap: float = 0.5, amp: str = "auto") -> torch.Tensor:
+                         window: Sequence[int], overlap: float = DEFAULT_OVERLAP, amp: str = "auto") -> torch.Tensor:
     """Whole-volume region probabilities ``(B, 3, H, W, D)`` for ``image`` ``(B, C, H, W, D)``."""
     device = next(model.parameters()).device
 
@@ -149,7 +150,7 @@ def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: s
 
 
 def validate(model: nn.Module, cases: Iterable[tuple], *, window: Sequence[int], activation: str = "sigmoid",
-             overlap: float = 0.5, amp: str = "auto") -> dict[str, float]:
+             overlap: float = DEFAULT_OVERLAP, amp: str = "auto") -> dict[str, float]:
     """Dice per region (and their mean) over whole validation cases.
 
     ``cases`` yields ``(case, regions)`` as :func:`brats_seg.data.loaders.iter_validation_cases`

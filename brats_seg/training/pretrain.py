@@ -44,6 +44,8 @@ class PretrainConfig:
     model: str = "nnunet"
     preset: str = "base"
     cache: str | None = None
+    layout: str | None = None
+    label_scheme: str | None = None
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     epochs: int = 50
     steps_per_epoch: int = 250
@@ -94,7 +96,8 @@ def pretrain_data(cfg: PretrainConfig, run: Path) -> PretrainData:
 
     data = Path(cfg.data)
     cache = data if is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
-    skipped = preprocess_raw(data, cache, cfg.preprocess, progress=cfg.progress) if cache != data else {}
+    skipped = preprocess_raw(data, cache, cfg.preprocess, progress=cfg.progress, layout=cfg.layout,
+                             label_scheme=cfg.label_scheme) if cache != data else {}
     ids = cached_case_ids(cache)
     if not ids:
         raise ConfigError(f"{cache}: no preprocessed cases to pretrain on")

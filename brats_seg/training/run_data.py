@@ -86,7 +86,8 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     if cache != data and info.is_main:
         from ..data.preprocess import preprocess_raw
 
-        skipped = preprocess_raw(data, cache, cfg.preprocess, channels=MODALITIES, progress=cfg.progress)
+        skipped = preprocess_raw(data, cache, cfg.preprocess, channels=MODALITIES, progress=cfg.progress,
+                                 layout=cfg.layout, label_scheme=cfg.label_scheme)
     ddp.barrier(info)
     preprocessing = to_dict(cached_config(cache))  # CaseError naming dataset.json if it records none
     channels = tuple(read_index(cache)["channels"])

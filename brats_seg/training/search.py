@@ -92,6 +92,8 @@ class SearchConfig:
     arch_weight_decay: float = 1e-3
     fg_fraction: float = 0.5
     cache: str | None = None
+    layout: str | None = None
+    label_scheme: str | None = None
     num_workers: int = 0
     seed: int = 0
     device: str | None = None
@@ -117,8 +119,8 @@ def check_search_config(cfg: SearchConfig) -> None:
         raise ConfigError(f"search needs epochs, steps_per_epoch and batch_size >= 1, got {cfg.epochs},"
                           f" {cfg.steps_per_epoch}, {cfg.batch_size}")
     if not 0 <= cfg.warmup_epochs < cfg.epochs:
-        raise ConfigError(f"warm-up epochs must be in 0..{cfg.epochs - 1} (some epochs must search), got"
-                          f" {cfg.warmup_epochs}")
+        raise ConfigError(f"{cfg.warmup_epochs} warm-up epochs (--warmup) leave none of the {cfg.epochs} epochs"
+                          f" (--epochs) to search: give --warmup 0..{max(cfg.epochs - 1, 0)} or more --epochs")
     if cfg.space not in SPACES:
         raise ConfigError(f"unknown search space {cfg.space!r}; choose one of {', '.join(SPACES)}")
     divisor = int(np.prod(cfg.topology()["strides"]))

@@ -99,6 +99,7 @@ def _folder_data(data: Path, out: Path, cfg: Any, progress: bool) -> SearchData:
         raise ConfigError(f"{data}: data folder not found (give a dataset folder or a preprocessing cache)")
     out.mkdir(parents=True, exist_ok=True)
     run = prepare_data(TrainConfig(data=str(data), out=str(out), cache=cfg.cache, folds=1, seed=cfg.seed,
+                                   layout=cfg.layout, label_scheme=cfg.label_scheme,
                                    progress=progress), out, DistInfo())
     weight_ids, arch_ids = halves(run.train_ids)
     save_splits(out / "splits.json", [{"train": weight_ids, "val": arch_ids}], cfg.seed)

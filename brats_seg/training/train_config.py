@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import PreprocessConfig, from_dict, read_yaml
+from ..config import DEFAULT_OVERLAP, PreprocessConfig, from_dict, read_yaml
 from ..conventions import MODALITIES, get_scheme
 from ..data.subsets import ModalityDropout
 from ..data.transforms import AugmentConfig, check_augmentation
@@ -45,7 +45,9 @@ class TrainConfig:
     """Every setting of a training run; saved as ``RUN/config.yaml`` and inside each checkpoint.
 
     ``data``: a raw dataset folder (preprocessed into ``cache`` or ``RUN/cache``) or a
-    preprocessing cache. ``recipe``: a named set of settings
+    preprocessing cache; ``layout`` and ``label_scheme`` say how raw data is read (default: detected).
+    The defaults are sized for a GPU (``nnunet`` base, 128^3 patches, 100 x 250 steps); on a CPU take
+    ``recipe="cpu"`` or a ``tiny`` preset and small patches. ``recipe``: a named set of settings
     (:mod:`~brats_seg.training.recipes`; ``TrainConfig(recipe="nnunet", data=..., out=...)``):
     every field not given takes the recipe's value. ``recipe="nnunet"`` is nnU-Net v2's
     trainer as planned for BraTS; the defaults below are not.
@@ -88,6 +90,8 @@ class TrainConfig:
     preset: str = "base"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     cache: str | None = None
+    layout: str | None = None
+    label_scheme: str | None = None
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     epochs: int = 100
     steps_per_epoch: int = 250
@@ -112,7 +116,7 @@ class TrainConfig:
     fold: int = 0
     folds: int = 5
     val_every: int = 1
-    overlap: float = 0.5
+    overlap: float = DEFAULT_OVERLAP
     seed: int = 0
     device: str | None = None
     workers: int = 2

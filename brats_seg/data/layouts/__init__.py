@@ -20,5 +20,7 @@ name in ``dataset.json`` or a CSV header) raise :class:`~brats_seg.errors.CaseEr
 """
 
 from .discovery import LAYOUTS, Layout, detect_layout, discover_cases, get_layout, register_layout
+from .recorded import recorded_scheme
 
-__all__ = ["LAYOUTS", "Layout", "detect_layout", "discover_cases", "get_layout", "register_layout"]
+__all__ = ["LAYOUTS", "Layout", "detect_layout", "discover_cases", "get_layout", "recorded_scheme",
+           "register_layout"]

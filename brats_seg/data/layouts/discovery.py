@@ -4,7 +4,7 @@ folder or CSV manifest in a registered layout, auto-detected or forced by name."
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...errors import BratsSegError, CaseError
@@ -93,10 +93,12 @@ def _refuse_mixed_layouts(root: Path) -> None:
                         " folder or list the cases in a CSV manifest")
 
 
-def discover_cases(root: str | Path, layout: str | None = None) -> list[Case]:
+def discover_cases(root: str | Path, layout: str | None = None, label_scheme: str | None = None) -> list[Case]:
     """Find the cases under ``root`` (a dataset folder, one case folder, or a CSV manifest).
 
-    ``layout``: a name in :data:`LAYOUTS`, or None to detect it. A folder holding
+    ``layout``: a name in :data:`LAYOUTS`, or None to detect it. ``label_scheme``: the scheme of
+    every case's label map (``--label-scheme``: the checks hold the labels to it, as ``brats-seg check
+    --label-scheme`` does; None: decided from the layout, case ids and values). A folder holding
     exactly one subfolder and no cases (an unpacked archive) is looked into.
     Returns the cases sorted by case id; unlabeled cases have ``label=None``.
     Raises :class:`CaseError` for a missing path, when no case is found, or when case folders of two
@@ -112,4 +114,9 @@ def discover_cases(root: str | Path, layout: str | None = None) -> list[Case]:
     cases = chosen.read(root)
     if not cases:
         raise CaseError(f"{root}: no cases in the {chosen.name} layout ({chosen.description})")
+    if label_scheme is not None:
+        from ...conventions import get_scheme
+
+        name = get_scheme(label_scheme).name  # an unknown name is one line listing the known ones
+        cases = [replace(c, label_scheme=name, scheme_given=True) for c in cases]
     return sorted(cases, key=lambda c: c.case_id)
