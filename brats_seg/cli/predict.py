@@ -8,7 +8,10 @@
 Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.checks.read_case`).
 Exit status: 0 all cases written, 1 some cases failed (listed at the end, nothing of them
 written), 2 bad input (one case given and it failed, unreadable checkpoint, no cases, output
-over an input).
+over an input); with ``--exit-unsure``, 3 when every case was written but some were flagged as
+unsure (flagged cases are said in one line each and recorded in the sidecar's ``confidence``
+either way; docs/guides/new-site.md). A case whose intensities are far outside the training
+cases' range gets a one-line warning (the sidecar's ``intensity``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zero-fill", action="store_true",
                         help="run a model on a sequence subset it was not trained for, the missing ones zero-filled"
                              " (the HeMIS/RFNet baseline; quality drops, often sharply) instead of refusing the case")
+    parser.add_argument("--exit-unsure", action="store_true",
+                        help="exit 3 when every case was written but some prediction is flagged as unsure"
+                             " (disagreement or implausible anatomy; the sidecar's confidence)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -167,5 +173,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if env.world > 1:
         refuse_single_case(report.failed, len(cases))  # the gathered report of every process
-    print(f"{len(report.written)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
-    return report_failures(report.failed)
+    for line in report.flagged.values():
+        print(f"brats-seg predict: {line}", file=sys.stderr)
+    print(f"{len(report.written)} case(s) written to {args.out}, {len(report.failed)} failed"
+          f"{f', {len(report.flagged)} flagged as unsure' if report.flagged else ''}", file=sys.stderr)
+    from ..inference.confidence import EXIT_FLAGGED
+
+    return report_failures(report.failed) or (EXIT_FLAGGED if report.flagged and args.exit_unsure else 0)

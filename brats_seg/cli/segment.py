@@ -9,6 +9,8 @@ DICOM SEG when the input was a DICOM series. The sequences needed are the model'
 (:func:`brats_seg.prepare.required_sequences`): all its channels, or the subset a predictor
 that supports missing sequences accepts; a missing one is refused with one line naming it
 (exit 2; in a batch the case is listed and the exit status is 1). Otherwise as ``brats-seg prepare``.
+A prediction flagged as unsure (:mod:`brats_seg.inference.confidence`) is said in one line and in
+``qc.png``'s title instead of "QC PASSED"; with ``--exit-unsure`` the exit status is then 3.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-dicom-seg", action="store_true", help="no DICOM SEG even for DICOM inputs")
     parser.add_argument("--tta", type=int, default=0, metavar="N", help="test-time mirroring (0..8, default 0)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if available)")
+    parser.add_argument("--exit-unsure", action="store_true",
+                        help="exit 3 when every case was segmented but some prediction is flagged as unsure")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +52,15 @@ def run(args: argparse.Namespace) -> int:
                             dicom_seg=not args.no_dicom_seg, progress=not args.no_progress)
 
     result = run_cases(sources, work, required=lambda scans: required_sequences(predictor, scans))
+    from ..inference.confidence import EXIT_FLAGGED, one_line
+
+    flagged = {}
     for case_id, seg in result.done.items():
         print(f"{case_id}: {seg.prepared.folder / 'segmentation'}", file=sys.stderr)
-    return report(result.done, result.failed, f"segmented in {args.out}")
+        confidence = seg.record.get("confidence") or {}
+        if confidence.get("flagged"):
+            flagged[case_id] = one_line(case_id, confidence)
+            print(f"brats-seg segment: {flagged[case_id]}", file=sys.stderr)
+    code = report(result.done, result.failed, f"segmented in {args.out}")
+    return code or (EXIT_FLAGGED if flagged and args.exit_unsure else 0)
 

@@ -7,7 +7,9 @@ writes per case (all atomically; a failing case leaves no file behind):
   header and shape, as the BraTS submission expects;
 * optionally ``OUT/{case_id}_probabilities.nii.gz`` (H, W, D, 3: WT, TC, ET) and
   ``OUT/{case_id}_uncertainty.nii.gz`` (H, W, D, 3);
-* ``OUT/{case_id}.json``: every setting used, inputs, outputs, timing.
+* ``OUT/{case_id}.json``: every setting used, inputs, outputs, timing, the case's intensity
+  statistics against the training range (``intensity``) and how sure the prediction is
+  (``confidence``: scores, thresholds, ``flagged``; :mod:`.confidence`).
 
 A bad case (mismatched modality, corrupt file, sequences no member was trained
 without) is reported in one line and skipped. A case lacking sequences is given to each
@@ -38,6 +40,7 @@ from ..data.cases import Case, CaseVolumes, load_case
 from ..data.io import write_image, write_label
 from ..errors import BratsSegError
 from ..files import atomic_path
+from .confidence import one_line
 from .predictor import Prediction, Predictor
 
 DEFAULT_NAME_FORMAT = "{case_id}.nii.gz"
@@ -188,6 +191,8 @@ def predict_case(predictor: Predictor, case: Case, paths: dict[str, Path], optio
         "name_format": options.name_format,
         "settings": predictor.settings(),
         "result": pred.info,
+        "intensity": pred.info["intensity"],
+        "confidence": pred.info["confidence"],
         "brats_seg": __version__,
     }
     write_prediction(pred, vol.reference, paths, options, sidecar)
@@ -198,14 +203,16 @@ def predict_case(predictor: Predictor, case: Case, paths: dict[str, Path], optio
 
 @dataclass
 class BatchReport:
-    """``written``: case ids done; ``failed``: case id -> one-line reason; ``seconds`` per case."""
+    """``written``: case ids done; ``failed``: case id -> one-line reason; ``seconds`` per case;
+    ``flagged``: written cases whose prediction is unsure (case id -> one line, :mod:`.confidence`)."""
 
     written: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    flagged: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"written": self.written, "failed": self.failed, "seconds": self.seconds}
+        return {"written": self.written, "failed": self.failed, "seconds": self.seconds, "flagged": self.flagged}
 
 
 def _one_line(case_id: str, e: BaseException) -> str:
@@ -259,6 +266,8 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
                     print(f"brats-seg predict: {report.failed[case.case_id]}", file=log)
             else:
                 report.written.append(case.case_id)
+                if sidecar["confidence"]["flagged"]:
+                    report.flagged[case.case_id] = one_line(case.case_id, sidecar["confidence"])
                 report.seconds[case.case_id] = round(time.perf_counter() - t0, 3)
             bar.update(1)
     bar.close()
@@ -285,6 +294,7 @@ def write_summary(out: str | Path, report: BatchReport, env: DistEnv, settings: 
             merged.written += d["written"]
             merged.failed.update(d["failed"])
             merged.seconds.update(d["seconds"])
+            merged.flagged.update(d.get("flagged", {}))
             p.unlink()
         report = merged
     summary = {"cases": len(report.written) + len(report.failed), **report.to_dict(), "processes": env.world,
