@@ -6,7 +6,8 @@ and a summary; ``--json`` prints a list of ``{"case", "ok", "layout",
 instead (``intensity``: per sequence, raw p1/p50/p99, mean, std and z-scored p1/p99 inside the brain,
 :mod:`brats_seg.data.intensity`). ``--intensity`` adds those statistics to the table; ``--model CKPT``
 compares each case with the training cases' range the checkpoint records (``far_outside`` in the
-JSON, a note in the table: the rule ``segment`` and ``predict`` warn by). ``--allow-missing`` (all four, or a comma list such as ``t1n,t2w``) reports an
+JSON, a note in the table: the rule ``segment`` and ``predict`` warn by).
+``--allow-missing`` (all four, or a comma list such as ``t1n,t2w``) reports an
 absent sequence as a finding, not an error: for models trained with modality dropout.
 Exit 0 only when every case is valid, 1 when some case is not, 2 for bad input.
 Every other command that reads cases applies the same checks (:mod:`brats_seg.data.checks`).

@@ -31,8 +31,8 @@ from ..errors import BratsSegError, CaseError
 from .cache import Preprocessed, entry_fingerprint, remove_entry, write_cached, write_index
 from .cases import Case, CaseVolumes, load_case
 from .geometry import box_slices, foreground_bbox, preprocessed_affine, resample, target_shape
-from .io import n4_bias_correction
 from .intensity import intensity_stats
+from .io import n4_bias_correction
 from .layouts import discover_cases
 from .normalization import get_normalizer
 

@@ -21,7 +21,8 @@ see docs/guides/new-site.md): expert labels reach at most outside_brain 0.000, f
 (BraTS-SSA-00076-000), scattered 0.003; the thresholds leave a margin for a model's rougher
 outlines (3x for flair_dark; crumbs of 10 %). The disagreement threshold (0.25: a quarter of the
 predicted volume in dispute) is a stated choice, not yet calibrated on a trained model's mirrored
-predictions (the calibration script does that given ``--model``). An empty prediction is not scored (nothing to judge) and not flagged.
+predictions (the calibration script does that given ``--model``). An empty prediction is not
+scored (nothing to judge) and not flagged.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def _share(mask: np.ndarray, of: np.ndarray, total: int) -> float:
 
 
 def scattered_share(tumour: np.ndarray) -> float:
-    """Share of ``tumour`` ``(h, w, d)`` bool in 26-connected components under :data:`COMPONENT_SHARE` of the largest."""
+    """Share of ``tumour`` ``(h, w, d)`` bool in 26-connected components under :data:`COMPONENT_SHARE`
+    of the largest."""
     from scipy import ndimage
 
     components, n = ndimage.label(tumour, structure=np.ones((3, 3, 3), bool))

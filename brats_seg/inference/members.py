@@ -18,8 +18,14 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import (REQUIRED_KEYS, intensity_range_of, load_checkpoint, model_from_checkpoint, preprocessing_of,
-                          trained_subsets_of)
+from ..checkpoint import (
+    REQUIRED_KEYS,
+    intensity_range_of,
+    load_checkpoint,
+    model_from_checkpoint,
+    preprocessing_of,
+    trained_subsets_of,
+)
 from ..config import PreprocessConfig
 from ..conventions import REGIONS, canonical_modality
 from ..errors import BratsSegError, CheckpointError

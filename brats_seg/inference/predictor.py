@@ -36,11 +36,11 @@ import torch
 from ..config import to_dict
 from ..conventions import REGIONS, get_scheme
 from ..data.cases import CaseVolumes
+from ..data.intensity import brain_mask, far_outside
 from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
 from ..errors import BratsSegError, CheckpointError
 from .activations import get_activation
-from ..data.intensity import brain_mask, far_outside
 from .backends import BACKENDS, make_runner, resolve_precision
 from .confidence import assess
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
