@@ -12,14 +12,18 @@ label) inside the brain's box:
                   nonzero; for ``segment``, the prepared brain mask).
 ``flair_dark``    share of tumour voxels whose FLAIR is at or below the brain's median FLAIR
                   (gliomas are FLAIR-bright: edema and tumour); None without a FLAIR input.
-``scattered``     share of tumour voxels in connected components (26-connected) smaller than
-                  :data:`COMPONENT_SHARE` of the largest: tumour in crumbs, not in a mass.
+``scattered``     share of tumour voxels outside the largest connected component (26-connected):
+                  tumour in pieces, not in one mass (a truly multifocal glioma scores high too:
+                  the flag asks for a look, it does not say the labels are wrong).
 
 A case is *flagged* when any score is above its threshold (:data:`THRESHOLDS`). The thresholds
 come from the expert labels of the 22 shared labelled cases (``benchmarks/calibrate_confidence.py``,
 see docs/guides/new-site.md): expert labels reach at most outside_brain 0.000, flair_dark 0.063
-(BraTS-SSA-00076-000), scattered 0.003; the thresholds leave a margin for a model's rougher
-outlines (3x for flair_dark; crumbs of 10 %). The disagreement threshold (0.25: a quarter of the
+(BraTS-SSA-00076-000), scattered 0.0026 (BraTS-GLI-00000-000); a model's outlines are rougher: the rule network of the
+tests (WT Dice 0.95 on Brats18_TCIA01_201_1, predicted at 2 mm) puts 2.3 % of its tumour outside
+the brain (resampling spills over the brain's edge), flair_dark 0.024, scattered 0.0. The
+thresholds leave that margin: a tenth of the tumour outside the brain, 3x the experts' flair_dark,
+a quarter of the tumour away from its main mass. The disagreement threshold (0.25: a quarter of the
 predicted volume in dispute) is a stated choice, not yet calibrated on a trained model's mirrored
 predictions (the calibration script does that given ``--model``). An empty prediction is not
 scored (nothing to judge) and not flagged.
@@ -32,10 +36,7 @@ from typing import Any
 
 import numpy as np
 
-COMPONENT_SHARE = 0.05
-"""Components smaller than this share of the largest count as crumbs (``scattered``)."""
-
-THRESHOLDS: dict[str, float] = {"disagreement": 0.25, "outside_brain": 0.02, "flair_dark": 0.20, "scattered": 0.10}
+THRESHOLDS: dict[str, float] = {"disagreement": 0.25, "outside_brain": 0.10, "flair_dark": 0.20, "scattered": 0.25}
 """Scores above these flag a case (calibration: module docstring and docs/guides/new-site.md)."""
 
 EXIT_FLAGGED = 3
@@ -48,16 +49,14 @@ def _share(mask: np.ndarray, of: np.ndarray, total: int) -> float:
 
 
 def scattered_share(tumour: np.ndarray) -> float:
-    """Share of ``tumour`` ``(h, w, d)`` bool in 26-connected components under :data:`COMPONENT_SHARE`
-    of the largest."""
+    """Share of ``tumour`` ``(h, w, d)`` bool outside its largest 26-connected component."""
     from scipy import ndimage
 
     components, n = ndimage.label(tumour, structure=np.ones((3, 3, 3), bool))
     if n <= 1:
         return 0.0
     sizes = np.bincount(components.ravel())[1:]
-    small = sizes[sizes < COMPONENT_SHARE * sizes.max()].sum()
-    return round(float(small) / float(sizes.sum()), 4)
+    return round(1.0 - float(sizes.max()) / float(sizes.sum()), 4)
 
 
 def plausibility(labels: np.ndarray, brain: np.ndarray, flair: np.ndarray | None) -> dict[str, float | None]:
