@@ -145,7 +145,8 @@ class Predictor:
         unranged = [m.name for m in self.members if m.intensity_range is None]
         if unranged and warn:
             print(f"brats-seg: note: {', '.join(unranged)} record(s) no training intensity range (an older"
-                  " checkpoint, or a network not trained by brats-seg train): case intensities are not compared with the training cases'", file=sys.stderr)
+                  " checkpoint, or a network not trained by brats-seg train): case intensities are not"
+                  " compared with the training cases'", file=sys.stderr)
         unknown = [m.name for m in self.members if m.spacing_unknown]
         if unknown and warn:
             print(f"brats-seg: warning: {', '.join(unknown)} record(s) no training spacing (format-1 checkpoint):"

@@ -19,8 +19,9 @@ from brats_seg.inference.confidence import THRESHOLDS, disagreement, plausibilit
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS / "prepare"))
-from helpers import tiny_volumes, write_nifti  # noqa: E402
 from test_cli_predict import tiny_checkpoint  # noqa: E402
+
+from helpers import tiny_volumes, write_nifti  # noqa: E402
 
 CASE = "Brats18_TCIA01_201_1"
 
