@@ -2,7 +2,7 @@
 
 ``TrainConfig.follow_init`` (set by ``--recipe finetune``) makes a run with ``--init-from SOURCE``
 build the SOURCE's architecture (registry name and keyword arguments), preprocess as it did (its
-normalization and training spacing), cut its patch size and train its loss, so every weight of
+recorded preprocessing: normalization, target spacing), cut its patch size and train its loss, so every weight of
 SOURCE lands in the new network and the first step starts from SOURCE's predictions. Settings
 given explicitly for the run (``--patch``, ``--loss``, ...) are replaced; what was replaced is printed.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..checkpoint import load_checkpoint, preprocessing_of, spacing_of
+from ..checkpoint import load_checkpoint, preprocessing_of
 from ..errors import ConfigError
 from .train_config import TrainConfig
 
@@ -32,9 +32,7 @@ def source_settings(path: str) -> dict[str, Any]:
     for key in ("preset", "deep_supervision"):
         if key in kwargs:
             settings[key] = kwargs[key]
-    preprocessing = preprocessing_of(ckpt)
-    spacing = spacing_of(ckpt)
-    settings["preprocess"] = dataclasses.replace(preprocessing, spacing=spacing) if spacing else preprocessing
+    settings["preprocess"] = preprocessing_of(ckpt)  # as recorded: a target spacing, or the cases' own
     source_cfg = (ckpt.get("provenance") or {}).get("config") or {}
     if isinstance(source_cfg.get("loss"), str) and ckpt.get("label_scheme") != "none":  # not a pretraining task's
         settings["loss"] = source_cfg["loss"]
