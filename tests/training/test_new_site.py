@@ -5,12 +5,9 @@ and writes a checkpoint that loads, predicts and records what it did."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nibabel as nib
-import numpy as np
 import pytest
 import torch
+from sitehelp import crop_cases
 
 from brats_seg.checkpoint import load_checkpoint, model_from_checkpoint
 from brats_seg.cli import main
@@ -19,20 +16,6 @@ from brats_seg.training.loop import _forward_loss
 
 TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size", "2", "--workers", "0",
         "--threads", "1", "--no-progress", "--folds", "1"]
-
-
-def crop_cases(shared_data: Path, site: str, n: int, out: Path, size: int = 40) -> Path:
-    """The first ``n`` cases of ``site`` cropped to ``size``^3 around their tumour's centre (labels kept)."""
-    for case in sorted((shared_data / site).iterdir())[:n]:
-        seg = next(case.glob("*seg.nii.gz"))
-        centre = np.round(np.argwhere(np.asanyarray(nib.load(seg).dataobj) > 0).mean(0)).astype(int)
-        lo = [int(np.clip(c - size // 2, 0, s - size)) for c, s in zip(centre, nib.load(seg).shape)]
-        box = tuple(slice(a, a + size) for a in lo)
-        for f in case.glob("*.nii.gz"):
-            img = nib.load(f)
-            (out / case.name).mkdir(parents=True, exist_ok=True)
-            nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj)[box], img.affine, img.header), out / case.name / f.name)
-    return out
 
 
 @pytest.fixture(scope="module")
