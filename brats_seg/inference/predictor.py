@@ -143,10 +143,9 @@ class Predictor:
         self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(weights, len(members)))]
         self.warn = bool(warn)
         unranged = [m.name for m in self.members if m.intensity_range is None]
-        if unranged and warn:
-            print(f"brats-seg: note: {', '.join(unranged)} record(s) no training intensity range (an older"
-                  " checkpoint, or a network not trained by brats-seg train): case intensities are not"
-                  " compared with the training cases'", file=sys.stderr)
+        self._range_note = (f"brats-seg: note: {', '.join(unranged)} record(s) no training intensity range (an"
+                            " older checkpoint, or a network not trained by brats-seg train): case intensities are"
+                            " not compared with the training cases'") if unranged and warn else None
         unknown = [m.name for m in self.members if m.spacing_unknown]
         if unknown and warn:
             print(f"brats-seg: warning: {', '.join(unknown)} record(s) no training spacing (format-1 checkpoint):"
@@ -338,6 +337,9 @@ class Predictor:
         for g in grids:
             for c, s in (g.get("intensity") or {}).items():
                 stats.setdefault(c, s)
+        if self._range_note:  # said once, with the first case predicted (a refused case stays one line)
+            print(self._range_note, file=sys.stderr)
+            self._range_note = None
         ranges = [m.intensity_range for m in self.members if m.intensity_range is not None]
         outside = sorted({line for r in ranges for line in far_outside(stats, r)})
         if outside and self.warn:
