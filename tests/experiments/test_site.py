@@ -8,10 +8,10 @@ import csv
 import json
 
 import pytest
+from sitehelp import crop_cases
 
 from brats_seg.cli import main
 from brats_seg.experiments.site import ARMS, PRESETS
-from sitehelp import crop_cases
 
 
 def test_site_smoke_end_to_end(shared_data, tmp_path, capsys):
