@@ -15,6 +15,8 @@ strings, lists and dicts. Layout (ARCHITECTURE.md §4)::
     trained_subsets  [["t1c", "t2f"], ...] the channel subsets the network was trained for (modality
                    dropout; optional, read it with trained_subsets_of)
     required_channels  the channels in every trained subset (optional, read it with required_channels_of)
+    intensity_range  {seq: {stat: [min, max]}, "cases": n, "rule": ...}: the training cases' raw
+                   intensities inside the brain (optional; data.intensity; read it with intensity_range_of)
     state_dict     model weights
     provenance     {"epoch", "metrics", "config", "versions", ...}
     training       optional resume state (optimizer, scheduler, scaler, RNG), last.pt only
@@ -72,13 +74,15 @@ def make_checkpoint(
     provenance: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
     subsets: Sequence[Sequence[str]] | None = None,
+    intensity_range: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the checkpoint dict (weights moved to CPU).
 
     ``spacing``: the voxel spacing (mm, array-axis order) the network was trained at; ``None``
     records that it is unknown (a network not trained by ``brats-seg train``), and prediction
     then keeps each scan's own grid. ``subsets``: the channel subsets it was trained for
-    (modality dropout); None: complete input only.
+    (modality dropout); None: complete input only. ``intensity_range``: the training cases'
+    :func:`~brats_seg.data.intensity.training_range` (None: unknown, not recorded).
     """
     module = getattr(model, "module", model)  # unwrap DDP
     module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
@@ -97,6 +101,8 @@ def make_checkpoint(
         "provenance": {"versions": library_versions(), **to_dict(dict(provenance or {}))},
     }
     ckpt["required_channels"] = _intersection(ckpt["trained_subsets"], channels)
+    if intensity_range is not None:
+        ckpt["intensity_range"] = to_dict(dict(intensity_range))
     if training is not None:
         ckpt["training"] = dict(training)
     return ckpt
@@ -184,6 +190,15 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
 
 def preprocessing_of(ckpt: Mapping[str, Any]) -> PreprocessConfig:
     return from_dict(PreprocessConfig, ckpt["preprocessing"], source="checkpoint preprocessing")
+
+
+def intensity_range_of(ckpt: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The training cases' intensity range (``data.intensity.training_range``), or None for a
+    checkpoint that records none (older files, networks not trained by ``brats-seg train``)."""
+    found = ckpt.get("intensity_range")
+    if found is not None and not isinstance(found, Mapping):
+        raise CheckpointError(f"checkpoint intensity_range must be a dict, got {type(found).__name__}")
+    return None if found is None else dict(found)
 
 
 def spacing_of(ckpt: Mapping[str, Any]) -> tuple[float, float, float] | None:

@@ -50,7 +50,8 @@ class BatchOutcome:
 
     ``done``: case ids that went through, in order (``results``: what each gave, where the batch
     gives something, e.g. a prepared case); ``skipped``: nothing to do (up to date); ``failed``:
-    case id -> one line naming the case and the problem; ``seconds``: per case done.
+    case id -> one line naming the case and the problem; ``seconds``: per case done; ``flagged``:
+    cases done whose prediction is unsure (case id -> one line, :mod:`brats_seg.inference.confidence`).
     """
 
     done: list[str] = field(default_factory=list)
@@ -58,6 +59,7 @@ class BatchOutcome:
     skipped: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    flagged: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -80,3 +82,4 @@ class BatchOutcome:
         self.failed.update(other.failed)
         self.seconds.update(other.seconds)
         self.results.update(other.results)
+        self.flagged.update(other.flagged)

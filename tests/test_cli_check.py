@@ -13,7 +13,7 @@ from brats_seg.cli import main
 from brats_seg.conventions import LABEL_SCHEMES
 from helpers import write_dataset
 
-KEYS = ["case", "ok", "layout", "label_scheme", "modalities", "shape", "errors", "missing", "findings"]
+KEYS = ["case", "ok", "layout", "label_scheme", "modalities", "shape", "errors", "missing", "findings", "intensity"]
 
 
 def test_real_brats2018_json(shared_data, capsys):

@@ -26,7 +26,7 @@ def shell_examples() -> list[tuple[str, str]]:
     found = []
     for page in PAGES:
         for block in FENCE.findall(page.read_text(encoding="utf-8")):
-            for line in block.splitlines():
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines():  # continuation lines joined
                 line = line.split(" #", 1)[0].strip()
                 for marker in ("brats-seg ", "-m brats_seg.cli "):
                     if marker in line:

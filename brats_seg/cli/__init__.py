@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "models": "list the registered architectures with parameters and GFLOPs",
     "search": "differentiable V-NAS architecture search; writes genotype.json",
     "train": "train a region-based (WT/TC/ET) segmentation model",
+    "adapt": "adapt a trained model to a new site's unlabelled scans (TENT); writes a new checkpoint",
     "pretrain": "self-supervised (Models Genesis-style) pretraining on unlabeled scans",
     "predict": "segment raw scans with one or more checkpoints (sliding window, TTA, ensemble)",
     "prepare": "scanner output (DICOM/NIfTI, skull on, any orientation) -> a BraTS-form case in the MNI frame",

@@ -2,8 +2,12 @@
 
 Prints one row per case (layout, label scheme, modalities, shape, every problem)
 and a summary; ``--json`` prints a list of ``{"case", "ok", "layout",
-"label_scheme", "modalities", "shape", "errors", "missing", "findings"}`` on stdout
-instead. ``--allow-missing`` (all four, or a comma list such as ``t1n,t2w``) reports an
+"label_scheme", "modalities", "shape", "errors", "missing", "findings", "intensity"}`` on stdout
+instead (``intensity``: per sequence, raw p1/p50/p99, mean, std and z-scored p1/p99 inside the brain,
+:mod:`brats_seg.data.intensity`). ``--intensity`` adds those statistics to the table; ``--model CKPT``
+compares each case with the training cases' range the checkpoint records (``far_outside`` in the
+JSON, a note in the table: the rule ``segment`` and ``predict`` warn by).
+``--allow-missing`` (all four, or a comma list such as ``t1n,t2w``) reports an
 absent sequence as a finding, not an error: for models trained with modality dropout.
 Exit 0 only when every case is valid, 1 when some case is not, 2 for bad input.
 Every other command that reads cases applies the same checks (:mod:`brats_seg.data.checks`).
@@ -25,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a missing sequence is a finding, not an error (all four, or a comma list like t1n,t2w):"
                              " for models trained with --modality-dropout")
     parser.add_argument("--json", action="store_true", help="print a JSON list on stdout instead of a table")
+    parser.add_argument("--intensity", action="store_true",
+                        help="add each sequence's brain intensity statistics (p1/p50/p99, mean, std) to the table")
+    parser.add_argument("--model", metavar="CKPT",
+                        help="compare each case's intensities with the training cases' range this checkpoint records")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -47,6 +55,31 @@ def format_table(results) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def intensity_table(results) -> str:
+    """Per case and sequence: raw p1/p50/p99, mean, std inside the brain; far-outside notes."""
+    lines = ["intensity inside the brain (raw p1 / p50 / p99, mean, std; z-scored p1 / p99):"]
+    for r in results:
+        for m, s in r.intensity.items():
+            if s:
+                lines.append(f"  {r.case}  {m}  {s['p1']:.4g} / {s['p50']:.4g} / {s['p99']:.4g}, {s['mean']:.4g},"
+                             f" {s['std']:.4g}; {s['z_p1']:.2f} / {s['z_p99']:.2f}")
+        for note in getattr(r, "far_outside", []):
+            lines.append(f"  {r.case}  far outside the training cases': {note}")
+    return "\n".join(lines)
+
+
+def _compare(results, checkpoint: str) -> None:
+    from ..checkpoint import intensity_range_of, load_checkpoint
+    from ..data.intensity import far_outside
+    from ..errors import CheckpointError
+
+    ranges = intensity_range_of(load_checkpoint(checkpoint))
+    if ranges is None:
+        raise CheckpointError(f"{checkpoint}: records no training intensity range (an older checkpoint)")
+    for r in results:
+        r.far_outside = far_outside(r.intensity, ranges)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..data.checks import check_dataset
     from ..data.layouts import get_layout
@@ -57,9 +90,14 @@ def run(args: argparse.Namespace) -> int:
     allow = () if args.allow_missing is None else parse_subset(args.allow_missing)
     results = check_dataset(args.data, layout=args.layout, scheme=args.label_scheme,
                             progress=not args.no_progress, allow_missing=allow)
+    if args.model:
+        _compare(results, args.model)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        extra = (lambda r: {"far_outside": r.far_outside}) if args.model else (lambda r: {})
+        print(json.dumps([{**r.to_dict(), **extra(r)} for r in results], indent=2))
     else:
         print(format_table(results))
+        if args.intensity or args.model:
+            print(intensity_table(results))
     sys.stdout.flush()
     return 0 if all(r.ok for r in results) else 1

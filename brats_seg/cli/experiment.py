@@ -6,6 +6,10 @@ frozen or not, several training-set sizes), ``ensembles`` (members, EMMA-style
 combinations, error correlation vs gain), ``modalities`` (the 15 sequence subsets:
 modality dropout vs zero-filling). Each writes ``results.csv``, ``results.md``,
 ``results.png`` and ``summary.json`` into ``--out``.
+
+``transfer --source-data A B --target-data C`` compares ways of bringing a model to a new site
+instead (source only, target only, pooled, fine-tuned three ways, TENT, synthetic source;
+leave-one-case-out on the target cases: :mod:`brats_seg.experiments.site`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights-2d", metavar="FILE",
                         help="transfer: torchvision-format 2-D ResNet state-dict file to inflate (default: a"
                              " randomly initialized one, labeled as such in the table)")
+    parser.add_argument("--source-data", nargs="+", metavar="DIR",
+                        help="transfer: the source population's labelled cases (e.g. ../shared/data/brats2018"
+                             " ../shared/data/brats2021); with --target-data, the new-site comparison")
+    parser.add_argument("--target-data", nargs="+", metavar="DIR",
+                        help="transfer: the new site's labelled cases, scored leave-one-case-out (e.g."
+                             " ../shared/data/ssa)")
     parser.add_argument("--genotype", metavar="FILE",
                         help="architectures: genotype.json of a V-NAS search (brats-seg search) for the vnas model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -44,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     options: dict = {}
     if args.name == "transfer":
-        options["weights_2d"] = args.weights_2d
+        options.update(weights_2d=args.weights_2d, source_data=args.source_data, target_data=args.target_data)
+    elif args.source_data or args.target_data:
+        raise ConfigError("--source-data and --target-data apply to the transfer experiment only")
     if args.genotype:
         if args.name != "architectures":
             raise ConfigError("--genotype applies to the architectures experiment only")

@@ -8,7 +8,10 @@
 Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.checks.read_case`).
 Exit status: 0 all cases written, 1 some cases failed (listed at the end, nothing of them
 written), 2 bad input (one case given and it failed, unreadable checkpoint, no cases, output
-over an input).
+over an input); with ``--exit-unsure``, 4 when every case was written but some were flagged as
+unsure (flagged cases are said in one line each and recorded in the sidecar's ``confidence``
+either way; docs/guides/new-site.md). A case whose intensities are far outside the training
+cases' range gets a one-line warning (the sidecar's ``intensity``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " (default) or entropy of the averaged probability")
     parser.add_argument("--name-format", default="{case_id}.nii.gz",
                         help="label file name (default {case_id}.nii.gz, as BraTS submissions expect)")
+    _add_postprocessing(parser)
+    _add_runtime(parser)
+    parser.add_argument("--zero-fill", action="store_true",
+                        help="run a model on a sequence subset it was not trained for, the missing ones zero-filled"
+                             " (the HeMIS/RFNet baseline; quality drops, often sharply) instead of refusing the case")
+    parser.add_argument("--exit-unsure", action="store_true",
+                        help="exit 4 when every case was written but some prediction is flagged as unsure"
+                             " (disagreement or implausible anatomy; the sidecar's confidence)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_postprocessing(parser: argparse.ArgumentParser) -> None:
     post = parser.add_argument_group("postprocessing (default: the rule the checkpoint records, e.g. --recipe cpu's,"
                                       " else none; a flag changes that one setting)")
     post.add_argument("--threshold", type=float, help="region probability threshold (default 0.5)")
@@ -68,6 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     post.add_argument("--et-min-voxels", type=int, metavar="VOXELS",
                       help="relabel enhancing tumor as core when its volume is below this (nnU-Net BraTS"
                            " 2020 rule; 0: off)")
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    """What computes the windows, at which precision, on how many threads."""
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx", "openvino"),
                         help="what computes the windows: torch (default, any device), onnx (ONNX Runtime) or"
                              " openvino (CPU; the fastest there); same windows and blending")
@@ -77,10 +96,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " (benchmarks/bench_predict.py)")
     parser.add_argument("--threads", type=int, help="CPU threads (torch, ONNX Runtime, OpenVINO)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
-    parser.add_argument("--zero-fill", action="store_true",
-                        help="run a model on a sequence subset it was not trained for, the missing ones zero-filled"
-                             " (the HeMIS/RFNet baseline; quality drops, often sharply) instead of refusing the case")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _cases_from_files(args):
@@ -150,5 +165,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if env.world > 1:
         refuse_single_case(report.failed, len(cases))  # the gathered report of every process
-    print(f"{len(report.done)} case(s) written to {args.out}, {len(report.failed)} failed", file=sys.stderr)
-    return report_failures(report.failed)
+    for line in report.flagged.values():
+        print(f"brats-seg predict: {line}", file=sys.stderr)
+    print(f"{len(report.done)} case(s) written to {args.out}, {len(report.failed)} failed"
+          f"{f', {len(report.flagged)} flagged as unsure' if report.flagged else ''}", file=sys.stderr)
+    from ..inference.confidence import EXIT_FLAGGED
+
+    return report_failures(report.failed) or (EXIT_FLAGGED if report.flagged and args.exit_unsure else 0)

@@ -12,6 +12,9 @@ that supports missing sequences accepts; a missing one is refused with one line 
 
 Exit status 3: every case segmented, but a DICOM input could not carry a DICOM SEG (e.g. no Frame
 of Reference UID): the NIfTI labels stand and one line per such input says why.
+A prediction flagged as unsure (:mod:`brats_seg.inference.confidence`) is said in one line and in
+``qc.png``'s title instead of "QC PASSED"; with ``--exit-unsure`` the exit status is then 4 (when
+nothing failed).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-dicom-seg", action="store_true", help="no DICOM SEG even for DICOM inputs")
     parser.add_argument("--tta", type=int, default=0, metavar="N", help="test-time mirroring (0..8, default 0)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if available)")
+    parser.add_argument("--exit-unsure", action="store_true",
+                        help="exit 4 when every case was segmented but some prediction is flagged as unsure")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,10 +57,17 @@ def run(args: argparse.Namespace) -> int:
                             dicom_seg=not args.no_dicom_seg, progress=not args.no_progress)
 
     result = run_cases(sources, work, required=lambda scans: required_sequences(predictor, scans))
+    from ..inference.confidence import EXIT_FLAGGED, one_line
+
+    flagged = {}
     for case_id, seg in result.results.items():
         print(f"{case_id}: {seg.prepared.folder / 'segmentation'}", file=sys.stderr)
-    status = report(result.results, result.failed, f"segmented in {args.out}")
-    return no_dicom_seg_status(result.results, status)
+        confidence = seg.record.get("confidence") or {}
+        if confidence.get("flagged"):
+            flagged[case_id] = one_line(case_id, confidence)
+            print(f"brats-seg segment: {flagged[case_id]}", file=sys.stderr)
+    status = no_dicom_seg_status(result.results, report(result.results, result.failed, f"segmented in {args.out}"))
+    return status or (EXIT_FLAGGED if flagged and args.exit_unsure else 0)
 
 
 NO_DICOM_SEG = 3

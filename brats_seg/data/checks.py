@@ -39,6 +39,7 @@ from isal.igzip import decompress as _gunzip
 from ..conventions import MODALITIES, AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme
 from ..errors import BratsSegError, CaseError
 from .cases import Case, CaseVolumes
+from .intensity import intensity_stats
 from .io import Image, read_image
 from .layouts import discover_cases
 
@@ -71,12 +72,14 @@ class CheckResult:
     """Modalities absent that the caller allowed to be missing (not errors)."""
     findings: list[str] = field(default_factory=list)
     """Facts worth reporting that do not make the case invalid (an allowed missing modality)."""
+    intensity: dict = field(default_factory=dict)
+    """Per sequence, raw intensity statistics inside the brain (:mod:`.intensity`); empty for an invalid case."""
 
     def to_dict(self) -> dict:
         """The JSON record of ``brats-seg check --json``."""
         return {"case": self.case, "ok": self.ok, "layout": self.layout, "label_scheme": self.label_scheme,
                 "modalities": list(self.modalities), "shape": self.shape, "errors": list(self.errors),
-                "missing": list(self.missing), "findings": list(self.findings)}
+                "missing": list(self.missing), "findings": list(self.findings), "intensity": self.intensity}
 
 
 def _fmt(shape: Sequence[int]) -> str:
@@ -308,7 +311,11 @@ def check_case(case: Case, scheme: str | None = None, *, allow_missing: Collecti
     whose absence is a finding (``result.findings``), not an error (a model trained
     for the subset without them).
     """
-    return _inspect(case, tuple(dict.fromkeys([*MODALITIES, *case.modalities])), scheme, allow_missing, True)[0]
+    result, read = _inspect(case, tuple(dict.fromkeys([*MODALITIES, *case.modalities])), scheme, allow_missing, True)
+    if result.ok and read.volumes:
+        names = list(read.volumes)
+        result.intensity = intensity_stats(np.stack([read.volumes[m].array for m in names]), names)
+    return result
 
 
 def read_case(case: Case, channels: Sequence[str] = MODALITIES, *, with_label: bool = True,

@@ -79,6 +79,9 @@ class DeviceAugmentation:
         if self.cfg.p_elastic > 0:
             raise ConfigError("elastic deformation is not available in on-device augmentation; set"
                               " augmentation.p_elastic to 0 or augment on the CPU")
+        if self.cfg.p_thick_slices > 0 or self.cfg.p_bias_field > 0:
+            raise ConfigError("thick slices and bias fields are not available in on-device augmentation; set"
+                              " augmentation.p_thick_slices and p_bias_field to 0 or augment on the CPU")
         if self.cfg.pipeline != "monai":
             raise ConfigError(f"on-device augmentation runs the 'monai' pipeline only, not"
                               f" {self.cfg.pipeline!r}; set augmentation.pipeline to monai or augment on the CPU")

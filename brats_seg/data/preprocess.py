@@ -31,6 +31,7 @@ from ..errors import BatchOutcome, BratsSegError, CaseError
 from .cache import Preprocessed, entry_fingerprint, remove_entry, write_cached, write_index
 from .cases import Case, CaseVolumes, load_case
 from .geometry import box_slices, foreground_bbox, preprocessed_affine, resample, target_shape
+from .intensity import intensity_stats
 from .io import n4_bias_correction
 from .layouts import discover_cases
 from .normalization import get_normalizer
@@ -108,6 +109,7 @@ def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig, scheme_given: bool = Fa
     if vol.image.ndim != 4:
         raise CaseError(f"expected image of shape (C, H, W, D), got {vol.image.shape}")
     grid = _crop(vol, cfg)
+    intensity = intensity_stats(grid.image, vol.channels, grid.mask)  # raw, inside the brain
     if cfg.n4:
         grid.image = np.stack([n4_bias_correction(ch, grid.mask) for ch in grid.image])
     cropped_shape = [int(s) for s in grid.image.shape[1:]]
@@ -127,6 +129,7 @@ def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig, scheme_given: bool = Fa
         "shape": [int(s) for s in grid.image.shape[1:]], "spacing": [float(s) for s in spacing],
         "target_spacing": None if cfg.spacing is None else [float(s) for s in cfg.spacing],
         "normalization": cfg.normalization, "config": to_dict(cfg), "version": PREPROCESS_VERSION,
+        "intensity": intensity,
     }
     properties["preprocessed_affine"] = preprocessed_affine(properties).tolist()
     return Preprocessed(grid.image, grid.label, properties)

@@ -22,6 +22,9 @@ Elastic deformation is off by default in both, as in nnU-Net v2; only the ``mona
 pipeline has it (MONAI's ``Rand3DElasticd``, about 1.6 s per 128^3 patch on one core,
 more than all other transforms together).
 
+Scanner-shaped options (:mod:`brats_seg.data.scanner_augment`: thick slices along one axis, a
+bias field) follow either pipeline when their probabilities are above 0 (default 0: off).
+
 Each sample is a dict ``{"image": (C, *crop) float32 tensor, "label": (1, *crop)
 float tensor of label values}``; the pipeline returns ``image`` ``(C, *patch)`` and
 ``label`` ``(1, *patch)`` with label values only (never interpolated values). Regions
@@ -76,6 +79,34 @@ class AugmentConfig:
     p_gamma: float = 0.3
     gamma_range: tuple[float, float] = (0.7, 1.5)
     p_flip: float = 0.5
+    p_thick_slices: float = 0.0
+    """Per channel: thick slices along one random axis (:mod:`.scanner_augment`); after either pipeline."""
+    thick_slice_factor: tuple[int, int] = (2, 5)
+    """Slices per slab, drawn uniformly in [low, high] (integers)."""
+    p_bias_field: float = 0.0
+    """Per channel: a smooth multiplicative field of degree 3 (:mod:`.scanner_augment`)."""
+    bias_field_coefficient: float = 0.3
+    """Its polynomial coefficients are uniform in [-this, this]."""
+
+
+class _WithScanner:
+    """A pipeline followed by :class:`~.scanner_augment.ScannerAugmentation`, seeded together."""
+
+    def __init__(self, first, scanner):
+        self.first, self.scanner = first, scanner
+
+    def set_random_state(self, seed=None, state=None):
+        self.first.set_random_state(seed=seed, state=state)
+        self.scanner.set_random_state(seed=None if seed is None else (int(seed) + 1) % 2**31, state=state)
+        return self
+
+    def __getattr__(self, name):  # draw_crop_size and the like: the first pipeline's
+        if name in ("first", "scanner"):  # not yet set (unpickling in a loader worker)
+            raise AttributeError(name)
+        return getattr(self.first, name)
+
+    def __call__(self, data: dict) -> dict:
+        return self.scanner(self.first(data))
 
 
 def _build_monai(cfg: AugmentConfig, patch_size: Sequence[int] | None = None):
@@ -180,6 +211,9 @@ def check_augmentation(cfg: AugmentConfig) -> None:
     for name in PIPELINES[cfg.pipeline].unsupported:
         if getattr(cfg, name) > 0:
             raise ConfigError(f"augmentation.{name}: pipeline {cfg.pipeline!r} has no such transform; set it to 0")
+    if cfg.thick_slice_factor[0] < 1 or cfg.bias_field_coefficient < 0:
+        raise ConfigError("augmentation.thick_slice_factor must be at least 1 and bias_field_coefficient >= 0, got"
+                          f" {list(cfg.thick_slice_factor)} and {cfg.bias_field_coefficient}")
     if cfg.pipeline == "nnunet":
         for name in ("brightness_range", "contrast_range", "gamma_range"):
             lo, hi = getattr(cfg, name)
@@ -197,7 +231,12 @@ def build_augmentation(cfg: AugmentConfig | None = None, patch_size: Sequence[in
     """
     cfg = cfg or AugmentConfig()
     check_augmentation(cfg)
-    return PIPELINES[cfg.pipeline].build(cfg, patch_size)
+    pipeline = PIPELINES[cfg.pipeline].build(cfg, patch_size)
+    if cfg.p_thick_slices > 0 or cfg.p_bias_field > 0:
+        from .scanner_augment import ScannerAugmentation
+
+        pipeline = _WithScanner(pipeline, ScannerAugmentation(cfg))
+    return pipeline
 
 
 def augmentation_input_size(cfg: AugmentConfig | None, patch_size: Sequence[int]) -> tuple[int, ...]:

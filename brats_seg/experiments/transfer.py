@@ -120,8 +120,17 @@ def _short(path: Path | None, root: Path) -> str:
 
 
 def run(data: str | Path | None, out: str | Path, *, preset: str = "smoke", device: str | None = None,
-        progress: bool = True, config: TransferConfig | None = None, weights_2d: str | None = None) -> dict[str, Any]:
-    """Run every (strategy, frozen, size) arm; write ``results.{csv,md,png}`` and ``summary.json`` into ``out``."""
+        progress: bool = True, config: TransferConfig | None = None, weights_2d: str | None = None,
+        source_data=None, target_data=None) -> dict[str, Any]:
+    """Run every (strategy, frozen, size) arm; write ``results.{csv,md,png}`` and ``summary.json`` into ``out``.
+    With ``source_data`` and ``target_data`` (folders): the new-site comparison instead (:mod:`.site`)."""
+    if source_data or target_data:
+        from . import site
+
+        if not (source_data and target_data) or data or weights_2d:
+            raise ConfigError("the new-site comparison takes --source-data and --target-data (both), not --data"
+                              " or --weights-2d")
+        return site.run(list(source_data), list(target_data), out, preset=preset, device=device, progress=progress)
     cfg = config or resolve_preset(PRESETS, preset, "transfer")
     with torch_threads(cfg.budget.threads):
         return _run(cfg, data, Path(out), preset if config is None else "custom", device, progress, weights_2d)

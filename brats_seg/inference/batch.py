@@ -7,7 +7,9 @@ writes per case (all atomically; a failing case leaves no file behind):
   header and shape, as the BraTS submission expects;
 * optionally ``OUT/{case_id}_probabilities.nii.gz`` (H, W, D, 3: WT, TC, ET) and
   ``OUT/{case_id}_uncertainty.nii.gz`` (H, W, D, 3);
-* ``OUT/{case_id}.json``: every setting used, inputs, outputs, timing.
+* ``OUT/{case_id}.json``: every setting used, inputs, outputs, timing, the case's intensity
+  statistics against the training range (``intensity``) and how sure the prediction is
+  (``confidence``: scores, thresholds, ``flagged``; :mod:`.confidence`).
 
 A bad case (mismatched modality, corrupt file, sequences no member was trained
 without) is reported in one line and skipped. A case lacking sequences is given to each
@@ -38,6 +40,7 @@ from ..data.io import write_image, write_label
 from ..devices import DistEnv, dist_env  # noqa: F401 (dist_env: part of this module's API)
 from ..errors import BatchOutcome, BratsSegError
 from ..files import atomic_path
+from .confidence import one_line
 from .predictor import Prediction, Predictor
 
 DEFAULT_NAME_FORMAT = "{case_id}.nii.gz"
@@ -181,6 +184,8 @@ def predict_case(predictor: Predictor, case: Case, paths: dict[str, Path], optio
         "name_format": options.name_format,
         "settings": predictor.settings(),
         "result": pred.info,
+        "intensity": pred.info["intensity"],
+        "confidence": pred.info["confidence"],
         "brats_seg": __version__,
     }
     write_prediction(pred, vol.reference, paths, options, sidecar)
@@ -194,7 +199,7 @@ BatchReport = BatchOutcome  # the name this module's callers know; ``done`` are 
 
 def _summary_part(report: BatchOutcome) -> dict[str, Any]:
     """The report as ``summary.json`` holds it (``written``: the cases done)."""
-    return {"written": report.done, "failed": report.failed, "seconds": report.seconds}
+    return {"written": report.done, "failed": report.failed, "seconds": report.seconds, "flagged": report.flagged}
 
 
 def _one_line(case_id: str, e: BaseException) -> str:
@@ -248,6 +253,8 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
                     print(f"brats-seg predict: {report.failed[case.case_id]}", file=log)
             else:
                 report.succeed(case.case_id, seconds=round(time.perf_counter() - t0, 3))
+                if sidecar["confidence"]["flagged"]:
+                    report.flagged[case.case_id] = one_line(case.case_id, sidecar["confidence"])
             bar.update(1)
     bar.close()
     return report
@@ -270,7 +277,8 @@ def write_summary(out: str | Path, report: BatchReport, env: DistEnv, settings: 
         for r in range(env.world):
             p = out / f".summary.rank{r}.json"
             d = json.loads(p.read_text())
-            merged.merge(BatchOutcome(done=d["written"], failed=d["failed"], seconds=d["seconds"]))
+            merged.merge(BatchOutcome(done=d["written"], failed=d["failed"], seconds=d["seconds"],
+                                      flagged=d.get("flagged", {})))
             p.unlink()
         report = merged
     summary = {"cases": len(report.done) + len(report.failed), **_summary_part(report), "processes": env.world,

@@ -18,7 +18,14 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint, preprocessing_of, trained_subsets_of
+from ..checkpoint import (
+    REQUIRED_KEYS,
+    intensity_range_of,
+    load_checkpoint,
+    model_from_checkpoint,
+    preprocessing_of,
+    trained_subsets_of,
+)
 from ..config import PreprocessConfig
 from ..conventions import REGIONS, canonical_modality
 from ..errors import BratsSegError, CheckpointError
@@ -53,6 +60,8 @@ class Member:
     """The postprocessing its training run recorded (``TrainConfig.postprocess``), None if none."""
     subsets: tuple[tuple[str, ...], ...] = ()
     """Channel subsets the network was trained for (modality dropout); empty: complete input only."""
+    intensity_range: dict[str, Any] | None = None
+    """The training cases' raw intensity range (:mod:`brats_seg.data.intensity`); None: not recorded."""
 
     @property
     def trained_subsets(self) -> tuple[tuple[str, ...], ...]:
@@ -113,4 +122,4 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     return Member(network, canonical_channels(ckpt["channels"]), preprocessing, win, str(ckpt["label_scheme"]),
                   tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation,
                   spacing_unknown=spacing is None, subsets=subsets,
-                  postprocess=postprocess)
+                  postprocess=postprocess, intensity_range=intensity_range_of(ckpt))

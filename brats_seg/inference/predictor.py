@@ -36,11 +36,13 @@ import torch
 from ..config import DEFAULT_OVERLAP, to_dict
 from ..conventions import REGIONS, get_scheme
 from ..data.cases import CaseVolumes
+from ..data.intensity import brain_mask, far_outside
 from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
 from ..errors import BratsSegError, CheckpointError
 from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
+from .confidence import assess
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
 from .members import Member, canonical_channels, member_from_checkpoint
 from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
@@ -112,6 +114,10 @@ class Predictor:
     papers' zero-filled baseline) instead of leaving them out (:mod:`.sequences`). ``postprocess``:
     a :class:`PostprocessConfig`; or ``None`` (the rule the checkpoints record, e.g. ``--recipe cpu``'s,
     else none) or a mapping of the fields to change in it (:func:`.postprocess.resolve_postprocess`).
+
+    Each :class:`Prediction`'s ``info`` holds ``intensity`` (the case's raw statistics against the
+    members' training ranges; a one-line warning on stderr when far outside) and ``confidence``
+    (disagreement and plausibility scores, the verdict; :mod:`.confidence`).
     """
 
     def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any] | Member],
@@ -135,6 +141,11 @@ class Predictor:
         self.members = list(members)
         self.channels = members[0].channels
         self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(weights, len(members)))]
+        self.warn = bool(warn)
+        unranged = [m.name for m in self.members if m.intensity_range is None]
+        self._range_note = (f"brats-seg: note: {', '.join(unranged)} record(s) no training intensity range (an"
+                            " older checkpoint, or a network not trained by brats-seg train): case intensities are"
+                            " not compared with the training cases'") if unranged and warn else None
         unknown = [m.name for m in self.members if m.spacing_unknown]
         if unknown and warn:
             print(f"brats-seg: warning: {', '.join(unknown)} record(s) no training spacing (format-1 checkpoint):"
@@ -260,7 +271,7 @@ class Predictor:
         from ..data.geometry import resample
         from ..data.preprocess import preprocess_volumes
 
-        track = self.uncertainty == "variance"
+        track = self.uncertainty == "variance" or self._samples() > 1  # variance: the disagreement score
         parts, grids = [], []
         for inputs in self._groups(plan):
             cfg = self.members[inputs[0].index].preprocessing
@@ -274,7 +285,8 @@ class Predictor:
                     for t in (group.total, group.squares)]
             parts.append((props["bbox"], sums, group.weight))
             grids.append({"input_spacing": props["original_spacing"], "spacing": props["spacing"],
-                          "shape": props["shape"], "resampled": props["shape"] != props["cropped_shape"]})
+                          "shape": props["shape"], "resampled": props["shape"] != props["cropped_shape"],
+                          "intensity": props.get("intensity")})
         box = _union([b for b, _, _ in parts])
         shape = [hi - lo for lo, hi in box]
         total = ProbabilityAverager(track_variance=track)
@@ -293,9 +305,10 @@ class Predictor:
         plan = self.plan(vol.channels if available is None else available, vol.case_id)
         total, box, grids = self._predict_groups(vol, plan)
         probs = total.mean()
+        variance = total.variance().numpy() if total.squares is not None else None
         unc = None
         if self.uncertainty == "variance":
-            unc = total.variance().numpy()
+            unc = variance
         elif self.uncertainty == "entropy":
             unc = binary_entropy(probs).numpy()
         probs = probs.numpy()
@@ -303,11 +316,36 @@ class Predictor:
         scheme = label_scheme or self.label_scheme or vol.label_scheme or self.members[0].label_scheme
         box_labels, record = probabilities_to_labels(probs, scheme, self.postprocess)
         labels = paste(box_labels, box, vol.image.shape[1:])
+        image = vol.image[(slice(None), *(slice(lo, hi) for lo, hi in box))]
+        brain = brain_mask(image)  # BraTS-form and prepared cases are zero outside the brain
         info = {"case_id": vol.case_id, "label_scheme": get_scheme(scheme).name, "channels": list(self.channels),
                 "sequences": plan.record([m.name for m in self.members]),
                 "bbox": box, "grids": grids, "postprocess_record": record,
+                "intensity": self._intensity_check(vol.case_id, grids),
+                "confidence": assess(box_labels, brain, image, canonical_channels(vol.channels), probs, variance),
                 "seconds": round(time.perf_counter() - t0, 3)}
         return Prediction(labels, probs, box, unc, info)
+
+    def _samples(self) -> int:
+        """Probability maps averaged per case: members x mirror combinations."""
+        return len(self.members) * len(mirror_combinations(self.tta))
+
+    def _intensity_check(self, case_id: str, grids: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The case's raw intensity statistics (first group that has them per sequence) against each
+        member's recorded training range (:mod:`brats_seg.data.intensity`); one warning line if far outside."""
+        stats: dict[str, Any] = {}
+        for g in grids:
+            for c, s in (g.get("intensity") or {}).items():
+                stats.setdefault(c, s)
+        if self._range_note:  # said once, with the first case predicted (a refused case stays one line)
+            print(self._range_note, file=sys.stderr)
+            self._range_note = None
+        ranges = [m.intensity_range for m in self.members if m.intensity_range is not None]
+        outside = sorted({line for r in ranges for line in far_outside(stats, r)})
+        if outside and self.warn:
+            print(f"brats-seg: warning: case {case_id}: intensities far outside the training cases' ("
+                  f"{'; '.join(outside)}): the prediction may be unreliable", file=sys.stderr)
+        return {"stats": stats, "far_outside": outside, "compared": bool(ranges)}
 
     def predict_volumes(self, vol: CaseVolumes) -> tuple[np.ndarray, np.ndarray]:
         """``(labels (H, W, D) uint8, probabilities (3, H, W, D) float32)`` for one loaded case."""

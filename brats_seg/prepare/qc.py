@@ -173,10 +173,12 @@ def prepare_rows(prepared) -> list[Row]:
     return rows
 
 
-def write_qc(path: str | Path, rows: Sequence[Row], prepared, points: Sequence[Sequence[int]] | None = None) -> Path:
-    """The QC picture of a prepared case (rows through the brain's centre unless ``points``)."""
+def write_qc(path: str | Path, rows: Sequence[Row], prepared, points: Sequence[Sequence[int]] | None = None,
+             verdict: str | None = None) -> Path:
+    """The QC picture of a prepared case (rows through the brain's centre unless ``points``);
+    ``verdict`` replaces "QC PASSED" in the title (a flagged prediction, :mod:`.segment`)."""
     qc = prepared.record["qc"]
-    verdict = "QC PASSED" if qc["passed"] else f"QC FAILED ({', '.join(qc['failed'])})"
+    verdict = verdict or "QC PASSED" if qc["passed"] else f"QC FAILED ({', '.join(qc['failed'])})"
     centre = centre_of(prepared.mask)
     limits = ", ".join(f"{k} {v}" for k, v in qc["threshold"].items())
     return qc_picture(path, rows, f"{prepared.case_id}: {verdict}  (sharpness thresholds: {limits})",

@@ -17,7 +17,11 @@ Writes, besides the prepared case (:mod:`.pipeline`), ``OUT/<case_id>/segmentati
 
 (No name ends in a sequence or ``seg``/``label``, so dataset discovery never takes the
 folder for a case.)
-* ``segment.json``: what was done; and ``qc.png`` gains a row with the labels on the native T1c.
+* ``segment.json``: what was done, with ``confidence`` (how sure the prediction is,
+  :mod:`brats_seg.inference.confidence`, when the predictor reports it); and ``qc.png`` gains a row
+  with the labels on the native T1c (titled with the confidence scores) and, for a prediction
+  with tumour, a row marking the implausible tumour voxels in the atlas (outside the brain mask
+  red, FLAIR-dark yellow); its title says "prediction FLAGGED" instead of "QC PASSED" when flagged.
 """
 
 from __future__ import annotations
@@ -143,21 +147,44 @@ def segment_case(scans: ScanSet, predictor: Any, out: str | Path, config: Prepar
         seg.native[m], probs = to_native(prepared, m, pred.labels, scheme, probs)
         _write_native(seg, folder, m, seg.native[m], probs, scheme, dicom_seg)
     seg.record = {"case_id": prepared.case_id, "label_scheme": scheme, "prediction": pred.info,
+                  "confidence": pred.info.get("confidence"),
                   "seconds": {"prediction": round(t1 - t0, 2), "back to native": round(time.perf_counter() - t1, 2)},
                   "files": {k: Path(v).name for k, v in seg.files.items()}, "no_dicom_seg": seg.no_dicom_seg}
     write_text(folder / "segment.json", json.dumps(seg.record, indent=1, default=str))
-    _qc_with_labels(seg)
+    _qc_with_labels(seg, pred.labels)
     return seg
 
 
-def _qc_with_labels(seg: Segmented) -> None:
+def _implausible(prepared: PreparedCase, atlas_labels: np.ndarray) -> np.ndarray:
+    """Atlas-grid map of the tumour voxels the confidence scores count against it: 1 outside the
+    brain mask, 3 where the FLAIR is at or below the brain's median (0 elsewhere)."""
+    tumour, out = atlas_labels > 0, np.zeros(atlas_labels.shape, np.uint8)
+    flair = prepared.images.get("t2f")
+    if flair is not None and prepared.mask.any():
+        out[tumour & (flair <= np.median(flair[prepared.mask]))] = 3
+    out[tumour & ~prepared.mask] = 1
+    return out
+
+
+def _qc_with_labels(seg: Segmented, atlas_labels: np.ndarray) -> None:
     prepared = seg.prepared
     t1c = prepared.scans.series["t1c"].image
     labels = seg.native["t1c"]
     rows = prepare_rows(prepared)
     centre = centre_of(prepared.mask)
-    rows.append(Row(f"labels on the native T1c ({int((labels > 0).sum() * np.prod(t1c.spacing) / 1000)} mL)",
-                    t1c.array, t1c.spacing, labels=labels))
+    conf = seg.record.get("confidence") or {}
+    scores = ", ".join(f"{k} {v:.2f}" for k, v in (conf.get("scores") or {}).items() if v is not None)
+    rows.append(Row(f"labels on the native T1c ({int((labels > 0).sum() * np.prod(t1c.spacing) / 1000)} mL)"
+                    f"{'  ' + scores if scores else ''}", t1c.array, t1c.spacing, labels=labels,
+                    failed=bool(conf.get("flagged"))))
     points = [centre] * (len(rows) - 1) + [focus_of(labels > 0) if labels.any() else centre_of(t1c.array > 0)]
-    write_qc(prepared.folder / "qc.png", rows, prepared, points)
+    if atlas_labels.any():
+        rows.append(Row("implausible tumour: outside the brain mask (red), FLAIR-dark (yellow)",
+                        prepared.images["t1c"], (1, 1, 1), labels=_implausible(prepared, atlas_labels),
+                        mask=prepared.mask))
+        points.append(focus_of(atlas_labels > 0))
+    verdict = None
+    if conf.get("flagged"):
+        verdict = f"prediction FLAGGED as unsure ({'; '.join(conf['reasons'])})"
+    write_qc(prepared.folder / "qc.png", rows, prepared, points, verdict=verdict)
 

@@ -32,6 +32,9 @@ class RunData:
     label_scheme: str
     spacing: tuple[float, float, float]
     skipped: dict[str, str] = field(default_factory=dict)
+    intensity_range: dict | None = None
+    """The training cases' raw intensity range (``data.intensity``); None when a cached case records
+    no statistics (a cache written before they existed)."""
 
 
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
@@ -77,6 +80,13 @@ def training_spacing(cache: Path, case_ids: Sequence[str], preprocessing: dict) 
     return tuple(float(s) for s in np.median(np.asarray(spacings, dtype=float), axis=0))
 
 
+def intensity_range(cache: Path, case_ids: Sequence[str]) -> dict | None:
+    """:func:`~brats_seg.data.intensity.training_range` of the cached training cases' statistics."""
+    from ..data.intensity import training_range
+
+    return training_range([_case_properties(cache, cid).get("intensity") or {} for cid in case_ids])
+
+
 def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     """Resolve the cache (preprocessing raw data on rank 0 first; cases failing a check are skipped),
     split the cases, write ``splits.json``."""
@@ -100,7 +110,8 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
         save_splits(run / "splits.json", splits, cfg.seed)
     return RunData(cache, split["train"], split["val"], channels, preprocessing,
                    output_scheme(cache, split["train"], cfg.output_scheme),
-                   training_spacing(cache, split["train"], preprocessing), skipped)
+                   training_spacing(cache, split["train"], preprocessing), skipped,
+                   intensity_range(cache, split["train"]))
 
 
 __all__ = ["RunData", "data_channels", "prepare_data", "output_scheme", "training_spacing"]

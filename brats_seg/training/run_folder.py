@@ -76,7 +76,8 @@ def save_run(run: Path, model: nn.Module, cfg: TrainConfig, data: RunData, progr
     common = dict(model_name=cfg.model, model_kwargs=dict(getattr(model, "build_kwargs", {})),
                   channels=data.channels, label_scheme=data.label_scheme, preprocessing=data.preprocessing,
                   patch_size=cfg.patch, spacing=data.spacing,
-                  subsets=trained_subsets(data.channels, cfg.modality_dropout, cfg.subsets))
+                  subsets=trained_subsets(data.channels, cfg.modality_dropout, cfg.subsets),
+                  intensity_range=data.intensity_range)
     provenance = {"epoch": progress.epoch, "metrics": last, "config": to_dict(cfg), "best": progress.best,
                   "best_epoch": progress.best_epoch, "output_activation": OUTPUT_ACTIVATION[cfg.loss],
                   "train_cases": data.train_ids, "val_cases": data.val_ids}

@@ -128,6 +128,9 @@ class TrainConfig:
     sample in the loader workers: for GPUs fed by few CPU cores."""
     in_memory: bool | None = None
     init_from: str | None = None
+    follow_init: bool = False
+    """Build the ``init_from`` checkpoint's network, preprocessing, patch and loss (fine-tuning it as it is,
+    :mod:`~brats_seg.training.follow`; ``--recipe finetune`` sets it)."""
     freeze_encoder_epochs: int = 0
     encoder_lr_scale: float = 1.0
     output_scheme: str | None = None

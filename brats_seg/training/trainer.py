@@ -34,6 +34,7 @@ from ..config import dump_yaml
 from ..data.subsets import ModalityDropout
 from ..errors import ConfigError
 from . import ddp
+from .follow import follow_source
 from .history import write_log
 from .loop import EpochStats, train_one_epoch, validate
 from .losses import LOSSES, OUTPUT_ACTIVATION, build_loss
@@ -242,6 +243,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     folder, an existing run without ``resume``) raise :class:`ConfigError` before any work.
     """
     check_config(cfg)
+    cfg = follow_source(cfg)  # --recipe finetune: the source's network, preprocessing, patch, loss
     run = Path(cfg.out)
     seed_everything(cfg.seed)  # the initial weights depend on the seed only
     channels = data_channels(cfg)
