@@ -23,6 +23,7 @@ from ..config import PreprocessConfig
 from ..conventions import REGIONS, canonical_modality
 from ..errors import BratsSegError, CheckpointError
 from ..models.base import round_up
+from ..outputs import Outputs, outputs_of, region_outputs
 from .activations import get_activation
 
 
@@ -53,6 +54,13 @@ class Member:
     """The postprocessing its training run recorded (``TrainConfig.postprocess``), None if none."""
     subsets: tuple[tuple[str, ...], ...] = ()
     """Channel subsets the network was trained for (modality dropout); empty: complete input only."""
+    outputs: Outputs | None = None
+    """What the probabilities mean and how they are written back (None: the WT/TC/ET regions of
+    ``label_scheme``, as a checkpoint without ``outputs`` predicts)."""
+
+    def __post_init__(self) -> None:
+        if self.outputs is None:
+            self.outputs = region_outputs(self.label_scheme, self.regions)
 
     @property
     def trained_subsets(self) -> tuple[tuple[str, ...], ...]:
@@ -104,13 +112,15 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     win = tuple(round_up(w, divisor) for w in (window or ckpt["patch_size"]))
     if len(win) != 3:
         raise CheckpointError(f"{name}: window/patch size must have 3 sides, got {list(win)}")
-    activation = str(ckpt.get("provenance", {}).get("output_activation", "sigmoid"))
+    outputs = outputs_of(ckpt)
+    activation = str(ckpt.get("provenance", {}).get("output_activation",
+                                                     "softmax_labels" if outputs.kind == "labels" else "sigmoid"))
     get_activation(activation)  # validates
     spacing = training_spacing(ckpt)
     postprocess = (ckpt.get("provenance", {}).get("config") or {}).get("postprocess")
     preprocessing = dataclasses.replace(preprocessing_of(ckpt), spacing=spacing)
     subsets = tuple(canonical_channels(s) for s in trained_subsets_of(ckpt))
     return Member(network, canonical_channels(ckpt["channels"]), preprocessing, win, str(ckpt["label_scheme"]),
-                  tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation,
+                  outputs.groups, name, model=dict(ckpt["model"]), activation=activation,
                   spacing_unknown=spacing is None, subsets=subsets,
-                  postprocess=postprocess)
+                  postprocess=postprocess, outputs=outputs)

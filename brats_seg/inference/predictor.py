@@ -34,11 +34,12 @@ import numpy as np
 import torch
 
 from ..config import to_dict
-from ..conventions import REGIONS, get_scheme
+from ..conventions import get_scheme
 from ..data.cases import CaseVolumes
 from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
 from ..errors import BratsSegError, CheckpointError
+from ..outputs import Outputs
 from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
@@ -62,9 +63,10 @@ def paste(array: np.ndarray, box: Sequence[Sequence[int]], shape: Sequence[int])
 class Prediction:
     """One segmented case.
 
-    ``labels``: (H, W, D) uint8 in ``info["label_scheme"]`` on the input's grid. Region
+    ``labels``: (H, W, D) uint8 in ``info["label_scheme"]`` on the input's grid. Group
     probabilities and uncertainty live on the brain's ``box`` (``[[lo, hi]] x 3`` input voxels):
-    ``box_probabilities`` (3, h, w, d) float32 (WT, TC, ET), ``box_uncertainty`` or None.
+    ``box_probabilities`` (G, h, w, d) float32 (one per output group, ``info["outputs"]``; WT, TC, ET
+    by default), ``box_uncertainty`` or None.
     ``info``: what was done (sidecar).
     """
 
@@ -152,11 +154,10 @@ class Predictor:
             if set(m.channels) != set(first.channels):
                 raise CheckpointError(f"ensemble members need the same input channels: {m.name} has "
                                       f"{', '.join(m.channels)}, {first.name} has {', '.join(first.channels)}")
-            if tuple(m.regions) != tuple(first.regions):
-                raise CheckpointError(f"ensemble members predict different regions: {m.name} {list(m.regions)},"
-                                      f" {first.name} {list(first.regions)}")
-        if tuple(first.regions) != REGIONS:
-            raise CheckpointError(f"{first.name}: predicts regions {list(first.regions)}, expected {list(REGIONS)}")
+            a, b = m.outputs, first.outputs
+            if (a.kind, a.groups) != (b.kind, b.groups) or (a.kind == "labels" and a.values != b.values):
+                raise CheckpointError(f"ensemble members predict different outputs: {m.name} {a.kind}"
+                                      f" {' '.join(a.groups)}, {first.name} {b.kind} {' '.join(b.groups)}")
         if uncertainty is not None and uncertainty not in UNCERTAINTY_KINDS:
             raise BratsSegError(f"unknown uncertainty {uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
         if backend not in BACKENDS:
@@ -300,14 +301,28 @@ class Predictor:
             unc = binary_entropy(probs).numpy()
         probs = probs.numpy()
         del total
-        scheme = label_scheme or self.label_scheme or vol.label_scheme or self.members[0].label_scheme
-        box_labels, record = probabilities_to_labels(probs, scheme, self.postprocess)
+        outputs = self.write_back(label_scheme or self.label_scheme, vol.label_scheme)
+        scheme = outputs.scheme
+        box_labels, record = probabilities_to_labels(probs, outputs, self.postprocess)
         labels = paste(box_labels, box, vol.image.shape[1:])
         info = {"case_id": vol.case_id, "label_scheme": get_scheme(scheme).name, "channels": list(self.channels),
                 "sequences": plan.record([m.name for m in self.members]),
                 "bbox": box, "grids": grids, "postprocess_record": record,
                 "seconds": round(time.perf_counter() - t0, 3)}
+        if outputs.groups != ("WT", "TC", "ET"):  # sidecars of WT/TC/ET models stay as they were
+            info["outputs"] = outputs.to_dict()
         return Prediction(labels, probs, box, unc, info)
+
+    def write_back(self, explicit: str | None, case_scheme: str | None) -> Outputs:
+        """The outputs' write-back into the ``explicit`` scheme (one that cannot express every output group
+        raises), else into the case's scheme where it can express them, else the checkpoint's own."""
+        outputs = self.members[0].outputs
+        if explicit is not None:
+            return outputs.for_scheme(explicit)
+        try:
+            return outputs.for_scheme(case_scheme) if case_scheme else outputs
+        except BratsSegError:
+            return outputs
 
     def predict_volumes(self, vol: CaseVolumes) -> tuple[np.ndarray, np.ndarray]:
         """``(labels (H, W, D) uint8, probabilities (3, H, W, D) float32)`` for one loaded case."""

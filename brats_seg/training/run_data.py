@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from ..config import to_dict
-from ..conventions import MODALITIES
+from ..conventions import MODALITIES, get_scheme
 from ..data.cache import cached_case_ids, cached_config, is_cache, load_cached, read_index
-from ..errors import ConfigError
+from ..errors import BratsSegError, ConfigError
+from ..outputs import Outputs, default_outputs, region_outputs
 from . import ddp
 from .splits import make_splits, save_splits
 from .train_config import TrainConfig
@@ -32,6 +33,10 @@ class RunData:
     label_scheme: str
     spacing: tuple[float, float, float]
     skipped: dict[str, str] = field(default_factory=dict)
+    outputs: Outputs | None = None
+    """The network's outputs (:mod:`brats_seg.outputs`): ``cfg.outputs`` or the output scheme's defaults."""
+    unknown: dict[str, list[str]] = field(default_factory=dict)
+    """Group -> training cases whose scheme cannot express it (masked out of their loss)."""
 
 
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
@@ -61,6 +66,27 @@ def output_scheme(cache: Path, case_ids: Sequence[str], explicit: str | None) ->
         raise ConfigError(f"the training cases use several label schemes: {listed}; pass --output-scheme"
                           f" to choose the scheme predictions are written in")
     return next(iter(found))
+
+
+def resolve_outputs(cache: Path, case_ids: Sequence[str], scheme: str,
+                    groups: Sequence[str] | None) -> tuple[Outputs, dict[str, list[str]]]:
+    """The outputs (``groups`` of ``scheme``, else its defaults) and, per group, the training cases whose
+    own scheme cannot express it (unknown for them: masked out of their loss, not background)."""
+    try:
+        outputs = default_outputs(scheme) if groups is None else region_outputs(scheme, groups)
+    except BratsSegError as e:
+        raise ConfigError(f"--outputs: {e}") from None
+    unknown: dict[str, list[str]] = {}
+    for cid in case_ids:
+        case_scheme = get_scheme(_case_properties(cache, cid).get("label_scheme") or scheme)
+        for g in outputs.groups:
+            if g not in case_scheme.groups:
+                unknown.setdefault(g, []).append(cid)
+    never = [g for g in outputs.groups if len(unknown.get(g, [])) == len(case_ids)]
+    if never:
+        raise ConfigError(f"{cache}: no training case's label scheme expresses output(s) {', '.join(never)};"
+                          " nothing would teach them")
+    return outputs, unknown
 
 
 def training_spacing(cache: Path, case_ids: Sequence[str], preprocessing: dict) -> tuple[float, float, float]:
@@ -97,9 +123,17 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     split = splits[cfg.fold if cfg.folds > 1 else 0]
     if info.is_main:
         save_splits(run / "splits.json", splits, cfg.seed)
-    return RunData(cache, split["train"], split["val"], channels, preprocessing,
-                   output_scheme(cache, split["train"], cfg.output_scheme),
-                   training_spacing(cache, split["train"], preprocessing), skipped)
+    scheme = output_scheme(cache, split["train"], cfg.output_scheme)
+    outputs, unknown = resolve_outputs(cache, split["train"], scheme, cfg.outputs)
+    if info.is_main:
+        print(f"outputs: {outputs.kind} {' '.join(outputs.groups)} written back as {outputs.scheme} values"
+              f" {' '.join(map(str, outputs.values))}")
+        for g, ids in unknown.items():
+            listed = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+            print(f"outputs: {g} is unknown for {len(ids)} of {len(split['train'])} training case(s) (their scheme"
+                  f" cannot express it): masked out of their loss ({listed})")
+    return RunData(cache, split["train"], split["val"], channels, preprocessing, scheme,
+                   training_spacing(cache, split["train"], preprocessing), skipped, outputs, unknown)
 
 
-__all__ = ["RunData", "data_channels", "prepare_data", "output_scheme", "training_spacing"]
+__all__ = ["RunData", "data_channels", "prepare_data", "output_scheme", "resolve_outputs", "training_spacing"]
