@@ -1,5 +1,6 @@
-"""README "Data": training on a BraTS 2024 GLI post-treatment set reads the resection cavity (4) as background and
-the checkpoint keeps the scheme; a WT/TC/ET model writes no RC label (predictions are in brats2024-gli, 0-3)."""
+"""Training on a BraTS 2024 GLI post-treatment set: by default the network learns the resection cavity (RC, an
+output of its own, issue 20); ``--outputs WT TC ET`` keeps the older three outputs, which read the cavity as
+background, and a WT/TC/ET model writes no RC label (predictions are in brats2024-gli, 0-3)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,26 @@ def gli_post_treatment(root, n=2):
     return root
 
 
-def test_train_reads_the_cavity_as_background_and_predicts_no_rc(tmp_path, capsys):
+def test_train_learns_the_cavity_by_default(tmp_path, capsys):
     data = gli_post_treatment(tmp_path / "data")
     run = tmp_path / "run"
     assert main(["train", str(data), "--out", str(run), "--model", "unet3d", "--preset", "tiny", "--patch", "16",
                  "--epochs", "1", "--steps-per-epoch", "1", "--folds", "1", "--workers", "0", "--threads", "1",
                  "--no-progress"]) == 0
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["label_scheme"] == "brats2024-gli" and ckpt["regions"] == ["WT", "TC", "ET", "RC"]
+    assert ckpt["outputs"] == {"scheme": "brats2024-gli", "kind": "regions", "groups": ["WT", "TC", "ET", "RC"],
+                               "values": [2, 1, 3, 4]}
+    assert ckpt["model"]["kwargs"]["out_channels"] == 4
+    assert "outputs: regions WT TC ET RC written back as brats2024-gli values 2 1 3 4" in capsys.readouterr().out
+
+
+def test_train_with_three_outputs_reads_the_cavity_as_background_and_predicts_no_rc(tmp_path, capsys):
+    data = gli_post_treatment(tmp_path / "data")
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), "--model", "unet3d", "--preset", "tiny", "--patch", "16",
+                 "--epochs", "1", "--steps-per-epoch", "1", "--folds", "1", "--workers", "0", "--threads", "1",
+                 "--outputs", "WT", "TC", "ET", "--no-progress"]) == 0
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     assert ckpt["label_scheme"] == "brats2024-gli" and ckpt["regions"] == ["WT", "TC", "ET"]  # RC is no target
 
