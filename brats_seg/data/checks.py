@@ -299,6 +299,10 @@ def _inspect(case: Case, modalities: Sequence[str], scheme: str | None, allow_mi
     return result, read
 
 
+RELEASED_CHANNELS: dict[str, tuple[str, ...]] = {"brats2024-men-rt": ("t1c",)}
+"""Label scheme -> the sequences its data is released with, where not all four (MEN-RT: T1c only)."""
+
+
 def check_case(case: Case, scheme: str | None = None, *, allow_missing: Collection[str] = ()) -> CheckResult:
     """Check one case's files (see the module docstring); never raises for bad data.
 
@@ -307,7 +311,8 @@ def check_case(case: Case, scheme: str | None = None, *, allow_missing: Collecti
     whose absence is a finding (``result.findings``), not an error (a model trained
     for the subset without them).
     """
-    return _inspect(case, tuple(dict.fromkeys([*MODALITIES, *case.modalities])), scheme, allow_missing, True)[0]
+    expected = RELEASED_CHANNELS.get(scheme or case.label_scheme or "", MODALITIES)
+    return _inspect(case, tuple(dict.fromkeys([*expected, *case.modalities])), scheme, allow_missing, True)[0]
 
 
 def read_case(case: Case, channels: Sequence[str] = MODALITIES, *, with_label: bool = True,

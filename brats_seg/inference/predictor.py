@@ -165,7 +165,7 @@ class Predictor:
         if compile and backend != "torch":
             raise BratsSegError(f"--compile applies to the torch back-end, not {backend}")
         if label_scheme is not None:
-            get_scheme(label_scheme)
+            first.outputs.for_scheme(label_scheme)  # a scheme that cannot express every output is refused
         mirror_combinations(tta)  # validates
         if not 0 <= overlap < 1:
             raise BratsSegError(f"overlap must be in [0, 1), got {overlap}")

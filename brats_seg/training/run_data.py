@@ -40,10 +40,21 @@ class RunData:
 
 
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
-    """Input channel names, known before any work: a cache's (``dataset.json``), or the canonical
-    four that raw data is preprocessed to."""
+    """Input channel names, known before any work: a cache's (``dataset.json``), the sequences of a raw
+    dataset whose every case is of a scheme released with fewer (:data:`RELEASED_CHANNELS`), or the
+    canonical four that raw data is preprocessed to."""
+    from ..data.checks import RELEASED_CHANNELS
+    from ..data.layouts.discovery import discover_cases
+    from ..errors import BratsSegError
+
     data = Path(cfg.data)
-    return tuple(read_index(data)["channels"]) if is_cache(data) else MODALITIES
+    if is_cache(data):
+        return tuple(read_index(data)["channels"])
+    try:
+        hints = {c.label_scheme for c in discover_cases(data)}
+    except BratsSegError:  # reported, case by case, when the data is preprocessed
+        return MODALITIES
+    return RELEASED_CHANNELS.get(hints.pop(), MODALITIES) if len(hints) == 1 else MODALITIES
 
 
 def _case_properties(cache: Path, case_id: str) -> dict:
@@ -112,7 +123,7 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     if cache != data and info.is_main:
         from ..data.preprocess import preprocess_raw
 
-        skipped = preprocess_raw(data, cache, cfg.preprocess, channels=MODALITIES, progress=cfg.progress)
+        skipped = preprocess_raw(data, cache, cfg.preprocess, channels=data_channels(cfg), progress=cfg.progress)
     ddp.barrier(info)
     preprocessing = to_dict(cached_config(cache))  # CaseError naming dataset.json if it records none
     channels = tuple(read_index(cache)["channels"])

@@ -9,9 +9,9 @@ import json
 import shutil
 
 import pytest
+from cavity_cases import cavity_dataset
 
 from brats_seg.cli import main
-from cavity_cases import cavity_dataset
 
 TRAIN = ["BraTS2021_00002", "BraTS2021_00003", "BraTS2021_00005"]
 HELD_OUT = ["BraTS2021_00006"]
