@@ -81,3 +81,29 @@ def test_train_with_three_outputs_reads_the_cavity_as_background_and_predicts_no
     labels = np.asanyarray(nib.load(str(out / "subj1.nii.gz")).dataobj)
     assert json.loads((out / "subj1.json").read_text())["label_scheme"] == "brats2024-gli"
     assert set(np.unique(labels).tolist()) == {0, 3} and (labels == 3).sum() > 1000
+
+
+def test_mixed_2021_and_2024_training_masks_the_cavity_of_2021_cases(tmp_path, capsys):
+    """brats2021 cases beside brats2024-gli ones (one cache): RC is unknown for them (masked out of their loss),
+    said in the run log; the cases that label it train it."""
+    from brats_seg.data.layouts.discovery import discover_cases
+    from brats_seg.data.preprocess import preprocess_dataset
+
+    gli = gli_post_treatment(tmp_path / "gli")
+    vols, label = tiny_volumes(seed=5)
+    for name, v in vols.items():
+        write_nifti(tmp_path / "old" / "BraTS2021_00001" / f"BraTS2021_00001_{name}.nii.gz", v)
+    write_nifti(tmp_path / "old" / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz", label)
+    cache = tmp_path / "cache"
+    preprocess_dataset(discover_cases(gli) + discover_cases(tmp_path / "old"), cache, workers=1, progress=False)
+    run = tmp_path / "run"
+    args = ["train", str(cache), "--out", str(run), "--model", "unet3d", "--preset", "tiny", "--patch", "16",
+            "--epochs", "1", "--steps-per-epoch", "2", "--folds", "1", "--workers", "0", "--threads", "1",
+            "--no-progress"]
+    assert main(args) == 2  # two schemes: which one predictions are written in must be said
+    assert "several label schemes" in capsys.readouterr().err
+    assert main([*args, "--label-scheme", "brats2024-gli"]) == 0
+    out = capsys.readouterr().out
+    assert ("outputs: RC is unknown for 1 of 3 training case(s) (their scheme cannot express it): masked out of"
+            " their loss (BraTS2021_00001)") in out
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["outputs"]["groups"] == ["WT", "TC", "ET", "RC"]
