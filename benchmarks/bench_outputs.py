@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from cavity_cases import cavity_dataset  # noqa: E402
 
 from brats_seg.cli import main  # noqa: E402
+from brats_seg.data.layouts.discovery import discover_cases  # noqa: E402
+from brats_seg.data.preprocess import preprocess_dataset  # noqa: E402
 from brats_seg.outputs import Outputs  # noqa: E402
 from brats_seg.training.losses import build_loss  # noqa: E402
 
@@ -102,13 +104,13 @@ def train_and_score(data: Path, test: Path, run: Path, steps: int) -> dict[str, 
 def mixed(shared: Path, steps: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cavity_dataset(shared, tmp / "data", CAVITY)
-        for name in PLAIN:
-            (tmp / "data" / name).symlink_to(shared / "brats2021" / name)
+        cavity_dataset(shared, tmp / "cavity", CAVITY)
         cavity_dataset(shared, tmp / "test", HELD_OUT, first=9)
-        rows = {"masked": train_and_score(tmp / "data", tmp / "test", tmp / "masked", steps)}
+        plain = [c for c in discover_cases(shared / "brats2021") if c.case_id in PLAIN]
+        preprocess_dataset(discover_cases(tmp / "cavity") + plain, tmp / "cache", workers=1, progress=False)
+        rows = {"masked": train_and_score(tmp / "cache", tmp / "test", tmp / "masked", steps)}
         with unmasked():
-            rows["unmasked"] = train_and_score(tmp / "data", tmp / "test", tmp / "unmasked", steps)
+            rows["unmasked"] = train_and_score(tmp / "cache", tmp / "test", tmp / "unmasked", steps)
     print(json.dumps(rows, indent=1))
 
 

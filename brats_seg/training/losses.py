@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,17 +49,18 @@ def masked_dice_bce(logits: torch.Tensor, target: torch.Tensor, known: torch.Ten
     ``(B, G)`` bool. Dice: one per group over its known samples (``batch``), or one per known pair,
     averaged; BCE: the mean over the voxels of known pairs. With every pair known it equals the
     unmasked loss; a group's terms equal the unmasked ones of the samples that label it."""
-    k = known.to(logits.dtype).reshape(*known.shape, *([1] * (logits.ndim - 2)))
-    probs = torch.sigmoid(logits) * k
-    tgt = target * k
-    dims = (0, *range(2, probs.ndim)) if batch else tuple(range(2, probs.ndim))
-    inter, denom = (probs * tgt).sum(dims), probs.sum(dims) + tgt.sum(dims)
-    weight = known.any(0) if batch else known
+    spatial = tuple(range(2, logits.ndim))
+    probs = torch.sigmoid(logits)
+    inter, denom = (probs * target).sum(spatial), probs.sum(spatial) + target.sum(spatial)  # (B, G)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(spatial)  # (B, G)
+    k = known.to(inter.dtype)
+    if batch:  # sums over the known samples of each group
+        inter, denom, weight = (inter * k).sum(0), (denom * k).sum(0), known.any(0)
+    else:
+        weight = known
     dice = (2 * inter + smooth) / (denom + smooth)
     dice_loss = 1.0 - dice[weight].mean() if weight.any() else logits.new_zeros(())
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    voxels = k.sum() * float(np.prod(logits.shape[2:]))
-    return dice_loss + (bce * k).sum() / voxels.clamp_min(1)
+    return dice_loss + (bce * k).sum() / k.sum().clamp_min(1)  # every pair has as many voxels
 
 
 class DiceBCELoss(nn.Module):
