@@ -122,3 +122,36 @@ def test_refusals(tmp_path, capsys):
     err = _one_line_exit_2(capsys, ["predict", str(data), "--model", str(model), "--out", str(tmp_path / "p"),
                                     "--label-scheme", "brats2021", "--no-progress"])
     assert "cannot be written in label scheme brats2021 (it has no RC)" in err
+
+
+def test_more_refusals(tmp_path, capsys):
+    """A scheme no training case can express; ensemble members with different outputs."""
+    data = tmp_path / "old"
+    vols, label = tiny_volumes()
+    for name, v in vols.items():
+        write_nifti(data / "BraTS2021_00001" / f"BraTS2021_00001_{name}.nii.gz", v)
+    write_nifti(data / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz", label)
+    err = _one_line_exit_2(capsys, ["train", str(data), "--out", str(tmp_path / "r"), "--label-scheme",
+                                    "brats2024-gli", *TINY])
+    assert "no training case's label scheme expresses output(s) RC" in err
+    gli = sure(tmp_path / "gli.pt", default_outputs("brats2024-gli"), [3.0, -3.0, -3.0, 3.0])
+    ped_model = sure(tmp_path / "ped.pt", default_outputs("brats2024-ped"), [3.0, -3.0, 3.0, -3.0])
+    err = _one_line_exit_2(capsys, ["predict", str(data), "--model", str(gli), str(ped_model), "--out",
+                                    str(tmp_path / "p"), "--no-progress"])
+    assert "ensemble members predict different outputs" in err
+
+
+def test_postprocessing_rules_per_group():
+    """Component rules on WT (inner groups follow) or a one-region model's GTV; RC left as thresholded."""
+    from brats_seg.inference.postprocess import PostprocessConfig, probabilities_to_labels
+
+    probs = np.zeros((4, 12, 12, 12), np.float32)
+    probs[:2, 2:6, 2:6, 2:6] = 0.9  # a WT and TC blob of 64 voxels
+    probs[:2, 9, 9, 9] = 0.9  # and a one-voxel WT speck
+    probs[3, 8:11, 0:3, 0:3] = 0.9  # a 27-voxel cavity
+    rule = PostprocessConfig(min_component_voxels=10)
+    labels, record = probabilities_to_labels(probs, default_outputs("brats2024-gli"), rule)
+    assert record == {"removed_wt_voxels": 1} and labels[9, 9, 9] == 0
+    assert (labels == 1).sum() == 64 and (labels == 4).sum() == 27
+    gtv, record = probabilities_to_labels(probs[:1], default_outputs("brats2024-men-rt"), rule)
+    assert record == {"removed_gtv_voxels": 1} and gtv.sum() == 64
