@@ -88,9 +88,14 @@ def test_ped_trains_its_four_labels_and_writes_ped_values(tmp_path, capsys):
     # ED and CC on everywhere: written in channel order, CC (3) over ED (4), as nnU-Net's regions_class_order
     model = sure(tmp_path / "ped.pt", default_outputs("brats2024-ped"), [3.0, -3.0, 3.0, -3.0])
     out = tmp_path / "pred"
-    assert main(["predict", str(data), "--model", str(model), "--out", str(out), "--no-progress"]) == 0
+    assert main(["predict", str(data), "--model", str(model), "--out", str(out), "--tta", "2", "--probabilities",
+                 "--uncertainty", "--no-progress"]) == 0
     labels = np.asanyarray(nib.load(str(out / "BraTS-PED-00000-000.nii.gz")).dataobj)
     assert set(np.unique(labels).tolist()) == {0, 3}
+    for kind in ("probabilities", "uncertainty"):  # one map per output group, under mirroring
+        assert nib.load(str(out / f"BraTS-PED-00000-000_{kind}.nii.gz")).shape == (*labels.shape, 4)
+    sidecar = json.loads((out / "BraTS-PED-00000-000.json").read_text())
+    assert sidecar["result"]["model_outputs"]["groups"] == ["ED", "NETC", "CC", "ET"]
     capsys.readouterr()
     assert main(["evaluate", str(out), str(data), "--out", str(tmp_path / "ev"), "--json", "--no-plots",
                  "--workers", "1"]) == 0

@@ -65,7 +65,7 @@ class Prediction:
 
     ``labels``: (H, W, D) uint8 in ``info["label_scheme"]`` on the input's grid. Group
     probabilities and uncertainty live on the brain's ``box`` (``[[lo, hi]] x 3`` input voxels):
-    ``box_probabilities`` (G, h, w, d) float32 (one per output group, ``info["outputs"]``; WT, TC, ET
+    ``box_probabilities`` (G, h, w, d) float32 (one per output group, ``info["model_outputs"]``; WT, TC, ET
     by default), ``box_uncertainty`` or None.
     ``info``: what was done (sidecar).
     """
@@ -310,7 +310,7 @@ class Predictor:
                 "bbox": box, "grids": grids, "postprocess_record": record,
                 "seconds": round(time.perf_counter() - t0, 3)}
         if outputs.groups != ("WT", "TC", "ET"):  # sidecars of WT/TC/ET models stay as they were
-            info["outputs"] = outputs.to_dict()
+            info["model_outputs"] = outputs.to_dict()
         return Prediction(labels, probs, box, unc, info)
 
     def write_back(self, explicit: str | None, case_scheme: str | None) -> Outputs:
