@@ -79,14 +79,17 @@ def output_scheme(cache: Path, case_ids: Sequence[str], explicit: str | None) ->
     return next(iter(found))
 
 
-def resolve_outputs(cache: Path, case_ids: Sequence[str], scheme: str,
-                    groups: Sequence[str] | None) -> tuple[Outputs, dict[str, list[str]]]:
-    """The outputs (``groups`` of ``scheme``, else its defaults) and, per group, the training cases whose
-    own scheme cannot express it (unknown for them: masked out of their loss, not background)."""
+def resolve_outputs(cache: Path, case_ids: Sequence[str], scheme: str, groups: Sequence[str] | None,
+                    loss: str = "dice_bce") -> tuple[Outputs, dict[str, list[str]]]:
+    """The outputs (``groups`` of ``scheme``, else its defaults; WT, TC, ET for the softmax ``dice_ce``) and,
+    per group, the training cases whose own scheme cannot express it (unknown for them: masked out of their
+    loss, not background)."""
+    if loss != "dice_bce" and groups is None:
+        groups = ("WT", "TC", "ET")
     try:
         outputs = default_outputs(scheme) if groups is None else region_outputs(scheme, groups)
     except BratsSegError as e:
-        raise ConfigError(f"--outputs: {e}") from None
+        raise ConfigError(f"outputs: {e}") from None
     unknown: dict[str, list[str]] = {}
     for cid in case_ids:
         case_scheme = get_scheme(_case_properties(cache, cid).get("label_scheme") or scheme)
@@ -135,7 +138,7 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     if info.is_main:
         save_splits(run / "splits.json", splits, cfg.seed)
     scheme = output_scheme(cache, split["train"], cfg.output_scheme)
-    outputs, unknown = resolve_outputs(cache, split["train"], scheme, cfg.outputs)
+    outputs, unknown = resolve_outputs(cache, split["train"], scheme, cfg.outputs, cfg.loss)
     if info.is_main:
         print(f"outputs: {outputs.kind} {' '.join(outputs.groups)} written back as {outputs.scheme} values"
               f" {' '.join(map(str, outputs.values))}")

@@ -107,3 +107,16 @@ def test_mixed_2021_and_2024_training_masks_the_cavity_of_2021_cases(tmp_path, c
     assert ("outputs: RC is unknown for 1 of 3 training case(s) (their scheme cannot express it): masked out of"
             " their loss (BraTS2021_00001)") in out
     assert load_checkpoint(run / "checkpoints" / "last.pt")["outputs"]["groups"] == ["WT", "TC", "ET", "RC"]
+
+
+def test_softmax_loss_trains_wt_tc_et_on_post_treatment_data(tmp_path):
+    """``--loss dice_ce`` (softmax over the WT/TC/ET classes) keeps three outputs, whatever the scheme's default."""
+    data = gli_post_treatment(tmp_path / "data")
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), "--model", "unet3d", "--preset", "tiny", "--patch", "16",
+                 "--epochs", "1", "--steps-per-epoch", "1", "--folds", "1", "--workers", "0", "--threads", "1",
+                 "--loss", "dice_ce", "--no-progress"]) == 0
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["outputs"]["groups"] == ["WT", "TC", "ET"] and ckpt["model"]["kwargs"]["out_channels"] == 4
+    assert main(["predict", str(data), "--model", str(run / "checkpoints" / "last.pt"), "--out",
+                 str(tmp_path / "pred"), "--no-progress"]) == 0
