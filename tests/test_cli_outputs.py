@@ -160,3 +160,20 @@ def test_postprocessing_rules_per_group():
     assert (labels == 1).sum() == 64 and (labels == 4).sum() == 27
     gtv, record = probabilities_to_labels(probs[:1], default_outputs("brats2024-men-rt"), rule)
     assert record == {"removed_gtv_voxels": 1} and gtv.sum() == 64
+
+
+def test_label_outputs_predict_by_argmax_and_a_network_that_does_not_fit_is_refused(tmp_path, capsys):
+    """A softmax label model (as nnU-Net label models import) writes the label of its largest channel; a
+    checkpoint whose network has the wrong number of outputs for its recorded outputs is refused (exit 2)."""
+    from brats_seg.outputs import label_outputs
+
+    data = ped(tmp_path / "data", n=1)
+    model = sure(tmp_path / "labels.pt", label_outputs("brats2024-ped"), [0.0, 1.0, 2.0, 5.0, 3.0])
+    out = tmp_path / "pred"
+    assert main(["predict", str(data), "--model", str(model), "--out", str(out), "--no-progress"]) == 0
+    labels = np.asanyarray(nib.load(str(out / "BraTS-PED-00000-000.nii.gz")).dataobj)
+    assert set(np.unique(labels).tolist()) == {0, 3}  # CC wins inside the brain's box
+    bad = sure(tmp_path / "bad.pt", default_outputs("brats2024-gli"), [3.0, -3.0, -3.0])
+    err = _one_line_exit_2(capsys, ["predict", str(data), "--model", str(bad), "--out", str(tmp_path / "p"),
+                                    "--no-progress"])
+    assert "the network has 3 output channels; its outputs (regions WT TC ET RC) need 4" in err

@@ -98,6 +98,24 @@ def training_spacing(ckpt: Mapping[str, Any]) -> tuple[float, float, float] | No
     return values
 
 
+def output_activation(ckpt: Mapping[str, Any], outputs: Outputs, name: str) -> str:
+    """How the checkpoint's logits become the probabilities of its ``outputs``: label outputs by a softmax over
+    them; region outputs by a sigmoid, or (old ``dice_ce`` models, WT/TC/ET only) a softmax over the four
+    classes. A network whose output channels do not fit raises :class:`CheckpointError`."""
+    recorded = str(ckpt.get("provenance", {}).get("output_activation", "sigmoid"))
+    activation = "softmax_labels" if outputs.kind == "labels" else recorded
+    get_activation(activation)  # validates
+    if activation == "softmax" and outputs.groups != REGIONS:
+        raise CheckpointError(f"{name}: softmax over the WT/TC/ET classes cannot give outputs"
+                              f" {' '.join(outputs.groups)}")
+    channels = (ckpt.get("model") or {}).get("kwargs", {}).get("out_channels")
+    expected = 4 if activation == "softmax" else outputs.channels
+    if channels is not None and int(channels) != expected:
+        raise CheckpointError(f"{name}: the network has {channels} output channels; its outputs"
+                              f" ({outputs.kind} {' '.join(outputs.groups)}) need {expected}")
+    return activation
+
+
 def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Sequence[int] | None = None) -> Member:
     """Load a checkpoint (path, read with ``weights_only=True``; or an already loaded dict)."""
     if isinstance(source, Mapping):
@@ -113,9 +131,7 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     if len(win) != 3:
         raise CheckpointError(f"{name}: window/patch size must have 3 sides, got {list(win)}")
     outputs = outputs_of(ckpt)
-    activation = str(ckpt.get("provenance", {}).get("output_activation",
-                                                     "softmax_labels" if outputs.kind == "labels" else "sigmoid"))
-    get_activation(activation)  # validates
+    activation = output_activation(ckpt, outputs, name)
     spacing = training_spacing(ckpt)
     postprocess = (ckpt.get("provenance", {}).get("config") or {}).get("postprocess")
     preprocessing = dataclasses.replace(preprocessing_of(ckpt), spacing=spacing)
