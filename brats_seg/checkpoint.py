@@ -186,10 +186,11 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         if required is None or list(required) != _intersection(subsets, ckpt["channels"]):
             raise CheckpointError(f"{path}: required_channels {required!r} are not the channels common to"
                                   f" every trained subset")
-    try:
-        outputs_of(ckpt)
-    except BratsSegError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    if "outputs" in ckpt:
+        try:
+            outputs_of(ckpt)
+        except BratsSegError as e:
+            raise CheckpointError(f"{path}: {e}") from None
     return ckpt
 
 

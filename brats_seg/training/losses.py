@@ -127,14 +127,15 @@ class DeepSupervisionLoss(nn.Module):
 
     def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor,
                 known: torch.Tensor | None = None) -> torch.Tensor:
+        extra = () if known is None else (known,)  # losses without a mask (pretraining's MSE) take two
         if isinstance(outputs, torch.Tensor):
-            return self.loss(outputs, target, known)
+            return self.loss(outputs, target, *extra)
         total = outputs[0].new_zeros((), dtype=torch.float32)
         for w, out in zip(deep_supervision_weights(len(outputs)), outputs):
             # a weight-0 head still enters the graph (zero gradients): DDP needs every parameter used
             t = target if out.shape[2:] == target.shape[2:] else F.interpolate(target, size=out.shape[2:],
                                                                                mode="nearest")
-            total = total + w * self.loss(out, t, known)
+            total = total + w * self.loss(out, t, *extra)
         return total
 
 
