@@ -10,9 +10,13 @@ labelled 4, brats2024-gli) plus three plain brats2021 cases, trained as WT TC ET
 brats2024-gli``) twice: masked (the default: RC unknown for the brats2021 cases) and unmasked (RC read as
 background there, as a WT/TC/ET-era loader would); Dice per group on a held-out cavity case.
 
+``cavity``: the three cavity cases alone (as ``tests/training/test_cavity_real.py``), Dice per group on the
+held-out one.
+
 Usage::
 
     python benchmarks/bench_outputs.py cost [--patch 128] [--repeats 5]
+    python benchmarks/bench_outputs.py cavity [--data ../shared/data] [--steps 100]
     python benchmarks/bench_outputs.py mixed [--data ../shared/data] [--steps 100]
 """
 
@@ -114,6 +118,15 @@ def mixed(shared: Path, steps: int) -> None:
     print(json.dumps(rows, indent=1))
 
 
+def cavity(shared: Path, steps: int) -> None:
+    """Dice per group on the held-out cavity case of a model trained on the three cavity cases only."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cavity_dataset(shared, tmp / "train", CAVITY)
+        cavity_dataset(shared, tmp / "test", HELD_OUT, first=9)
+        print(json.dumps(train_and_score(tmp / "train", tmp / "test", tmp / "run", steps), indent=1))
+
+
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -123,10 +136,15 @@ def main_cli() -> None:
     m = sub.add_parser("mixed")
     m.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     m.add_argument("--steps", type=int, default=100)
+    v = sub.add_parser("cavity")
+    v.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    v.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
     if args.what == "cost":
         print(json.dumps({"patch": args.patch, **{k: round(v, 4) for k, v in loss_cost(args.patch,
                                                                                       args.repeats).items()}}))
+    elif args.what == "cavity":
+        cavity(args.data, args.steps)
     else:
         mixed(args.data, args.steps)
 
