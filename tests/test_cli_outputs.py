@@ -12,7 +12,7 @@ import torch
 from brats_seg.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from brats_seg.cli import main
 from brats_seg.models.registry import build_model
-from brats_seg.outputs import default_outputs
+from brats_seg.outputs import default_outputs, region_outputs
 from helpers import tiny_volumes, write_nifti
 
 NAMES = {"t1": "t1n", "t1ce": "t1c", "t2": "t2w", "flair": "t2f"}
@@ -140,10 +140,25 @@ def test_more_refusals(tmp_path, capsys):
                                     "brats2024-gli", *TINY])
     assert "no training case's label scheme expresses output(s) RC" in err
     gli = sure(tmp_path / "gli.pt", default_outputs("brats2024-gli"), [3.0, -3.0, -3.0, 3.0])
-    ped_model = sure(tmp_path / "ped.pt", default_outputs("brats2024-ped"), [3.0, -3.0, 3.0, -3.0])
-    err = _one_line_exit_2(capsys, ["predict", str(data), "--model", str(gli), str(ped_model), "--out",
+    gtv = sure(tmp_path / "gtv.pt", default_outputs("brats2024-men-rt"), [3.0])
+    err = _one_line_exit_2(capsys, ["predict", str(data), "--model", str(gli), str(gtv), "--out",
                                     str(tmp_path / "p"), "--no-progress"])
-    assert "ensemble members predict different outputs" in err
+    assert "ensemble members predict different outputs and share no region group" in err
+
+
+def test_ensemble_of_different_outputs_predicts_their_common_groups_with_a_note(tmp_path, capsys):
+    """A WT TC ET RC member and an old WT/TC/ET one: the ensemble predicts WT TC ET, and says so."""
+    data = ped(tmp_path / "data", n=1)  # any four-sequence case
+    gli = sure(tmp_path / "gli.pt", default_outputs("brats2024-gli"), [3.0, -3.0, -3.0, 9.0])  # WT and RC
+    old = sure(tmp_path / "old.pt", region_outputs("brats2024-gli", ("WT", "TC", "ET")), [3.0, 0.0, -3.0])
+    out = tmp_path / "pred"
+    assert main(["predict", str(data), "--model", str(gli), str(old), "--out", str(out), "--label-scheme",
+                 "brats2024-gli", "--no-progress"]) == 0
+    assert "the ensemble predicts their common groups WT TC ET" in capsys.readouterr().err
+    labels = np.asanyarray(nib.load(str(out / "BraTS-PED-00000-000.nii.gz")).dataobj)
+    assert set(np.unique(labels).tolist()) == {0, 2}  # WT on (SNFH), TC and ET off, the first member's RC dropped
+    sidecar = json.loads((out / "BraTS-PED-00000-000.json").read_text())
+    assert "common groups WT TC ET" in sidecar["result"]["ensemble_note"]
 
 
 def test_postprocessing_rules_per_group():
