@@ -111,11 +111,15 @@ class Outputs:
     def masks(self, labels: np.ndarray, scheme: str | LabelScheme) -> tuple[np.ndarray, np.ndarray]:
         """Training targets of a label map ``(H, W, D)`` in ``scheme``: ``(masks (G, H, W, D) bool,
         known (G,) bool)``. A group ``scheme`` cannot express is unknown for that map: its mask is
-        all False and ``known`` False (the loss leaves it out; nnU-Net v2's ignore-label idea, per case)."""
+        all False and ``known`` False (the loss leaves it out; nnU-Net v2's ignore-label idea, per case).
+        Label outputs: one-hot masks ``(K, H, W, D)`` of their values, for maps of their own scheme only."""
         s = get_scheme(scheme)
         labels = np.asarray(labels)
         if self.kind == "labels":
-            raise BratsSegError("label outputs (softmax) have no region masks; train region outputs")
+            if s.name != self.scheme:
+                raise BratsSegError(f"label outputs of scheme {self.scheme} cannot be trained on a {s.name} map"
+                                    " (region outputs mask what a scheme cannot express)")
+            return np.stack([labels == v for v in self.values]), np.ones(self.channels, bool)
         known = np.array([g in s.groups for g in self.groups])
         out = np.zeros((len(self.groups), *labels.shape), bool)
         for i, g in enumerate(self.groups):

@@ -192,3 +192,27 @@ def test_label_outputs_predict_by_argmax_and_a_network_that_does_not_fit_is_refu
     err = _one_line_exit_2(capsys, ["predict", str(data), "--model", str(bad), "--out", str(tmp_path / "p"),
                                     "--no-progress"])
     assert "the network has 3 output channels; its outputs (regions WT TC ET RC) need 4" in err
+
+
+def test_label_outputs_train_with_softmax_and_validate_per_label(tmp_path, capsys):
+    """``--outputs labels --loss dice_ce``: a softmax over background and PED's four labels, validated per
+    label, written back by argmax; refused without dice_ce."""
+    data = ped(tmp_path / "data", n=2)
+    run = tmp_path / "run"
+    i = TINY.index("--folds")
+    tiny = [*TINY[:i], "--folds", "2", *TINY[i + 2:]]  # one training case, one validated
+    assert main(["train", str(data), "--out", str(run), *tiny, "--outputs", "labels",
+                 "--loss", "dice_ce"]) == 0
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["outputs"] == {"scheme": "brats2024-ped", "kind": "labels", "groups": [
+        "background", "enhancing tumor (ET)", "non-enhancing tumor (NETC)", "cystic component (CC)",
+        "peritumoral edema (ED)"], "values": [0, 1, 2, 3, 4]}
+    assert ckpt["model"]["kwargs"]["out_channels"] == 5
+    log = (run / "log.csv").read_text().splitlines()[0]
+    assert all(f"val_dice_label{v}" in log for v in (1, 2, 3, 4)) and "val_dice_label0" not in log
+    assert main(["predict", str(data), "--model", str(run / "checkpoints" / "last.pt"), "--out",
+                 str(tmp_path / "pred"), "--no-progress"]) == 0
+    labels = np.asanyarray(nib.load(str(tmp_path / "pred" / "BraTS-PED-00000-000.nii.gz")).dataobj)
+    assert set(np.unique(labels).tolist()) <= {0, 1, 2, 3, 4}
+    err = _one_line_exit_2(capsys, ["train", str(data), "--out", str(tmp_path / "r"), *TINY, "--outputs", "labels"])
+    assert "--outputs labels (softmax over the scheme's labels) trains with --loss dice_ce" in err

@@ -81,8 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"label scheme predictions are written in ({', '.join(LABEL_SCHEMES)}; default: the"
                         " training cases' scheme, required when they mix schemes); its default outputs apply")
     parser.add_argument("--outputs", nargs="+", metavar="GROUP",
-                        help="output groups, outer first (sigmoid regions), e.g. WT TC ET RC; default: the scheme's"
-                             " (WT TC ET; brats2024-gli/met add RC; brats2024-ped ED NETC CC ET; men-rt GTV)")
+                        help="output groups, outer first (sigmoid regions), e.g. WT TC ET RC, or 'labels' (softmax"
+                             " over the scheme's labels, with --loss dice_ce); default: the scheme's (WT TC ET;"
+                             " brats2024-gli/met add RC; brats2024-ped ED NETC CC ET; men-rt GTV)")
     parser.add_argument("--modality-dropout", type=float, metavar="P",
                         help="train for missing sequences: each sample keeps, with probability P, only a random"
                              " subset of its channels (the others set to 0 after normalization, as prediction fills"

@@ -152,31 +152,40 @@ def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: s
 
 
 def validate(model: nn.Module, cases: Iterable[tuple], *, window: Sequence[int], activation: str = "sigmoid",
-             overlap: float = 0.5, amp: str = "auto", groups: Sequence[str] = REGIONS) -> dict[str, float]:
+             overlap: float = 0.5, amp: str = "auto", groups: Sequence[str] = REGIONS,
+             argmax: bool = False) -> dict[str, float]:
     """Dice per output group (and their mean) over whole validation cases.
 
     ``cases`` yields ``(case, masks)`` or ``(case, masks, known)`` as
     :func:`brats_seg.data.loaders.iter_validation_cases` does (``case.image`` (C, h, w, d); ``masks``
     (G, h, w, d) bool of ``groups``; ``known`` (G,) bool: groups the case's scheme expresses, the
     others left out of its scores). Returns ``{"WT": ..., "TC": ..., "ET": ..., "mean": ...}``
-    averaged over cases (a group no case labels: NaN, left out of the mean).
+    averaged over cases (a group no case labels: NaN, left out of the mean). ``argmax``: softmax label
+    outputs, the masks one per class (background first): the prediction is the argmax, background not scored.
     """
     net = getattr(model, "module", model)
     was_training = net.training
     net.eval()
     scores: dict[str, list[float]] = {r: [] for r in groups}
+    if argmax:
+        scores.pop(groups[0])
     try:
         for case, masks, *rest in cases:
             known = rest[0] if rest else np.ones(len(groups), bool)
             image = torch.from_numpy(np.array(case.image, dtype=np.float32))[None]
             probs = region_probabilities(net, image, activation=activation, window=window, overlap=overlap, amp=amp)
             pred = (probs[0] > 0.5).cpu().numpy()
+            if argmax:
+                k = probs.shape[1]
+                pred = (probs[0].argmax(0)[None] == torch.arange(k, device=probs.device)[:, None, None, None])
+                pred = pred.cpu().numpy()
+                known = np.array([False, *known[1:]])  # background is not scored
             for i, r in enumerate(groups):
                 if known[i]:
                     scores[r].append(float(dice(pred[i], masks[i])))
     finally:
         net.train(was_training)
     result = {r: float(np.mean(v)) if v else float("nan") for r, v in scores.items()}
-    scored = [result[r] for r in groups if scores[r]]
+    scored = [result[r] for r in scores if scores[r]]
     result["mean"] = float(np.mean(scored)) if scored else float("nan")
     return result

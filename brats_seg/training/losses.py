@@ -82,8 +82,9 @@ class DiceBCELoss(nn.Module):
 
 
 class DiceCELoss(nn.Module):
-    """Softmax over the 4 classes: soft Dice (foreground classes) + cross-entropy.
-    logits ``(B, 4, *S)``, target: region masks ``(B, 3, *S)``."""
+    """Softmax over classes: soft Dice (foreground classes) + cross-entropy. logits ``(B, K, *S)``; target:
+    one-hot classes ``(B, K, *S)`` (label outputs, :mod:`brats_seg.outputs`), or the nested region masks
+    ``(B, 3, *S)`` for the 4 classes background, WT-TC, TC-ET, ET (``K = 4``)."""
 
     out_channels = 4
 
@@ -95,8 +96,11 @@ class DiceCELoss(nn.Module):
         if known is not None and not bool(known.all()):
             raise ValueError("dice_ce trains the WT/TC/ET classes, which every nested scheme expresses")
         logits = logits.float()
-        classes = regions_to_classes(target)
-        onehot = F.one_hot(classes, 4).movedim(-1, 1).float()
+        if target.shape[1] == logits.shape[1]:  # one-hot classes of label outputs
+            classes, onehot = target.argmax(1), target.float()
+        else:
+            classes = regions_to_classes(target)
+            onehot = F.one_hot(classes, 4).movedim(-1, 1).float()
         probs = torch.softmax(logits, dim=1)
         return (soft_dice_loss(probs[:, 1:], onehot[:, 1:], batch=self.batch_dice)
                 + F.cross_entropy(logits, classes))

@@ -14,7 +14,7 @@ from ..config import to_dict
 from ..conventions import MODALITIES, get_scheme
 from ..data.cache import cached_case_ids, cached_config, is_cache, load_cached, read_index
 from ..errors import BratsSegError, ConfigError
-from ..outputs import Outputs, default_outputs, region_outputs
+from ..outputs import Outputs, default_outputs, label_outputs, region_outputs
 from . import ddp
 from .splits import make_splits, save_splits
 from .train_config import TrainConfig
@@ -84,19 +84,24 @@ def resolve_outputs(cache: Path, case_ids: Sequence[str], scheme: str, groups: S
     """The outputs (``groups`` of ``scheme``, else its defaults; WT, TC, ET for the softmax ``dice_ce``) and,
     per group, the training cases whose own scheme cannot express it (unknown for them: masked out of their
     loss, not background)."""
+    labels = groups is not None and tuple(str(g).upper() for g in groups) == ("LABELS",)
     if loss != "dice_bce" and groups is None:
         groups = ("WT", "TC", "ET")
     try:
-        outputs = default_outputs(scheme) if groups is None else region_outputs(scheme, groups)
+        outputs = label_outputs(scheme) if labels else default_outputs(scheme) if groups is None else \
+            region_outputs(scheme, groups)
     except BratsSegError as e:
         raise ConfigError(f"outputs: {e}") from None
     unknown: dict[str, list[str]] = {}
     for cid in case_ids:
         case_scheme = get_scheme(_case_properties(cache, cid).get("label_scheme") or scheme)
-        for g in outputs.groups:
+        if labels and case_scheme.name != outputs.scheme:
+            raise ConfigError(f"{cache / f'{cid}.json'}: label outputs of {outputs.scheme} cannot train on a"
+                              f" {case_scheme.name} case; use region outputs (they mask what a scheme cannot express)")
+        for g in outputs.region_groups:
             if g not in case_scheme.groups:
                 unknown.setdefault(g, []).append(cid)
-    never = [g for g in outputs.groups if len(unknown.get(g, [])) == len(case_ids)]
+    never = [g for g in outputs.region_groups if len(unknown.get(g, [])) == len(case_ids)]
     if never:
         raise ConfigError(f"{cache}: no training case's label scheme expresses output(s) {', '.join(never)};"
                           " nothing would teach them")

@@ -128,8 +128,9 @@ class TrainConfig:
     encoder_lr_scale: float = 1.0
     output_scheme: str | None = None
     outputs: tuple[str, ...] | None = None
-    """Output groups of the network (``("WT", "TC", "ET", "RC")``, sigmoid regions, outer groups first);
-    None: the output scheme's defaults (:func:`brats_seg.outputs.default_outputs`)."""
+    """Output groups of the network (``("WT", "TC", "ET", "RC")``, sigmoid regions, outer groups first), or
+    ``("labels",)`` (softmax over background and the scheme's labels, ``loss="dice_ce"``); None: the output
+    scheme's defaults (:func:`brats_seg.outputs.default_outputs`)."""
     modality_dropout: float = 0.0
     """Probability that a training sample keeps only a random subset of its channels (drawn uniformly
     from ``subsets``), the others set to the value a missing sequence gets in prediction (0 after
@@ -204,6 +205,10 @@ def check_outputs(cfg: TrainConfig) -> None:
     from ..conventions import GROUP_NAMES
     from ..outputs import region_outputs
 
+    if tuple(str(g).upper() for g in cfg.outputs or ()) == ("LABELS",):
+        if cfg.loss != "dice_ce":
+            raise ConfigError("--outputs labels (softmax over the scheme's labels) trains with --loss dice_ce")
+        return
     unknown = [g for g in cfg.outputs or () if str(g).upper() not in GROUP_NAMES]
     if unknown or not cfg.outputs:
         raise ConfigError(f"unknown output group(s) {', '.join(map(str, unknown)) or '(none given)'};"

@@ -45,21 +45,23 @@ from .state import seed_everything
 from .train_config import TrainConfig, check_config
 
 
-def out_channels(cfg: TrainConfig, groups: int | None = None) -> int:
-    """Network outputs: one per output group (sigmoid regions; ``groups`` known once the data is, else
-    ``len(cfg.outputs)`` or 3), or the softmax loss's 4 classes (WT/TC/ET only)."""
+def out_channels(cfg: TrainConfig, groups: int | None = None, labels: bool = False) -> int:
+    """Network outputs: one per output group (sigmoid regions, or softmax ``labels``; ``groups`` known once the
+    data is, else ``len(cfg.outputs)`` or 3), or the softmax loss's 4 WT/TC/ET classes."""
+    if labels and groups:
+        return groups
     if cfg.loss != "dice_bce":
         return LOSSES[cfg.loss].out_channels
     return groups or (len(cfg.outputs) if cfg.outputs else LOSSES[cfg.loss].out_channels)
 
 
-def build_network(cfg: TrainConfig, in_channels: int, groups: int | None = None) -> nn.Module:
+def build_network(cfg: TrainConfig, in_channels: int, groups: int | None = None, labels: bool = False) -> nn.Module:
     """The registered model, with :func:`out_channels` outputs and ``cfg.init`` weights; refuses a patch the
     network cannot take."""
     from ..models.base import init_weights
     from ..models.registry import build_model
 
-    model = build_model(cfg.model, in_channels=in_channels, out_channels=out_channels(cfg, groups),
+    model = build_model(cfg.model, in_channels=in_channels, out_channels=out_channels(cfg, groups, labels),
                         preset=cfg.preset, deep_supervision=cfg.deep_supervision, **cfg.model_kwargs)
     init_weights(model, cfg.init)
     d = int(getattr(model, "size_divisor", 1))
@@ -161,9 +163,11 @@ def validate_if_due(s: Session, epoch: int, last: bool) -> dict[str, float] | No
     if s.data.val_ids and (epoch % s.cfg.val_every == 0 or last) and s.info.is_main:
         t0 = time.perf_counter()
         outputs = s.data.outputs
+        labels = outputs.kind == "labels"
         scores = validate(s.model, iter_validation_cases(s.data.cache, s.data.val_ids, outputs), window=s.cfg.patch,
-                          activation=OUTPUT_ACTIVATION[s.cfg.loss], overlap=s.cfg.overlap, amp=s.cfg.amp,
-                          groups=outputs.groups)
+                          activation="softmax_labels" if labels else OUTPUT_ACTIVATION[s.cfg.loss],
+                          overlap=s.cfg.overlap, amp=s.cfg.amp,
+                          groups=[f"label{v}" for v in outputs.values] if labels else outputs.groups, argmax=labels)
         s.schedule.measure("validate", time.perf_counter() - t0)
     return ddp.broadcast_object(s.info, scores)
 
@@ -268,9 +272,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
-        if out_channels(cfg, data.outputs.channels) != out_channels(cfg):  # the scheme's defaults: rebuild
+        labels = data.outputs.kind == "labels"
+        if out_channels(cfg, data.outputs.channels, labels) != out_channels(cfg):  # known from the data: rebuild
             seed_everything(cfg.seed)
-            model = build_network(cfg, len(channels), data.outputs.channels)
+            model = build_network(cfg, len(channels), data.outputs.channels, labels)
             seed_everything(cfg.seed + info.rank)
         if info.is_main:  # written once the data is known good: a refused run leaves no config behind
             dump_yaml(cfg, run / "config.yaml")
