@@ -6,7 +6,9 @@ strings, lists and dicts. Layout (ARCHITECTURE.md §4)::
     format         int, CHECKPOINT_FORMAT
     model          {"name": registry name, "kwargs": {...}}
     channels       ["t1n", "t1c", "t2w", "t2f"]   # input channel order, by NAME
-    regions        ["WT", "TC", "ET"]             # output channel order
+    regions        ["WT", "TC", "ET"]             # output groups, channel order (kept for older readers)
+    outputs        {"scheme", "kind", "groups", "values"}: what the outputs mean and how they are written
+                   back (brats_seg.outputs.Outputs; optional: without it, the WT/TC/ET regions of label_scheme)
     label_scheme   scheme of the training labels (e.g. "brats2021")
     preprocessing  PreprocessConfig as a dict
     patch_size     [H, W, D] training patch (the default inference window)
@@ -44,8 +46,9 @@ import torch
 from . import __version__
 from .config import PreprocessConfig, from_dict, to_dict
 from .conventions import MODALITIES, REGIONS
-from .errors import CheckpointError
+from .errors import BratsSegError, CheckpointError
 from .files import atomic_path
+from .outputs import Outputs, outputs_of
 
 CHECKPOINT_FORMAT = 2
 REQUIRED_KEYS = ("format", "model", "channels", "regions", "label_scheme", "preprocessing", "patch_size", "state_dict")
@@ -75,6 +78,7 @@ def make_checkpoint(
     training: Mapping[str, Any] | None = None,
     subsets: Sequence[Sequence[str]] | None = None,
     intensity_range: Mapping[str, Any] | None = None,
+    outputs: Outputs | None = None,
 ) -> dict[str, Any]:
     """Assemble the checkpoint dict (weights moved to CPU).
 
@@ -82,7 +86,9 @@ def make_checkpoint(
     records that it is unknown (a network not trained by ``brats-seg train``), and prediction
     then keeps each scan's own grid. ``subsets``: the channel subsets it was trained for
     (modality dropout); None: complete input only. ``intensity_range``: the training cases'
-    :func:`~brats_seg.data.intensity.training_range` (None: unknown, not recorded).
+    :func:`~brats_seg.data.intensity.training_range` (None: unknown, not recorded). ``outputs``: what
+    the output channels mean (:class:`~brats_seg.outputs.Outputs`); None records none (the WT/TC/ET
+    regions of ``label_scheme``).
     """
     module = getattr(model, "module", model)  # unwrap DDP
     module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
@@ -90,7 +96,7 @@ def make_checkpoint(
         "format": CHECKPOINT_FORMAT,
         "model": {"name": model_name, "kwargs": to_dict(dict(model_kwargs))},
         "channels": list(channels),
-        "regions": list(REGIONS),
+        "regions": list(REGIONS if outputs is None else outputs.groups),
         "label_scheme": label_scheme,
         "preprocessing": to_dict(preprocessing or PreprocessConfig()),
         "patch_size": [int(p) for p in patch_size],
@@ -103,6 +109,8 @@ def make_checkpoint(
     ckpt["required_channels"] = _intersection(ckpt["trained_subsets"], channels)
     if intensity_range is not None:
         ckpt["intensity_range"] = to_dict(dict(intensity_range))
+    if outputs is not None:
+        ckpt["outputs"] = outputs.to_dict()
     if training is not None:
         ckpt["training"] = dict(training)
     return ckpt
@@ -185,6 +193,11 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         if required is None or list(required) != _intersection(subsets, ckpt["channels"]):
             raise CheckpointError(f"{path}: required_channels {required!r} are not the channels common to"
                                   f" every trained subset")
+    if "outputs" in ckpt:
+        try:
+            outputs_of(ckpt)
+        except BratsSegError as e:
+            raise CheckpointError(f"{path}: {e}") from None
     return ckpt
 
 

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "brats_seg"
-BASE = {"conventions", "errors", "config", "files", "devices"}
+BASE = {"conventions", "outputs", "errors", "config", "files", "devices"}
 ALLOWED = {
     **{name: BASE for name in BASE},
     "data": BASE,

@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sliding-window size (default: the checkpoint's patch size)")
     parser.add_argument("--weights", type=float, nargs="+", help="ensemble weights, one per checkpoint")
     parser.add_argument("--probabilities", action="store_true",
-                        help="also write {case_id}_probabilities.nii.gz (H, W, D, 3: WT, TC, ET)")
+                        help="also write {case_id}_probabilities.nii.gz (H, W, D, G: one per output group of the"
+                        " model, WT, TC, ET by default)")
     parser.add_argument("--uncertainty", nargs="?", const="variance", choices=("variance", "entropy"),
                         help="also write {case_id}_uncertainty.nii.gz: variance across members x mirrors"
                              " (default) or entropy of the averaged probability")

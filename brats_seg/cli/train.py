@@ -32,8 +32,6 @@ def _model_arg(text: str) -> tuple[str, object]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..conventions import LABEL_SCHEMES
-
     parser.add_argument("data", nargs="?", help="raw dataset folder or preprocessing cache")
     parser.add_argument("--out", help="run folder (config.yaml, checkpoints/, log.csv, curves.png)")
     parser.add_argument("--recipe", help="named settings, e.g. nnunet (nnU-Net v2's trainer); --config and flags"
@@ -79,17 +77,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", help="weights file: our checkpoint, a state dict, or 2-D torchvision weights")
     parser.add_argument("--freeze-encoder-epochs", type=int)
     parser.add_argument("--encoder-lr-scale", type=float)
-    parser.add_argument("--output-scheme", help=f"label scheme predictions are written in ({', '.join(LABEL_SCHEMES)};"
-                        " default: the training cases' scheme, required when they mix schemes)")
+    _add_outputs_and_subsets(parser)
+    parser.add_argument("--resume", action="store_const", const=True, help="continue the run in --out")
+    parser.add_argument("--no-progress", dest="progress", action="store_const", const=False)
+
+
+
+def _add_outputs_and_subsets(parser: argparse.ArgumentParser) -> None:
+    """What the network outputs and which sequence subsets it is trained for."""
+    from ..conventions import LABEL_SCHEMES
+
+    parser.add_argument("--output-scheme", dest="output_scheme",
+                        help=f"label scheme predictions are written in ({', '.join(LABEL_SCHEMES)}; default: the"
+                        " training cases' scheme, required when they mix schemes); its default outputs apply")
+    parser.add_argument("--outputs", nargs="+", metavar="GROUP",
+                        help="output groups, outer first (sigmoid regions), e.g. WT TC ET RC, or 'labels' (softmax"
+                             " over the scheme's labels, with --loss dice_ce); default: the scheme's (WT TC ET;"
+                             " brats2024-gli/met add RC; brats2024-ped ED NETC CC ET; men-rt GTV)")
     parser.add_argument("--modality-dropout", type=float, metavar="P",
                         help="train for missing sequences: each sample keeps, with probability P, only a random"
                              " subset of its channels (the others set to 0 after normalization, as prediction fills"
                              " a missing sequence); the checkpoint records the subsets trained (default 0: off)")
     parser.add_argument("--subsets", nargs="+", metavar="SUBSET",
                         help="subsets dropout may keep, e.g. t1c+t2f t2f t1n+t1c+t2w (default: all 15)")
-    parser.add_argument("--resume", action="store_const", const=True, help="continue the run in --out")
-    parser.add_argument("--no-progress", dest="progress", action="store_const", const=False)
-
 
 FLAGS = ("data", "out", "model", "preset", "cache", "layout", "label_scheme",
          "epochs", "steps_per_epoch", "time_budget", "patch", "batch_size",
@@ -119,6 +129,8 @@ def config_from_args(args: argparse.Namespace):
     cfg = replace(cfg, **{k: getattr(args, k) for k in FLAGS})
     if args.subsets:
         cfg = replace(cfg, subsets=tuple(args.subsets))
+    if args.outputs:
+        cfg = replace(cfg, outputs=tuple(g.upper() for g in args.outputs))
     if args.model_arg:
         cfg = replace(cfg, model_kwargs={**cfg.model_kwargs, **dict(args.model_arg)})
     if args.genotype:
@@ -149,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if dist_env().rank != 0:
         return 0
     best = summary["history"][summary["best_epoch"] - 1] if summary["best_epoch"] else {}
-    dice = " ".join(f"{r} {best[f'val_dice_{r}']:.3f}" for r in ("WT", "TC", "ET") if f"val_dice_{r}" in best)
+    dice = " ".join(f"{k[9:]} {v:.3f}" for k, v in best.items() if k.startswith("val_dice_") and k != "val_dice_mean")
     print(f"trained {summary['epochs']} epochs in {summary['elapsed']:.0f} s; best epoch {summary['best_epoch']}"
           + (f" (validation Dice {dice})" if dice else "") + f"; run folder {summary['run']}")
     return report_failures(summary["skipped"], "skipped")

@@ -15,11 +15,9 @@ reads, and a case with any problem is refused in one line (:class:`CaseError`)
 before any work. Label maps alone (``evaluate``'s references and predictions) go
 through :func:`read_label_map` and :func:`geometry_error`.
 
-Each file is read once. ``.nii.gz`` files are decompressed in one piece (ISA-L's
-``igzip``), which verifies the gzip CRC and length: a truncated or bit-flipped file
-is reported even where nibabel's streaming reader would not notice (it reads only
-the bytes the header asks for and never reaches the CRC).
-"""
+Each file is read once. ``.nii.gz`` files are decompressed in one piece (ISA-L's ``igzip``),
+which verifies the gzip CRC and length: a truncated or bit-flipped file is reported even where
+nibabel's streaming reader, which never reaches the CRC, would not notice."""
 
 from __future__ import annotations
 
@@ -303,6 +301,10 @@ def _inspect(case: Case, modalities: Sequence[str], scheme: str | None, allow_mi
     return result, read
 
 
+RELEASED_CHANNELS: dict[str, tuple[str, ...]] = {"brats2024-men-rt": ("t1c",)}
+"""Label scheme -> the sequences its data is released with, where not all four (MEN-RT: T1c only)."""
+
+
 def check_case(case: Case, scheme: str | None = None, *, allow_missing: Collection[str] = ()) -> CheckResult:
     """Check one case's files (see the module docstring); never raises for bad data.
 
@@ -311,7 +313,8 @@ def check_case(case: Case, scheme: str | None = None, *, allow_missing: Collecti
     whose absence is a finding (``result.findings``), not an error (a model trained
     for the subset without them).
     """
-    result, read = _inspect(case, tuple(dict.fromkeys([*MODALITIES, *case.modalities])), scheme, allow_missing, True)
+    expected = RELEASED_CHANNELS.get(scheme or case.label_scheme or "", MODALITIES)
+    result, read = _inspect(case, tuple(dict.fromkeys([*expected, *case.modalities])), scheme, allow_missing, True)
     if result.ok and read.volumes:
         names = list(read.volumes)
         result.intensity = intensity_stats(np.stack([read.volumes[m].array for m in names]), names)

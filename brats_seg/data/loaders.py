@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..conventions import get_scheme, labels_to_regions
 from ..errors import CaseError
-from .cache import Preprocessed, cache_nbytes, load_cached
+from ..outputs import Outputs
+from .cache import cache_nbytes, load_cached
 from .subsets import ModalityDropout, drop_channels
 from .transforms import AugmentConfig, augmentation_input_size, build_augmentation, plain_tensor, sample_crop_size
 
@@ -79,9 +80,11 @@ def is_foreground_sample(index: int, batch_size: int, fg_fraction: float) -> boo
 
 
 class PatchDataset(Dataset):
-    """Random patches: ``dataset[index]`` -> ``{"image": (C, *patch) float32, "label": (3, *patch) float32}``,
+    """Random patches: ``dataset[index]`` -> ``{"image": (C, *patch) float32, "label": (G, *patch) float32}``,
     and with ``dropout`` also ``"present": (C,) bool`` (the channels kept; the others hold
-    :data:`~brats_seg.data.subsets.MISSING_VALUE`).
+    :data:`~brats_seg.data.subsets.MISSING_VALUE`). ``outputs`` (:class:`~brats_seg.outputs.Outputs`)
+    names the G target groups and adds ``"known": (G,) bool`` (the groups the case's scheme expresses);
+    None: the nested WT, TC, ET.
 
     ``index`` is any non-negative integer; the sample is a pure function of
     ``(seed, index)`` (see :class:`EpochSampler`).
@@ -89,7 +92,8 @@ class PatchDataset(Dataset):
 
     def __init__(self, cache_dir: str | Path, case_ids: Sequence[str], patch_size: Sequence[int], *,
                  batch_size: int = 2, fg_fraction: float = 0.34, augment: bool | AugmentConfig = True,
-                 seed: int = 0, in_memory: bool | None = None, dropout: ModalityDropout | None = None):
+                 seed: int = 0, in_memory: bool | None = None, dropout: ModalityDropout | None = None,
+                 outputs: Outputs | None = None):
         if not case_ids:
             raise CaseError(f"{cache_dir}: no training cases")
         self.cache_dir = Path(cache_dir)
@@ -109,6 +113,7 @@ class PatchDataset(Dataset):
         self.augmentation = build_augmentation(cfg, self.patch_size) if cfg is not None else None
         self.crop_size = augmentation_input_size(cfg, self.patch_size)  # the largest crop a sample may need
         self.dropout = dropout
+        self.outputs = outputs
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -146,8 +151,14 @@ class PatchDataset(Dataset):
         if self.augmentation is not None:
             out = self.augmentation({"image": image, "label": label})
             image, label = plain_tensor(out["image"]).float(), plain_tensor(out["label"])
-        regions = labels_to_regions(label[0].round().to(torch.uint8).numpy(), case.label_scheme)
-        sample = {"image": image.contiguous(), "label": torch.from_numpy(regions.astype(np.float32))}
+        lab = label[0].round().to(torch.uint8).numpy()
+        if self.outputs is None:
+            regions = labels_to_regions(lab, case.label_scheme)
+            sample = {"image": image.contiguous(), "label": torch.from_numpy(regions.astype(np.float32))}
+        else:
+            regions, known = self.outputs.masks(lab, case.label_scheme)
+            sample = {"image": image.contiguous(), "label": torch.from_numpy(regions.astype(np.float32)),
+                      "known": torch.from_numpy(known)}
         if self.dropout is not None:
             sample["present"] = torch.from_numpy(self.dropout.draw(self.seed, index))
             drop_channels(sample["image"], sample["present"])
@@ -178,7 +189,7 @@ def make_train_loader(cache_dir: str | Path, case_ids: Sequence[str], patch_size
                       batch_size: int, *, num_workers: int = 2, fg_fraction: float = 0.34,
                       augment: bool | AugmentConfig = True, seed: int = 0, steps_per_epoch: int = 250,
                       rank: int = 0, world_size: int = 1, in_memory: bool | None = None,
-                      dropout: ModalityDropout | None = None) -> DataLoader:
+                      dropout: ModalityDropout | None = None, outputs: Outputs | None = None) -> DataLoader:
     """A loader of ``steps_per_epoch`` batches ``{"image": (B, C, *patch), "label": (B, 3, *patch)}``
     (and ``"present": (B, C)`` with modality ``dropout``).
 
@@ -186,15 +197,22 @@ def make_train_loader(cache_dir: str | Path, case_ids: Sequence[str], patch_size
     give ``rank``/``world_size``; every rank draws its own disjoint samples.
     """
     dataset = PatchDataset(cache_dir, case_ids, patch_size, batch_size=batch_size, fg_fraction=fg_fraction,
-                           augment=augment, seed=seed, in_memory=in_memory, dropout=dropout)
+                           augment=augment, seed=seed, in_memory=in_memory, dropout=dropout, outputs=outputs)
     sampler = EpochSampler(steps_per_epoch * batch_size, rank=rank, world_size=world_size)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
                       prefetch_factor=2 if num_workers > 0 else None, drop_last=True)
 
 
-def iter_validation_cases(cache_dir: str | Path, case_ids: Sequence[str]) -> Iterator[tuple[Preprocessed, np.ndarray]]:
-    """Yield ``(case, regions (3, h, w, d) bool)`` for whole-case validation, one case at a time."""
+def iter_validation_cases(cache_dir: str | Path, case_ids: Sequence[str],
+                          outputs: Outputs | None = None) -> Iterator[tuple]:
+    """Yield ``(case, regions (3, h, w, d) bool)`` for whole-case validation, one case at a time; with
+    ``outputs``, ``(case, masks (G, h, w, d) bool, known (G,) bool)`` (:meth:`Outputs.masks`)."""
     for case_id in case_ids:
         case = load_cached(cache_dir, case_id)
-        yield case, case.regions()
+        if outputs is None:
+            yield case, case.regions()
+        else:
+            if case.label is None:
+                raise CaseError(f"case {case.case_id}: no label in the cache")
+            yield (case, *outputs.masks(np.asarray(case.label), case.label_scheme))

@@ -71,8 +71,12 @@ def load_summary(eval_dir: str | Path) -> dict:
 
 def benchmark_table(summary: dict, edition: str | None = None) -> str:
     """Markdown table: our means first, then the published rows (optionally those whose edition contains
-    ``edition``), then the disclaimer and sources."""
-    published = [r for r in reference_scores() if edition is None or edition.lower() in r["edition"].lower()]
+    ``edition``), then the disclaimer and sources. Published rows score WT, TC and ET only: an evaluation
+    that scores other groups too (brats2024-gli's six, MEN-RT's GTV) gets none, and a note says why."""
+    groups = list(summary.get("metrics", {}))
+    matched = groups == list(REGIONS)
+    published = [r for r in reference_scores() if matched and (edition is None
+                                                               or edition.lower() in r["edition"].lower())]
     cols = ("dice_wt", "dice_tc", "dice_et", "dice_mean", "hd95_wt", "hd95_tc", "hd95_et")
     head = ["method", "edition", "data", "metrics", "Dice WT", "Dice TC", "Dice ET", "Dice mean",
             "HD95 WT", "HD95 TC", "HD95 ET"]
@@ -84,6 +88,9 @@ def benchmark_table(summary: dict, edition: str | None = None) -> str:
     for r in our_scores(summary) + published:
         cells = [r["method"], r["edition"], r["data_split"], r["metrics"], *(fmt(r[c]) for c in cols)]
         lines.append("| " + " | ".join(cells) + " |")
+    if not matched:
+        lines += ["", f"No published rows: this evaluation scores {', '.join(groups) or 'no group'}; the published"
+                  " rows score WT, TC and ET only, so they are shown only where the groups match."]
     lines += ["", f"**{DISCLAIMER}**", "", "Sources:"]
     lines += [f"- {r['method']}: {r['source']} ({r['checked']})" for r in published]
     return "\n".join(lines) + "\n"

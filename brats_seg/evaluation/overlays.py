@@ -2,7 +2,9 @@
 
 WT, TC and ET are drawn as nested filled contours in fixed colours (edema-only
 WT green, TC-not-ET yellow, ET red), so a prediction and its reference can be
-compared side by side at the same slices.
+compared side by side at the same slices. Schemes with more (or other) groups add
+theirs (:func:`overlay_groups`): a resection cavity (RC, blue), a cyst (CC, cyan),
+MEN-RT's one GTV (magenta).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import REGIONS, labels_to_regions
+from ..conventions import REGIONS, get_scheme, group_masks
 from ..data.normalization import intensity_window
 from ..files import atomic_path
 
@@ -20,7 +22,21 @@ REGION_COLORS: Mapping[str, tuple[float, float, float]] = {
     "WT": (0.15, 0.8, 0.2),
     "TC": (1.0, 0.85, 0.1),
     "ET": (0.9, 0.1, 0.1),
+    "RC": (0.2, 0.45, 1.0),
+    "CC": (0.1, 0.9, 0.9),
+    "GTV": (0.9, 0.2, 0.9),
 }
+EXTRA_GROUPS = ("RC", "CC")
+"""Groups outside WT/TC/ET drawn too where a nested scheme has them, last (on top)."""
+
+
+def overlay_groups(scheme: str) -> tuple[str, ...]:
+    """The groups drawn for a label map of ``scheme``, outermost first: WT, TC, ET (and RC or CC where the
+    scheme has them); a scheme without the nested regions: its scored groups (MEN-RT: GTV)."""
+    s = get_scheme(scheme)
+    if not s.nested:
+        return s.scored
+    return (*REGIONS, *(g for g in EXTRA_GROUPS if g in s.groups))
 PLANES = ("axial", "coronal", "sagittal")
 
 
@@ -49,14 +65,23 @@ def plane_slice(volume: np.ndarray, plane: str, point: tuple[int, int, int]) -> 
     return np.rot90(sl)
 
 
-def region_rgba(labels_2d_regions: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """``(3, r, c)`` bool region masks -> ``(r, c, 4)`` RGBA overlay, innermost region on top."""
+def region_rgba(labels_2d_regions: np.ndarray, alpha: float = 0.45, groups=REGIONS) -> np.ndarray:
+    """``(G, r, c)`` bool masks of ``groups`` -> ``(r, c, 4)`` RGBA overlay, later groups on top."""
     rgba = np.zeros((*labels_2d_regions.shape[1:], 4), dtype=np.float32)
-    for idx, region in enumerate(REGIONS):  # WT first, ET last: inner regions overwrite
+    for idx, region in enumerate(groups):  # WT first, ET last: inner regions overwrite
         mask = labels_2d_regions[idx]
         rgba[mask, :3] = REGION_COLORS[region]
         rgba[mask, 3] = alpha
     return rgba
+
+
+def _masks(labels: np.ndarray, scheme: str, groups) -> np.ndarray:
+    """``(G, H, W, D)`` bool masks of ``groups``, empty for a group ``scheme`` does not have."""
+    s = get_scheme(scheme)
+    have = [g for g in groups if g in s.groups]
+    found = dict(zip(have, group_masks(labels, s, have))) if have else {}
+    empty = np.zeros(np.shape(labels), bool)
+    return np.stack([found.get(g, empty) for g in groups])
 
 
 def overlay_figure(
@@ -80,7 +105,9 @@ def overlay_figure(
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    regions = {name: labels_to_regions(lab, scheme) for name, (lab, scheme) in label_maps.items()}
+    drawn = list(dict.fromkeys(g for _, scheme in label_maps.values() for g in overlay_groups(scheme)))
+    drawn = drawn or list(REGIONS)
+    regions = {name: _masks(lab, scheme, drawn) for name, (lab, scheme) in label_maps.items()}
     if point is None and image.any():  # zoom to the brain: BraTS volumes are mostly background
         nz = np.argwhere(image != 0)
         box = tuple(slice(lo, hi + 1) for lo, hi in zip(nz.min(0), nz.max(0)))
@@ -99,15 +126,15 @@ def overlay_figure(
             ax.imshow(base, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
             if name in regions:
                 reg2d = np.stack([plane_slice(r, plane, point) for r in regions[name]])
-                ax.imshow(region_rgba(reg2d), interpolation="nearest")
+                ax.imshow(region_rgba(reg2d, groups=drawn), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(name, fontsize=10)
             if col == 0:
                 ax.set_ylabel(plane, fontsize=10)
-    handles = [Patch(color=REGION_COLORS[r], label=r) for r in REGIONS]
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    handles = [Patch(color=REGION_COLORS[r], label=r) for r in drawn]
+    fig.legend(handles=handles, loc="lower center", ncol=len(drawn), frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))

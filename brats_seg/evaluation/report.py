@@ -251,7 +251,9 @@ def _warnings(results: list[dict]) -> list[str]:
 
 
 def _mean_of(stats: dict, metric: str) -> float | None:
-    means = [stats[r][metric]["mean"] if r in stats else None for r in REGIONS]
+    """Mean over WT, TC, ET (the legacy mean); over the scored groups for a scheme without them (MEN-RT)."""
+    groups = REGIONS if any(r in stats for r in REGIONS) or not stats else list(stats)
+    means = [stats[r][metric]["mean"] if r in stats else None for r in groups]
     return None if any(m is None for m in means) else float(np.mean(means))
 
 

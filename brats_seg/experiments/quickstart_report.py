@@ -50,10 +50,11 @@ class Section:
 
 
 def heldout_intervals(rows: Sequence[dict], *, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Per region: the number of scored cases and the 95 % bootstrap interval of the mean Dice and HD95
-    (``[low, high]``; None with fewer than two cases) from the per-case rows of an evaluation."""
+    """Per region (each group the rows score: WT, TC, ET, and RC, GTV, ... where the scheme has them): the
+    number of scored cases and the 95 % bootstrap interval of the mean Dice and HD95 (``[low, high]``; None
+    with fewer than two cases) from the per-case rows of an evaluation."""
     out = {}
-    for region in REGIONS:
+    for region in dict.fromkeys(r["region"] for r in rows) or REGIONS:
         scored = [r for r in rows if r["region"] == region and r["status"] in ("ok", "missing")]
         out[region] = {"n": len(scored)}
         for metric in ("dice", "hd95"):
@@ -71,9 +72,9 @@ def _interval(ci: Sequence[float] | None, digits: int) -> str:
 
 
 def score_rows(summary: dict) -> list[dict[str, str]]:
-    """One row per region; for synthetic data the region says so, for real data the intervals are added."""
+    """One row per scored group; for synthetic data the region says so, for real data the intervals are added."""
     rows = []
-    for region in REGIONS:
+    for region in summary["metrics"]:
         d, h = summary["metrics"][region]["dice"], summary["metrics"][region]["hd95"]
         if summary["synthetic"]:
             cells = [f"{region} (synthetic)", f"{_fmt(d['mean'])} ± {_fmt(d['std'])}", _fmt(d["median"]),

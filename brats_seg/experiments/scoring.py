@@ -56,26 +56,39 @@ def score_checkpoints(checkpoints: Sequence[str | Path], cases: Sequence, *, ove
     return scores
 
 
+def scored_groups(scores: Iterable[CaseScore]) -> list[str]:
+    """WT, TC, ET, then every other group the cases were scored on (RC, NETC, ... of the 2024 schemes; a
+    MEN-RT evaluation: GTV only), in the order the scores list them."""
+    found = dict.fromkeys(g for s in scores for g in s.metrics)
+    extra = [g for g in found if g not in REGIONS]
+    return [*REGIONS, *extra] if any(r in found for r in REGIONS) or not found else extra
+
+
 def mean_metrics(scores: Sequence[CaseScore]) -> dict[str, float]:
-    """Means over cases: ``dice_WT`` .. ``hd95_ET``, ``dice_mean`` (of the three regions) and ``seconds_per_case``."""
+    """Means over cases: ``dice_WT`` .. ``hd95_ET`` (and ``dice_RC`` ... for every other group scored),
+    ``dice_mean`` (of the three regions; of the groups for a scheme without them) and ``seconds_per_case``."""
     out: dict[str, float] = {}
-    for r in REGIONS:
+    groups = scored_groups(scores)
+    for r in groups:
         for m in ("dice", "hd95"):
             vals = [s.metrics[r][m] for s in scores if r in s.metrics and s.metrics[r].get(m) is not None]
             out[f"{m}_{r}"] = float(np.mean(vals)) if vals else float("nan")
-    out["dice_mean"] = float(np.mean([out[f"dice_{r}"] for r in REGIONS]))
+    meaned = REGIONS if set(REGIONS) <= set(groups) else groups
+    out["dice_mean"] = float(np.mean([out[f"dice_{r}"] for r in meaned])) if meaned else float("nan")
     out["seconds_per_case"] = float(np.mean([s.seconds for s in scores])) if scores else float("nan")
     return out
 
 
 def per_case_rows(arm: str, scores: Iterable[CaseScore], **extra: Any) -> list[dict[str, Any]]:
-    """One row per (arm, case) with every region's Dice and HD95, for ``per_case.csv``."""
+    """One row per (arm, case) with every scored group's Dice and HD95, for ``per_case.csv``."""
     rows = []
+    scores = list(scores)
+    groups = scored_groups(scores)
     for s in scores:
         row: dict[str, Any] = {"arm": arm, **extra, "case_id": s.case_id, "seconds": round(s.seconds, 3)}
-        for r in REGIONS:
-            row[f"dice_{r}"] = s.metrics[r]["dice"]
-            row[f"hd95_{r}"] = s.metrics[r]["hd95"]
+        for r in groups:
+            row[f"dice_{r}"] = s.metrics.get(r, {}).get("dice")
+            row[f"hd95_{r}"] = s.metrics.get(r, {}).get("hd95")
         rows.append(row)
     return rows
 

@@ -1,9 +1,10 @@
-"""How a network's outputs become region probabilities ``(B, 3, *S)`` (WT, TC, ET).
+"""How a network's outputs become the probabilities of its output groups ``(B, G, *S)``.
 
 Region-trained networks (sigmoid, the default) output one logit per nested region.
 Label-trained networks (softmax) output four class logits: background, edema
 (WT\\TC), core (TC\\ET) and enhancing tumor; their region probabilities are sums of
-class probabilities. The checkpoint names the activation (``provenance.output_activation``).
+class probabilities. Label outputs (:mod:`brats_seg.outputs`, ``kind="labels"``) keep their softmax
+(``softmax_labels``). The checkpoint names the activation (``provenance.output_activation``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,15 @@ def softmax_to_regions(logits: torch.Tensor) -> torch.Tensor:
     return torch.stack([1 - p[:, 0], p[:, 2] + p[:, 3], p[:, 3]], dim=1)
 
 
+def softmax_labels(logits: torch.Tensor) -> torch.Tensor:
+    """Label logits ``(B, K, *S)`` -> label probabilities ``(B, K, *S)`` (label outputs, written back by argmax)."""
+    return torch.softmax(logits.float(), dim=1)
+
+
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sigmoid": sigmoid_regions,
     "softmax": softmax_to_regions,
+    "softmax_labels": softmax_labels,
 }
 
 

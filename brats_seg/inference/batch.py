@@ -5,8 +5,9 @@ writes per case (all atomically; a failing case leaves no file behind):
 
 * ``OUT/{case_id}.nii.gz`` (``name_format``): uint8 labels with the input's affine,
   header and shape, as the BraTS submission expects;
-* optionally ``OUT/{case_id}_probabilities.nii.gz`` (H, W, D, 3: WT, TC, ET) and
-  ``OUT/{case_id}_uncertainty.nii.gz`` (H, W, D, 3);
+* optionally ``OUT/{case_id}_probabilities.nii.gz`` (H, W, D, G: the model's output groups, WT, TC, ET
+  by default; the sidecar's ``result.model_outputs`` names others) and
+  ``OUT/{case_id}_uncertainty.nii.gz`` (H, W, D, G);
 * ``OUT/{case_id}.json``: every setting used, inputs, outputs, timing, the case's intensity
   statistics against the training range (``intensity``) and how sure the prediction is
   (``confidence``: scores, thresholds, ``flagged``; :mod:`.confidence`).

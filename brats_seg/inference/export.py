@@ -1,8 +1,9 @@
 """Export a checkpoint's network to TorchScript or ONNX, and check the export against PyTorch.
 
 The exported graph maps ``(B, C, H, W, D)`` float32 (channels in the checkpoint's order,
-preprocessed as the checkpoint says) to region logits ``(B, 3, H, W, D)``; apply a sigmoid
-for WT/TC/ET probabilities. Tracing records one input shape: the export is checked at
+preprocessed as the checkpoint says) to logits ``(B, G, H, W, D)``, one per output group of the
+checkpoint (``ckpt["outputs"]``, :mod:`brats_seg.outputs`; WT, TC, ET by default); apply a sigmoid
+for their probabilities (a softmax for label outputs). Tracing records one input shape: the export is checked at
 that shape (``shape``, default the training patch), and the ONNX graph declares the batch
 and spatial axes dynamic. Sliding windows of that size are the intended use.
 

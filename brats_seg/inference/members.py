@@ -30,6 +30,7 @@ from ..config import PreprocessConfig
 from ..conventions import REGIONS, canonical_modality
 from ..errors import BratsSegError, CheckpointError
 from ..models.base import round_up
+from ..outputs import Outputs, outputs_of, region_outputs
 from .activations import get_activation
 
 
@@ -62,6 +63,13 @@ class Member:
     """Channel subsets the network was trained for (modality dropout); empty: complete input only."""
     intensity_range: dict[str, Any] | None = None
     """The training cases' raw intensity range (:mod:`brats_seg.data.intensity`); None: not recorded."""
+    outputs: Outputs | None = None
+    """What the probabilities mean and how they are written back (None: the WT/TC/ET regions of
+    ``label_scheme``, as a checkpoint without ``outputs`` predicts)."""
+
+    def __post_init__(self) -> None:
+        if self.outputs is None:
+            self.outputs = region_outputs(self.label_scheme, self.regions)
 
     @property
     def trained_subsets(self) -> tuple[tuple[str, ...], ...]:
@@ -99,6 +107,24 @@ def training_spacing(ckpt: Mapping[str, Any]) -> tuple[float, float, float] | No
     return values
 
 
+def output_activation(ckpt: Mapping[str, Any], outputs: Outputs, name: str) -> str:
+    """How the checkpoint's logits become the probabilities of its ``outputs``: label outputs by a softmax over
+    them; region outputs by a sigmoid, or (old ``dice_ce`` models, WT/TC/ET only) a softmax over the four
+    classes. A network whose output channels do not fit raises :class:`CheckpointError`."""
+    recorded = str(ckpt.get("provenance", {}).get("output_activation", "sigmoid"))
+    activation = "softmax_labels" if outputs.kind == "labels" else recorded
+    get_activation(activation)  # validates
+    if activation == "softmax" and outputs.groups != REGIONS:
+        raise CheckpointError(f"{name}: softmax over the WT/TC/ET classes cannot give outputs"
+                              f" {' '.join(outputs.groups)}")
+    channels = (ckpt.get("model") or {}).get("kwargs", {}).get("out_channels")
+    expected = 4 if activation == "softmax" else outputs.channels
+    if channels is not None and int(channels) != expected:
+        raise CheckpointError(f"{name}: the network has {channels} output channels; its outputs"
+                              f" ({outputs.kind} {' '.join(outputs.groups)}) need {expected}")
+    return activation
+
+
 def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Sequence[int] | None = None) -> Member:
     """Load a checkpoint (path, read with ``weights_only=True``; or an already loaded dict)."""
     if isinstance(source, Mapping):
@@ -113,13 +139,13 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     win = tuple(round_up(w, divisor) for w in (window or ckpt["patch_size"]))
     if len(win) != 3:
         raise CheckpointError(f"{name}: window/patch size must have 3 sides, got {list(win)}")
-    activation = str(ckpt.get("provenance", {}).get("output_activation", "sigmoid"))
-    get_activation(activation)  # validates
+    outputs = outputs_of(ckpt)
+    activation = output_activation(ckpt, outputs, name)
     spacing = training_spacing(ckpt)
     postprocess = (ckpt.get("provenance", {}).get("config") or {}).get("postprocess")
     preprocessing = dataclasses.replace(preprocessing_of(ckpt), spacing=spacing)
     subsets = tuple(canonical_channels(s) for s in trained_subsets_of(ckpt))
     return Member(network, canonical_channels(ckpt["channels"]), preprocessing, win, str(ckpt["label_scheme"]),
-                  tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation,
+                  outputs.groups, name, model=dict(ckpt["model"]), activation=activation,
                   spacing_unknown=spacing is None, subsets=subsets,
-                  postprocess=postprocess, intensity_range=intensity_range_of(ckpt))
+                  postprocess=postprocess, intensity_range=intensity_range_of(ckpt), outputs=outputs)

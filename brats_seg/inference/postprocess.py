@@ -15,6 +15,12 @@ the prediction sidecar):
    tuned the threshold by cross-validation. Worth it under the legacy scoring,
    where a case without ET scores Dice 1 only if no ET is predicted;
 4. regions to labels with ET ⊂ TC ⊂ WT enforced (:func:`conventions.regions_to_labels`).
+
+Models with other outputs (:mod:`brats_seg.outputs`): step 1 thresholds every group, nesting
+is enforced as the scheme nests them, step 2 applies to WT (every group inside it follows), or
+to GTV for a one-region model, step 3 to ET where TC is an output too; other groups (RC, CC,
+a PED model's ED and NETC) are kept as thresholded. Step 4 is the outputs' write-back
+(:meth:`Outputs.write_back`). Label (softmax) outputs are written back by argmax, without rules.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ import numpy as np
 from scipy import ndimage
 
 from ..config import from_dict
-from ..conventions import LabelScheme, regions_to_labels
+from ..conventions import REGIONS, LabelScheme, get_scheme, regions_to_labels
 from ..errors import BratsSegError
+from ..outputs import Outputs, nested
 
 
 @dataclass(frozen=True)
@@ -111,9 +118,48 @@ def postprocess_regions(regions: np.ndarray, cfg: PostprocessConfig) -> tuple[np
     return np.stack([wt, tc, et]), record
 
 
-def probabilities_to_labels(probabilities: np.ndarray, scheme: str | LabelScheme,
+def postprocess_groups(masks: np.ndarray, outputs: Outputs, cfg: PostprocessConfig) -> tuple[np.ndarray, dict]:
+    """Clean group masks ``(G, H, W, D)`` bool of region ``outputs`` (rules per group, module docstring)."""
+    groups, scheme = outputs.groups, get_scheme(outputs.scheme)
+    masks = nested(masks, groups, scheme)
+    record: dict = {}
+    outer = "WT" if "WT" in groups else "GTV" if "GTV" in groups else None
+    if outer and (cfg.min_component_voxels > 0 or cfg.wt_component_fraction > 0):
+        i = groups.index(outer)
+        kept = remove_small_components(masks[i], cfg.min_component_voxels, cfg.wt_component_fraction)
+        record[f"removed_{outer.lower()}_voxels"] = int(masks[i].sum() - kept.sum())
+        for j, g in enumerate(groups):
+            if j == i or scheme.groups[g] <= scheme.groups[outer]:
+                masks[j] &= kept
+    elif cfg.min_component_voxels > 0 or cfg.wt_component_fraction > 0:
+        record["component_rule"] = "not applied (no WT or GTV output)"
+    if cfg.et_min_voxels > 0 and {"ET", "TC"} <= set(groups):
+        et = groups.index("ET")
+        n_et = int(masks[et].sum())
+        record["et_voxels"], record["et_relabeled_as_core"] = n_et, 0 < n_et < cfg.et_min_voxels
+        if record["et_relabeled_as_core"]:
+            masks[et] = False  # those voxels stay TC (and WT)
+    elif cfg.et_min_voxels > 0:
+        record["et_rule"] = "not applied (needs ET and TC outputs)"
+    return masks, record
+
+
+def probabilities_to_labels(probabilities: np.ndarray, scheme: str | LabelScheme | Outputs,
                             cfg: PostprocessConfig | None = None) -> tuple[np.ndarray, dict]:
-    """Region probabilities ``(3, H, W, D)`` -> label map ``(H, W, D)`` uint8 in ``scheme``, and the record."""
+    """Group probabilities ``(G, H, W, D)`` -> label map ``(H, W, D)`` uint8, and the record. ``scheme``: the
+    :class:`Outputs` they are (a scheme: its WT/TC/ET regions, ``G = 3``)."""
     cfg = cfg or PostprocessConfig()
-    regions, record = postprocess_regions(probabilities > cfg.threshold, cfg)
-    return regions_to_labels(regions, scheme), record
+    if not isinstance(scheme, Outputs):
+        regions, record = postprocess_regions(probabilities > cfg.threshold, cfg)
+        return regions_to_labels(regions, scheme), record
+    outputs = scheme
+    if outputs.kind == "labels":
+        if cfg != dataclasses.replace(PostprocessConfig(), threshold=cfg.threshold):
+            raise BratsSegError("postprocessing rules apply to region outputs; this model's outputs are labels"
+                                " (softmax), written back by argmax")
+        return outputs.write_back(np.argmax(probabilities, axis=0)), {}
+    if outputs.groups == REGIONS:  # the nested regions: the rules (and record) as ever
+        masks, record = postprocess_regions(probabilities > cfg.threshold, cfg)
+    else:
+        masks, record = postprocess_groups(probabilities > cfg.threshold, outputs, cfg)
+    return outputs.write_back(masks), record

@@ -34,12 +34,13 @@ import numpy as np
 import torch
 
 from ..config import DEFAULT_OVERLAP, to_dict
-from ..conventions import REGIONS, get_scheme
+from ..conventions import get_scheme
 from ..data.cases import CaseVolumes
 from ..data.intensity import brain_mask, far_outside
 from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
 from ..errors import BratsSegError, CheckpointError
+from ..outputs import Outputs, region_outputs
 from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
 from .confidence import assess
@@ -64,9 +65,10 @@ def paste(array: np.ndarray, box: Sequence[Sequence[int]], shape: Sequence[int])
 class Prediction:
     """One segmented case.
 
-    ``labels``: (H, W, D) uint8 in ``info["label_scheme"]`` on the input's grid. Region
+    ``labels``: (H, W, D) uint8 in ``info["label_scheme"]`` on the input's grid. Group
     probabilities and uncertainty live on the brain's ``box`` (``[[lo, hi]] x 3`` input voxels):
-    ``box_probabilities`` (3, h, w, d) float32 (WT, TC, ET), ``box_uncertainty`` or None.
+    ``box_probabilities`` (G, h, w, d) float32 (one per output group, ``info["model_outputs"]``; WT, TC, ET
+    by default), ``box_uncertainty`` or None.
     ``info``: what was done (sidecar).
     """
 
@@ -85,6 +87,23 @@ class Prediction:
     def uncertainty(self) -> np.ndarray | None:
         """(3, H, W, D) float32 on the input's grid, or None; a new array on each access."""
         return None if self.box_uncertainty is None else paste(self.box_uncertainty, self.box, self.labels.shape)
+
+
+def common_outputs(members: Sequence[Member]) -> tuple[Outputs, list[list[int]] | None, str | None]:
+    """The ensemble's outputs: the members' own when they agree (``(outputs, None, None)``); else, for region
+    members sharing groups, their common groups in the first member's order, each member's channels of them,
+    and a note saying so. Label outputs that differ, or members sharing no group, raise :class:`CheckpointError`."""
+    first = members[0].outputs
+    if all(m.outputs.kind == first.kind and m.outputs.groups == first.groups
+           and (first.kind == "regions" or m.outputs.values == first.values) for m in members):
+        return first, None, None
+    listed = "; ".join(f"{m.name}: {m.outputs.kind} {' '.join(m.outputs.groups)}" for m in members)
+    common = [g for g in first.groups if all(g in m.outputs.region_groups for m in members)]
+    if not common:
+        raise CheckpointError(f"ensemble members predict different outputs and share no region group ({listed})")
+    note = f"ensemble members predict different outputs ({listed}): the ensemble predicts their common groups" \
+           f" {' '.join(common)}"
+    return region_outputs(first.scheme, common), [[m.outputs.groups.index(g) for g in common] for m in members], note
 
 
 def _union(boxes: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:
@@ -139,6 +158,9 @@ class Predictor:
         self.postprocess = resolve_postprocess(postprocess, [m.postprocess for m in members], [m.name for m in members])
         self.uncertainty, self.label_scheme, self.zero_fill = uncertainty, label_scheme, bool(zero_fill)
         self.members = list(members)
+        self.outputs, self._select, self.note = common_outputs(members)
+        if self.note and warn:
+            print(f"brats-seg: note: {self.note}", file=sys.stderr)
         self.channels = members[0].channels
         self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(weights, len(members)))]
         self.warn = bool(warn)
@@ -163,19 +185,15 @@ class Predictor:
             if set(m.channels) != set(first.channels):
                 raise CheckpointError(f"ensemble members need the same input channels: {m.name} has "
                                       f"{', '.join(m.channels)}, {first.name} has {', '.join(first.channels)}")
-            if tuple(m.regions) != tuple(first.regions):
-                raise CheckpointError(f"ensemble members predict different regions: {m.name} {list(m.regions)},"
-                                      f" {first.name} {list(first.regions)}")
-        if tuple(first.regions) != REGIONS:
-            raise CheckpointError(f"{first.name}: predicts regions {list(first.regions)}, expected {list(REGIONS)}")
         if uncertainty is not None and uncertainty not in UNCERTAINTY_KINDS:
             raise BratsSegError(f"unknown uncertainty {uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
         if backend not in BACKENDS:
             raise BratsSegError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if compile and backend != "torch":
             raise BratsSegError(f"--compile applies to the torch back-end, not {backend}")
+        outputs, _, _ = common_outputs(members)
         if label_scheme is not None:
-            get_scheme(label_scheme)
+            outputs.for_scheme(label_scheme)  # a scheme that cannot express every output is refused
         mirror_combinations(tta)  # validates
         if not 0 <= overlap < 1:
             raise BratsSegError(f"overlap must be in [0, 1), got {overlap}")
@@ -248,10 +266,13 @@ class Predictor:
             m, runner = self.members[inp.index], self._runners[inp.index]
             xm = self._member_input(x, inp)
 
-            def probabilities(t: torch.Tensor, m=m, runner=runner) -> torch.Tensor:
+            keep = None if self._select is None else self._select[inp.index]  # the ensemble's common groups
+
+            def probabilities(t: torch.Tensor, m=m, runner=runner, keep=keep) -> torch.Tensor:
                 logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size, amp=runner.autocast,
                                         channels_last=runner.channels_last)
-                return get_activation(m.activation)(logits)
+                p = get_activation(m.activation)(logits)
+                return p if keep is None else p[:, keep]
 
             for p in mirrored(probabilities, xm, self.tta):
                 group.add(p[0], m.weight / n_mirror)
@@ -313,8 +334,9 @@ class Predictor:
             unc = binary_entropy(probs).numpy()
         probs = probs.numpy()
         del total
-        scheme = label_scheme or self.label_scheme or vol.label_scheme or self.members[0].label_scheme
-        box_labels, record = probabilities_to_labels(probs, scheme, self.postprocess)
+        outputs = self.write_back(label_scheme or self.label_scheme, vol.label_scheme)
+        scheme = outputs.scheme
+        box_labels, record = probabilities_to_labels(probs, outputs, self.postprocess)
         labels = paste(box_labels, box, vol.image.shape[1:])
         image = vol.image[(slice(None), *(slice(lo, hi) for lo, hi in box))]
         brain = brain_mask(image)  # BraTS-form and prepared cases are zero outside the brain
@@ -324,6 +346,10 @@ class Predictor:
                 "intensity": self._intensity_check(vol.case_id, grids),
                 "confidence": assess(box_labels, brain, image, canonical_channels(vol.channels), probs, variance),
                 "seconds": round(time.perf_counter() - t0, 3)}
+        if outputs.groups != ("WT", "TC", "ET"):  # sidecars of WT/TC/ET models stay as they were
+            info["model_outputs"] = outputs.to_dict()
+        if self.note:
+            info["ensemble_note"] = self.note
         return Prediction(labels, probs, box, unc, info)
 
     def _samples(self) -> int:
@@ -346,6 +372,16 @@ class Predictor:
             print(f"brats-seg: warning: case {case_id}: intensities far outside the training cases' ("
                   f"{'; '.join(outside)}): the prediction may be unreliable", file=sys.stderr)
         return {"stats": stats, "far_outside": outside, "compared": bool(ranges)}
+    def write_back(self, explicit: str | None, case_scheme: str | None) -> Outputs:
+        """The outputs' write-back into the ``explicit`` scheme (one that cannot express every output group
+        raises), else into the case's scheme where it can express them, else the checkpoint's own."""
+        outputs = self.outputs
+        if explicit is not None:
+            return outputs.for_scheme(explicit)
+        try:
+            return outputs.for_scheme(case_scheme) if case_scheme else outputs
+        except BratsSegError:
+            return outputs
 
     def predict_volumes(self, vol: CaseVolumes) -> tuple[np.ndarray, np.ndarray]:
         """``(labels (H, W, D) uint8, probabilities (3, H, W, D) float32)`` for one loaded case."""

@@ -62,7 +62,8 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
                     scaler: torch.amp.GradScaler | None = None, grad_clip: float | None = 12.0,
                     frozen: Sequence[nn.Parameter] = (), frozen_norms: Sequence[nn.Module] = (),
                     progress: Callable[[float], None] | None = None) -> EpochStats:
-    """One pass over ``batches`` (``{"image": (B,C,*P), "label": (B,3,*P)}``); returns the mean loss.
+    """One pass over ``batches`` (``{"image": (B,C,*P), "label": (B,G,*P)}``, optionally ``"known": (B,G)``
+    bool, the groups each sample labels); returns the mean loss.
 
     ``step`` is the global optimizer step at the start. The learning-rate factor of each step is
     ``lr_at(global step)`` if given, else :func:`~brats_seg.training.schedule.lr_factor` over
@@ -84,9 +85,10 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
         wait += time.perf_counter() - t_data
         image = batch["image"].to(device, non_blocking=True)
         target = batch["label"].to(device, non_blocking=True)
+        known = batch["known"].to(device) if "known" in batch else None
         set_lr(optimizer, lr_at(step + n))
         optimizer.zero_grad(set_to_none=True)
-        loss = _forward_loss(model, image, target, loss_fn, device, amp)
+        loss = _forward_loss(model, image, target, loss_fn, device, amp, known)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step + n}; lower --lr")
         _update(loss, optimizer, scaler, grad_clip, frozen)
@@ -102,10 +104,11 @@ def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Modul
 
 
 def _forward_loss(model: nn.Module, image: torch.Tensor, target: torch.Tensor, loss_fn: nn.Module,
-                  device: torch.device, amp: str) -> torch.Tensor:
-    """The training loss of one batch under autocast, plus the model's ``aux_loss`` if it has one (VAE)."""
+                  device: torch.device, amp: str, known: torch.Tensor | None = None) -> torch.Tensor:
+    """The training loss of one batch under autocast, plus the model's ``aux_loss`` if it has one (VAE);
+    ``known`` ``(B, G)``: the groups each sample's scheme expresses (None: all)."""
     with autocast(device, amp):
-        loss = loss_fn(model(image), target)
+        loss = loss_fn(model(image), target) if known is None else loss_fn(model(image), target, known)
         aux = getattr(getattr(model, "module", model), "aux_loss", None)
         return loss if aux is None else loss + aux
 
@@ -136,7 +139,7 @@ def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.
 
 def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: str = "sigmoid",
                          window: Sequence[int], overlap: float = DEFAULT_OVERLAP, amp: str = "auto") -> torch.Tensor:
-    """Whole-volume region probabilities ``(B, 3, H, W, D)`` for ``image`` ``(B, C, H, W, D)``."""
+    """Whole-volume group probabilities ``(B, G, H, W, D)`` for ``image`` ``(B, C, H, W, D)``."""
     device = next(model.parameters()).device
 
     def network(x: torch.Tensor) -> torch.Tensor:
@@ -150,26 +153,40 @@ def region_probabilities(model: nn.Module, image: torch.Tensor, *, activation: s
 
 
 def validate(model: nn.Module, cases: Iterable[tuple], *, window: Sequence[int], activation: str = "sigmoid",
-             overlap: float = DEFAULT_OVERLAP, amp: str = "auto") -> dict[str, float]:
-    """Dice per region (and their mean) over whole validation cases.
+             overlap: float = DEFAULT_OVERLAP, amp: str = "auto", groups: Sequence[str] = REGIONS,
+             argmax: bool = False) -> dict[str, float]:
+    """Dice per output group (and their mean) over whole validation cases.
 
-    ``cases`` yields ``(case, regions)`` as :func:`brats_seg.data.loaders.iter_validation_cases`
-    does (``case.image`` (C, h, w, d); ``regions`` (3, h, w, d) bool). Returns
-    ``{"WT": ..., "TC": ..., "ET": ..., "mean": ...}`` averaged over cases.
+    ``cases`` yields ``(case, masks)`` or ``(case, masks, known)`` as
+    :func:`brats_seg.data.loaders.iter_validation_cases` does (``case.image`` (C, h, w, d); ``masks``
+    (G, h, w, d) bool of ``groups``; ``known`` (G,) bool: groups the case's scheme expresses, the
+    others left out of its scores). Returns ``{"WT": ..., "TC": ..., "ET": ..., "mean": ...}``
+    averaged over cases (a group no case labels: NaN, left out of the mean). ``argmax``: softmax label
+    outputs, the masks one per class (background first): the prediction is the argmax, background not scored.
     """
     net = getattr(model, "module", model)
     was_training = net.training
     net.eval()
-    scores: dict[str, list[float]] = {r: [] for r in REGIONS}
+    scores: dict[str, list[float]] = {r: [] for r in groups}
+    if argmax:
+        scores.pop(groups[0])
     try:
-        for case, regions in cases:
+        for case, masks, *rest in cases:
+            known = rest[0] if rest else np.ones(len(groups), bool)
             image = torch.from_numpy(np.array(case.image, dtype=np.float32))[None]
             probs = region_probabilities(net, image, activation=activation, window=window, overlap=overlap, amp=amp)
             pred = (probs[0] > 0.5).cpu().numpy()
-            for i, r in enumerate(REGIONS):
-                scores[r].append(float(dice(pred[i], regions[i])))
+            if argmax:
+                k = probs.shape[1]
+                pred = (probs[0].argmax(0)[None] == torch.arange(k, device=probs.device)[:, None, None, None])
+                pred = pred.cpu().numpy()
+                known = np.array([False, *known[1:]])  # background is not scored
+            for i, r in enumerate(groups):
+                if known[i]:
+                    scores[r].append(float(dice(pred[i], masks[i])))
     finally:
         net.train(was_training)
     result = {r: float(np.mean(v)) if v else float("nan") for r, v in scores.items()}
-    result["mean"] = float(np.mean([result[r] for r in REGIONS]))
+    scored = [result[r] for r in scores if scores[r]]
+    result["mean"] = float(np.mean(scored)) if scored else float("nan")
     return result

@@ -8,6 +8,11 @@ four disjoint classes background, edema (WT\\TC), core (TC\\ET) and ET; its netw
 has 4 outputs and :func:`brats_seg.inference.activations.softmax_to_regions` turns them back into region
 probabilities (the inference contract).
 
+Mixed data (brats2021 cases beside brats2024-gli ones): ``known`` ``(B, G)`` says which output
+groups each sample's scheme can express; an unknown group is left out of that sample's loss
+(its BCE terms and its share of the Dice sums), not taught as background: nnU-Net v2's
+ignore-label idea, applied per case and group (:func:`masked_dice_bce`).
+
 Deep supervision (Lee et al. 2015; nnU-Net): one loss per resolution, targets
 downsampled by nearest neighbour, weights halving with depth and normalized to 1;
 the lowest resolution gets weight 0 as in nnU-Net.
@@ -38,8 +43,29 @@ def soft_dice_loss(probs: torch.Tensor, target: torch.Tensor, smooth: float = 1e
     return 1.0 - ((2 * inter + smooth) / (denom + smooth)).mean()
 
 
+def masked_dice_bce(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor, smooth: float = 1e-5, *,
+                    batch: bool = True) -> torch.Tensor:
+    """Soft Dice + BCE over the known (sample, group) pairs only. logits, target ``(B, G, *S)``; known
+    ``(B, G)`` bool. Dice: one per group over its known samples (``batch``), or one per known pair,
+    averaged; BCE: the mean over the voxels of known pairs. With every pair known it equals the
+    unmasked loss; a group's terms equal the unmasked ones of the samples that label it."""
+    spatial = tuple(range(2, logits.ndim))
+    probs = torch.sigmoid(logits)
+    inter, denom = (probs * target).sum(spatial), probs.sum(spatial) + target.sum(spatial)  # (B, G)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(spatial)  # (B, G)
+    k = known.to(inter.dtype)
+    if batch:  # sums over the known samples of each group
+        inter, denom, weight = (inter * k).sum(0), (denom * k).sum(0), known.any(0)
+    else:
+        weight = known
+    dice = (2 * inter + smooth) / (denom + smooth)
+    dice_loss = 1.0 - dice[weight].mean() if weight.any() else logits.new_zeros(())
+    return dice_loss + (bce * k).sum() / k.sum().clamp_min(1)  # every pair has as many voxels
+
+
 class DiceBCELoss(nn.Module):
-    """Sigmoid regions: soft Dice + binary cross-entropy. logits, target: ``(B, 3, *S)``."""
+    """Sigmoid regions: soft Dice + binary cross-entropy. logits, target: ``(B, G, *S)``; ``known``
+    ``(B, G)`` bool or None (every group known: the unmasked loss, computed as it always was)."""
 
     out_channels = 3
 
@@ -47,15 +73,18 @@ class DiceBCELoss(nn.Module):
         super().__init__()
         self.batch_dice = batch_dice
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
         logits = logits.float()
+        if known is not None and not bool(known.all()):
+            return masked_dice_bce(logits, target, known, batch=self.batch_dice)
         return (soft_dice_loss(torch.sigmoid(logits), target, batch=self.batch_dice)
                 + F.binary_cross_entropy_with_logits(logits, target))
 
 
 class DiceCELoss(nn.Module):
-    """Softmax over the 4 classes: soft Dice (foreground classes) + cross-entropy.
-    logits ``(B, 4, *S)``, target: region masks ``(B, 3, *S)``."""
+    """Softmax over classes: soft Dice (foreground classes) + cross-entropy. logits ``(B, K, *S)``; target:
+    one-hot classes ``(B, K, *S)`` (label outputs, :mod:`brats_seg.outputs`), or the nested region masks
+    ``(B, 3, *S)`` for the 4 classes background, WT-TC, TC-ET, ET (``K = 4``)."""
 
     out_channels = 4
 
@@ -63,10 +92,15 @@ class DiceCELoss(nn.Module):
         super().__init__()
         self.batch_dice = batch_dice
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+        if known is not None and not bool(known.all()):
+            raise ValueError("dice_ce trains the WT/TC/ET classes, which every nested scheme expresses")
         logits = logits.float()
-        classes = regions_to_classes(target)
-        onehot = F.one_hot(classes, 4).movedim(-1, 1).float()
+        if target.shape[1] == logits.shape[1]:  # one-hot classes of label outputs
+            classes, onehot = target.argmax(1), target.float()
+        else:
+            classes = regions_to_classes(target)
+            onehot = F.one_hot(classes, 4).movedim(-1, 1).float()
         probs = torch.softmax(logits, dim=1)
         return (soft_dice_loss(probs[:, 1:], onehot[:, 1:], batch=self.batch_dice)
                 + F.cross_entropy(logits, classes))
@@ -95,15 +129,17 @@ class DeepSupervisionLoss(nn.Module):
         super().__init__()
         self.loss = loss
 
-    def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor,
+                known: torch.Tensor | None = None) -> torch.Tensor:
+        extra = () if known is None else (known,)  # losses without a mask (pretraining's MSE) take two
         if isinstance(outputs, torch.Tensor):
-            return self.loss(outputs, target)
+            return self.loss(outputs, target, *extra)
         total = outputs[0].new_zeros((), dtype=torch.float32)
         for w, out in zip(deep_supervision_weights(len(outputs)), outputs):
             # a weight-0 head still enters the graph (zero gradients): DDP needs every parameter used
             t = target if out.shape[2:] == target.shape[2:] else F.interpolate(target, size=out.shape[2:],
                                                                                mode="nearest")
-            total = total + w * self.loss(out, t)
+            total = total + w * self.loss(out, t, *extra)
         return total
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from ..config import to_dict
-from ..conventions import MODALITIES
+from ..conventions import MODALITIES, get_scheme
 from ..data.cache import cached_case_ids, cached_config, is_cache, load_cached, read_index
-from ..errors import ConfigError
+from ..errors import BratsSegError, ConfigError
+from ..outputs import Outputs, default_outputs, label_outputs, region_outputs
 from . import ddp
 from .splits import make_splits, save_splits
 from .train_config import TrainConfig
@@ -32,16 +33,31 @@ class RunData:
     label_scheme: str
     spacing: tuple[float, float, float]
     skipped: dict[str, str] = field(default_factory=dict)
+    outputs: Outputs | None = None
+    """The network's outputs (:mod:`brats_seg.outputs`): ``cfg.outputs`` or the output scheme's defaults."""
+    unknown: dict[str, list[str]] = field(default_factory=dict)
+    """Group -> training cases whose scheme cannot express it (masked out of their loss)."""
     intensity_range: dict | None = None
     """The training cases' raw intensity range (``data.intensity``); None when a cached case records
     no statistics (a cache written before they existed)."""
 
 
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
-    """Input channel names, known before any work: a cache's (``dataset.json``), or the canonical
-    four that raw data is preprocessed to."""
+    """Input channel names, known before any work: a cache's (``dataset.json``), the sequences of a raw
+    dataset whose every case is of a scheme released with fewer (:data:`RELEASED_CHANNELS`), or the
+    canonical four that raw data is preprocessed to."""
+    from ..data.checks import RELEASED_CHANNELS
+    from ..data.layouts.discovery import discover_cases
+    from ..errors import BratsSegError
+
     data = Path(cfg.data)
-    return tuple(read_index(data)["channels"]) if is_cache(data) else MODALITIES
+    if is_cache(data):
+        return tuple(read_index(data)["channels"])
+    try:
+        hints = {c.label_scheme for c in discover_cases(data)}
+    except BratsSegError:  # reported, case by case, when the data is preprocessed
+        return MODALITIES
+    return RELEASED_CHANNELS.get(hints.pop(), MODALITIES) if len(hints) == 1 else MODALITIES
 
 
 def _case_properties(cache: Path, case_id: str) -> dict:
@@ -64,6 +80,35 @@ def output_scheme(cache: Path, case_ids: Sequence[str], explicit: str | None) ->
         raise ConfigError(f"the training cases use several label schemes: {listed}; pass --output-scheme"
                           f" to choose the scheme predictions are written in")
     return next(iter(found))
+
+
+def resolve_outputs(cache: Path, case_ids: Sequence[str], scheme: str, groups: Sequence[str] | None,
+                    loss: str = "dice_bce") -> tuple[Outputs, dict[str, list[str]]]:
+    """The outputs (``groups`` of ``scheme``, else its defaults; WT, TC, ET for the softmax ``dice_ce``) and,
+    per group, the training cases whose own scheme cannot express it (unknown for them: masked out of their
+    loss, not background)."""
+    labels = groups is not None and tuple(str(g).upper() for g in groups) == ("LABELS",)
+    if loss != "dice_bce" and groups is None:
+        groups = ("WT", "TC", "ET")
+    try:
+        outputs = label_outputs(scheme) if labels else default_outputs(scheme) if groups is None else \
+            region_outputs(scheme, groups)
+    except BratsSegError as e:
+        raise ConfigError(f"outputs: {e}") from None
+    unknown: dict[str, list[str]] = {}
+    for cid in case_ids:
+        case_scheme = get_scheme(_case_properties(cache, cid).get("label_scheme") or scheme)
+        if labels and case_scheme.name != outputs.scheme:
+            raise ConfigError(f"{cache / f'{cid}.json'}: label outputs of {outputs.scheme} cannot train on a"
+                              f" {case_scheme.name} case; use region outputs (they mask what a scheme cannot express)")
+        for g in outputs.region_groups:
+            if g not in case_scheme.groups:
+                unknown.setdefault(g, []).append(cid)
+    never = [g for g in outputs.region_groups if len(unknown.get(g, [])) == len(case_ids)]
+    if never:
+        raise ConfigError(f"{cache}: no training case's label scheme expresses output(s) {', '.join(never)};"
+                          " nothing would teach them")
+    return outputs, unknown
 
 
 def training_spacing(cache: Path, case_ids: Sequence[str], preprocessing: dict) -> tuple[float, float, float]:
@@ -96,7 +141,7 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     if cache != data and info.is_main:
         from ..data.preprocess import preprocess_raw
 
-        skipped = preprocess_raw(data, cache, cfg.preprocess, channels=MODALITIES, progress=cfg.progress,
+        skipped = preprocess_raw(data, cache, cfg.preprocess, channels=data_channels(cfg), progress=cfg.progress,
                                  layout=cfg.layout, label_scheme=cfg.label_scheme)
     ddp.barrier(info)
     preprocessing = to_dict(cached_config(cache))  # CaseError naming dataset.json if it records none
@@ -108,10 +153,18 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     split = splits[cfg.fold if cfg.folds > 1 else 0]
     if info.is_main:
         save_splits(run / "splits.json", splits, cfg.seed)
-    return RunData(cache, split["train"], split["val"], channels, preprocessing,
-                   output_scheme(cache, split["train"], cfg.output_scheme),
-                   training_spacing(cache, split["train"], preprocessing), skipped,
+    scheme = output_scheme(cache, split["train"], cfg.output_scheme)
+    outputs, unknown = resolve_outputs(cache, split["train"], scheme, cfg.outputs, cfg.loss)
+    if info.is_main:
+        print(f"outputs: {outputs.kind} {' '.join(outputs.groups)} written back as {outputs.scheme} values"
+              f" {' '.join(map(str, outputs.values))}")
+        for g, ids in unknown.items():
+            listed = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+            print(f"outputs: {g} is unknown for {len(ids)} of {len(split['train'])} training case(s) (their scheme"
+                  f" cannot express it): masked out of their loss ({listed})")
+    return RunData(cache, split["train"], split["val"], channels, preprocessing, scheme,
+                   training_spacing(cache, split["train"], preprocessing), skipped, outputs, unknown,
                    intensity_range(cache, split["train"]))
 
 
-__all__ = ["RunData", "data_channels", "prepare_data", "output_scheme", "training_spacing"]
+__all__ = ["RunData", "data_channels", "prepare_data", "output_scheme", "resolve_outputs", "training_spacing"]

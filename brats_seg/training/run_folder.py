@@ -75,7 +75,7 @@ def save_run(run: Path, model: nn.Module, cfg: TrainConfig, data: RunData, progr
     last = progress.history[-1] if progress.history else {}
     common = dict(model_name=cfg.model, model_kwargs=dict(getattr(model, "build_kwargs", {})),
                   channels=data.channels, label_scheme=data.label_scheme, preprocessing=data.preprocessing,
-                  patch_size=cfg.patch, spacing=data.spacing,
+                  patch_size=cfg.patch, spacing=data.spacing, outputs=data.outputs,
                   subsets=trained_subsets(data.channels, cfg.modality_dropout, cfg.subsets),
                   intensity_range=data.intensity_range)
     provenance = {"epoch": progress.epoch, "metrics": last, "config": to_dict(cfg), "best": progress.best,

@@ -134,6 +134,10 @@ class TrainConfig:
     freeze_encoder_epochs: int = 0
     encoder_lr_scale: float = 1.0
     output_scheme: str | None = None
+    outputs: tuple[str, ...] | None = None
+    """Output groups of the network (``("WT", "TC", "ET", "RC")``, sigmoid regions, outer groups first), or
+    ``("labels",)`` (softmax over background and the scheme's labels, ``loss="dice_ce"``); None: the output
+    scheme's defaults (:func:`brats_seg.outputs.default_outputs`)."""
     modality_dropout: float = 0.0
     """Probability that a training sample keeps only a random subset of its channels (drawn uniformly
     from ``subsets``), the others set to the value a missing sequence gets in prediction (0 after
@@ -193,12 +197,37 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"fg_fraction must be in [0, 1], got {cfg.fg_fraction}")
     if cfg.output_scheme is not None:
         get_scheme(cfg.output_scheme)
+    if cfg.outputs is not None:
+        check_outputs(cfg)
     ModalityDropout.from_config(MODALITIES, cfg.modality_dropout, cfg.subsets)  # names and p; channels checked later
     check_augmentation(cfg.augmentation)
     try:
         check_postprocess(cfg.postprocess)
     except BratsSegError as e:
         raise ConfigError(str(e)) from None
+
+
+def check_outputs(cfg: TrainConfig) -> None:
+    """``outputs``: known group names (in the output scheme when given), trainable with ``loss``."""
+    from ..conventions import GROUP_NAMES
+    from ..outputs import region_outputs
+
+    if tuple(str(g).upper() for g in cfg.outputs or ()) == ("LABELS",):
+        if cfg.loss != "dice_ce":
+            raise ConfigError("--outputs labels (softmax over the scheme's labels) trains with --loss dice_ce")
+        return
+    unknown = [g for g in cfg.outputs or () if str(g).upper() not in GROUP_NAMES]
+    if unknown or not cfg.outputs:
+        raise ConfigError(f"unknown output group(s) {', '.join(map(str, unknown)) or '(none given)'};"
+                          f" valid: {', '.join(GROUP_NAMES)}")
+    if cfg.output_scheme is not None:
+        try:
+            region_outputs(cfg.output_scheme, cfg.outputs)
+        except BratsSegError as e:
+            raise ConfigError(f"--outputs: {e}") from None
+    if cfg.loss != "dice_bce" and tuple(str(g).upper() for g in cfg.outputs) != ("WT", "TC", "ET"):
+        raise ConfigError(f"--outputs {' '.join(cfg.outputs)} train with --loss dice_bce (sigmoid regions);"
+                          f" {cfg.loss} trains WT TC ET only")
 
 
 def recipe_config(name: str) -> TrainConfig:

@@ -46,13 +46,23 @@ from .state import seed_everything
 from .train_config import TrainConfig, check_config
 
 
-def build_network(cfg: TrainConfig, in_channels: int) -> nn.Module:
-    """The registered model, with the loss's output channels and ``cfg.init`` weights; refuses a patch the
+def out_channels(cfg: TrainConfig, groups: int | None = None, labels: bool = False) -> int:
+    """Network outputs: one per output group (sigmoid regions, or softmax ``labels``; ``groups`` known once the
+    data is, else ``len(cfg.outputs)`` or 3), or the softmax loss's 4 WT/TC/ET classes."""
+    if labels and groups:
+        return groups
+    if cfg.loss != "dice_bce":
+        return LOSSES[cfg.loss].out_channels
+    return groups or (len(cfg.outputs) if cfg.outputs else LOSSES[cfg.loss].out_channels)
+
+
+def build_network(cfg: TrainConfig, in_channels: int, groups: int | None = None, labels: bool = False) -> nn.Module:
+    """The registered model, with :func:`out_channels` outputs and ``cfg.init`` weights; refuses a patch the
     network cannot take."""
     from ..models.base import init_weights
     from ..models.registry import build_model
 
-    model = build_model(cfg.model, in_channels=in_channels, out_channels=LOSSES[cfg.loss].out_channels,
+    model = build_model(cfg.model, in_channels=in_channels, out_channels=out_channels(cfg, groups, labels),
                         preset=cfg.preset, deep_supervision=cfg.deep_supervision, **cfg.model_kwargs)
     init_weights(model, cfg.init)
     d = int(getattr(model, "size_divisor", 1))
@@ -153,8 +163,12 @@ def validate_if_due(s: Session, epoch: int, last: bool) -> dict[str, float] | No
     scores = None
     if s.data.val_ids and (epoch % s.cfg.val_every == 0 or last) and s.info.is_main:
         t0 = time.perf_counter()
-        scores = validate(s.model, iter_validation_cases(s.data.cache, s.data.val_ids), window=s.cfg.patch,
-                          activation=OUTPUT_ACTIVATION[s.cfg.loss], overlap=s.cfg.overlap, amp=s.cfg.amp)
+        outputs = s.data.outputs
+        labels = outputs.kind == "labels"
+        scores = validate(s.model, iter_validation_cases(s.data.cache, s.data.val_ids, outputs), window=s.cfg.patch,
+                          activation="softmax_labels" if labels else OUTPUT_ACTIVATION[s.cfg.loss],
+                          overlap=s.cfg.overlap, amp=s.cfg.amp,
+                          groups=[f"label{v}" for v in outputs.values] if labels else outputs.groups, argmax=labels)
         s.schedule.measure("validate", time.perf_counter() - t0)
     return ddp.broadcast_object(s.info, scores)
 
@@ -216,7 +230,8 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
                                fg_fraction=cfg.fg_fraction, augment=cfg.augmentation if cfg.augment else False,
                                seed=cfg.seed, steps_per_epoch=cfg.steps_per_epoch, rank=info.rank,
                                world_size=info.world_size, in_memory=cfg.in_memory,
-                               dropout=ModalityDropout.from_config(data.channels, cfg.modality_dropout, cfg.subsets))
+                               dropout=ModalityDropout.from_config(data.channels, cfg.modality_dropout, cfg.subsets),
+                               outputs=data.outputs)
     loss_fn = build_loss(cfg.loss, batch_dice=cfg.batch_dice)
     on_device = DeviceAugmentation(cfg.augmentation) if cfg.augment and cfg.augment_on_device else None
     bar = _progress_bar(s)
@@ -259,6 +274,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
+        labels = data.outputs.kind == "labels"
+        if out_channels(cfg, data.outputs.channels, labels) != out_channels(cfg):  # known from the data: rebuild
+            seed_everything(cfg.seed)
+            model = build_network(cfg, len(channels), data.outputs.channels, labels)
+            seed_everything(cfg.seed + info.rank)
         if info.is_main:  # written once the data is known good: a refused run leaves no config behind
             dump_yaml(cfg, run / "config.yaml")
         if data.channels != channels:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from brats_seg.conventions import get_scheme, labels_to_regions
 from brats_seg.data.cases import load_case
@@ -125,3 +126,28 @@ def test_bad_arguments():
         synthesize_dataset("/tmp/never", 1, layout="nnunet")
     with pytest.raises(BratsSegError, match="spacing"):
         synthesize_case(0, 0.0)
+
+
+@pytest.mark.parametrize("scheme, fluid", [("brats2024-gli", 4), ("brats2024-ped", 3)])
+def test_synth_2024_tasks_write_fluid_at_the_tumor_core(tmp_path, capsys, scheme, fluid):
+    """Issue 20: ``synth --label-scheme brats2024-gli`` writes a resection cavity (4: no longer tumor, with tumor
+    around its rim), ``brats2024-ped`` a cyst (3, inside the core); fluid is bright on T2 and darker than the
+    brain on T1; the ids let ``check`` detect the scheme."""
+    from brats_seg.cli import main
+
+    out = tmp_path / "synth"
+    assert main(["synth", str(out), "--cases", "1", "--spacing", "3", "--label-scheme", scheme, "--quiet"]) == 0
+    (case,) = discover_cases(out)
+    assert check_case(case).label_scheme == scheme
+    vol = load_case(case)
+    label = np.asarray(vol.label)
+    assert (label == fluid).sum() > 10
+    brain = vol.image[0] > 0
+    t1n, t2w = (vol.image[vol.channels.index(m)] for m in ("t1n", "t2w"))
+    assert np.median(t2w[label == fluid]) > 2 * np.median(t2w[brain & (label == 0)])
+    assert np.median(t1n[label == fluid]) < 0.5 * np.median(t1n[brain & (label == 0)])
+    shell = ndimage.binary_dilation(label == fluid, np.ones((3, 3, 3), bool)) & (label != fluid)
+    core = {"brats2024-gli": {1, 3}, "brats2024-ped": {1, 2}}[scheme]  # NETC, ET
+    assert core & set(np.unique(label[shell]).tolist())  # tumor core around the fluid
+    with pytest.raises(BratsSegError, match="only as brats2024-gli or brats2024-ped"):
+        synthesize_dataset(tmp_path / "x", 1, layout="msd", label_scheme=scheme, progress=False)

@@ -56,3 +56,13 @@ def test_benchmark_cli(tmp_path, capsys):
     assert "OTHER DATA" in out and "Isensee" in out
     assert (tmp_path / "b.md").read_text() == out.rstrip("\n") + "\n"
     assert main(["benchmark", str(tmp_path / "nothing")]) == 2
+
+
+def test_published_rows_only_where_the_groups_match():
+    """Issue 20: an evaluation of brats2024-gli's six groups gets our WT/TC/ET row and no published rows."""
+    summary = _summary()
+    summary["metrics"].update({g: {"dice": {"mean": 0.5}, "hd95": {"mean": 9.0}} for g in ("NETC", "SNFH", "RC")})
+    table = benchmark_table(summary)
+    assert "| ours: preds |" in table and "Isensee" not in table
+    assert "No published rows: this evaluation scores WT, TC, ET, NETC, SNFH, RC" in table
+    assert "Isensee" in benchmark_table(_summary())

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from brats_seg.evaluation.overlays import focus_point, overlay_figure, plane_slice, region_rgba
 from helpers import tiny_volumes
@@ -37,3 +38,21 @@ def test_overlay_png_written(tmp_path):
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
     assert not list(out.parent.glob(".*tmp*"))
+
+
+def test_overlays_draw_each_schemes_groups():
+    """Issue 20: a brats2024-gli map draws its cavity (RC, blue) over WT/TC/ET; a MEN-RT map its GTV; the
+    2017-2023 schemes WT, TC, ET as before."""
+    from brats_seg.evaluation.overlays import REGION_COLORS, _masks, overlay_groups, region_rgba
+
+    assert overlay_groups("brats2021") == ("WT", "TC", "ET")
+    assert overlay_groups("brats2024-gli") == ("WT", "TC", "ET", "RC")
+    assert overlay_groups("brats2024-ped") == ("WT", "TC", "ET", "CC")
+    assert overlay_groups("brats2024-men-rt") == ("GTV",)
+    labels = np.array([[[0, 1, 2, 3, 4]]], np.uint8)
+    groups = ("WT", "TC", "ET", "RC", "GTV")
+    masks = _masks(labels, "brats2024-gli", groups)
+    assert masks[3].tolist() == [[[False, False, False, False, True]]] and not masks[4].any()
+    rgba = region_rgba(masks[:, 0], groups=groups)
+    assert tuple(rgba[0, 4, :3]) == pytest.approx(REGION_COLORS["RC"])
+    assert tuple(rgba[0, 3, :3]) == pytest.approx(REGION_COLORS["ET"])

@@ -1,5 +1,6 @@
-"""README "Data": training on a BraTS 2024 GLI post-treatment set reads the resection cavity (4) as background and
-the checkpoint keeps the scheme; a WT/TC/ET model writes no RC label (predictions are in brats2024-gli, 0-3)."""
+"""Training on a BraTS 2024 GLI post-treatment set: by default the network learns the resection cavity (RC, an
+output of its own, issue 20); ``--outputs WT TC ET`` keeps the older three outputs, which read the cavity as
+background, and a WT/TC/ET model writes no RC label (predictions are in brats2024-gli, 0-3)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,26 @@ def gli_post_treatment(root, n=2):
     return root
 
 
-def test_train_reads_the_cavity_as_background_and_predicts_no_rc(tmp_path, capsys):
+def test_train_learns_the_cavity_by_default(tmp_path, capsys):
     data = gli_post_treatment(tmp_path / "data")
     run = tmp_path / "run"
     assert main(["train", str(data), "--out", str(run), "--model", "unet3d", "--preset", "tiny", "--patch", "16",
                  "--epochs", "1", "--steps-per-epoch", "1", "--folds", "1", "--workers", "0", "--threads", "1",
                  "--no-progress"]) == 0
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["label_scheme"] == "brats2024-gli" and ckpt["regions"] == ["WT", "TC", "ET", "RC"]
+    assert ckpt["outputs"] == {"scheme": "brats2024-gli", "kind": "regions", "groups": ["WT", "TC", "ET", "RC"],
+                               "values": [2, 1, 3, 4]}
+    assert ckpt["model"]["kwargs"]["out_channels"] == 4
+    assert "outputs: regions WT TC ET RC written back as brats2024-gli values 2 1 3 4" in capsys.readouterr().out
+
+
+def test_train_with_three_outputs_reads_the_cavity_as_background_and_predicts_no_rc(tmp_path, capsys):
+    data = gli_post_treatment(tmp_path / "data")
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), "--model", "unet3d", "--preset", "tiny", "--patch", "16",
+                 "--epochs", "1", "--steps-per-epoch", "1", "--folds", "1", "--workers", "0", "--threads", "1",
+                 "--outputs", "WT", "TC", "ET", "--no-progress"]) == 0
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     assert ckpt["label_scheme"] == "brats2024-gli" and ckpt["regions"] == ["WT", "TC", "ET"]  # RC is no target
 
@@ -66,3 +81,42 @@ def test_train_reads_the_cavity_as_background_and_predicts_no_rc(tmp_path, capsy
     labels = np.asanyarray(nib.load(str(out / "subj1.nii.gz")).dataobj)
     assert json.loads((out / "subj1.json").read_text())["label_scheme"] == "brats2024-gli"
     assert set(np.unique(labels).tolist()) == {0, 3} and (labels == 3).sum() > 1000
+
+
+def test_mixed_2021_and_2024_training_masks_the_cavity_of_2021_cases(tmp_path, capsys):
+    """brats2021 cases beside brats2024-gli ones (one cache): RC is unknown for them (masked out of their loss),
+    said in the run log; the cases that label it train it."""
+    from brats_seg.data.layouts.discovery import discover_cases
+    from brats_seg.data.preprocess import preprocess_dataset
+
+    gli = gli_post_treatment(tmp_path / "gli")
+    vols, label = tiny_volumes(seed=5)
+    for name, v in vols.items():
+        write_nifti(tmp_path / "old" / "BraTS2021_00001" / f"BraTS2021_00001_{name}.nii.gz", v)
+    write_nifti(tmp_path / "old" / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz", label)
+    cache = tmp_path / "cache"
+    preprocess_dataset(discover_cases(gli) + discover_cases(tmp_path / "old"), cache, workers=1, progress=False)
+    run = tmp_path / "run"
+    args = ["train", str(cache), "--out", str(run), "--model", "unet3d", "--preset", "tiny", "--patch", "16",
+            "--epochs", "1", "--steps-per-epoch", "2", "--folds", "1", "--workers", "0", "--threads", "1",
+            "--no-progress"]
+    assert main(args) == 2  # two schemes: which one predictions are written in must be said
+    assert "several label schemes" in capsys.readouterr().err
+    assert main([*args, "--output-scheme", "brats2024-gli"]) == 0
+    out = capsys.readouterr().out
+    assert ("outputs: RC is unknown for 1 of 3 training case(s) (their scheme cannot express it): masked out of"
+            " their loss (BraTS2021_00001)") in out
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["outputs"]["groups"] == ["WT", "TC", "ET", "RC"]
+
+
+def test_softmax_loss_trains_wt_tc_et_on_post_treatment_data(tmp_path):
+    """``--loss dice_ce`` (softmax over the WT/TC/ET classes) keeps three outputs, whatever the scheme's default."""
+    data = gli_post_treatment(tmp_path / "data")
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), "--model", "unet3d", "--preset", "tiny", "--patch", "16",
+                 "--epochs", "1", "--steps-per-epoch", "1", "--folds", "1", "--workers", "0", "--threads", "1",
+                 "--loss", "dice_ce", "--no-progress"]) == 0
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["outputs"]["groups"] == ["WT", "TC", "ET"] and ckpt["model"]["kwargs"]["out_channels"] == 4
+    assert main(["predict", str(data), "--model", str(run / "checkpoints" / "last.pt"), "--out",
+                 str(tmp_path / "pred"), "--no-progress"]) == 0

@@ -4,6 +4,8 @@
 ``BraTS20_Training_*``; suffixes t1, t1ce, t2, flair, seg.
 ``brats2023`` (2023+, ``sep`` '-'): ``BraTS-GLI-00000-000-t1c.nii.gz`` (challenge tags GLI, MEN, MET,
 PED, SSA, ...); suffixes t1n, t1c, t2w, t2f, seg.
+BraTS 2024 MEN-RT is released as ``<case>/<case>_t1c.nii.gz`` and ``<case>_gtv.nii.gz`` (T1c only, one
+label, GTV): read as ``brats2021``'s '_' naming whose ``gtv`` label says the scheme, brats2024-men-rt.
 
 The case id is whatever precedes the last separator, so any id is read; ``brats-seg synth``
 names its cases ``Synth_00000`` and ``BraTS-SYNTH-00000-000`` (challenge tag SYNTH) so they are
@@ -69,6 +71,7 @@ class BratsNaming:
 
     def _case(self, case_id: str, files) -> Case:
         b = CaseBuilder(case_id)
+        scheme = self.layout
         for f, parsed in files:
             stem = strip_suffix(f)
             if parsed:
@@ -76,9 +79,11 @@ class BratsNaming:
                 if prefix != case_id:
                     b.problems.append(f"file {f.name} does not start with the case id {case_id}{self.sep}")
                 b.add_label(f) if role == "label" else b.add_image(role, f)
+                if role == "label" and stem.lower().endswith(self.sep + "gtv"):
+                    scheme = "brats2024-men-rt"  # MEN-RT's released layout: <case>_t1c + <case>_gtv
             elif _LOOKS_LIKE_VOLUME_ROLE.search(stem.removeprefix(case_id).lower()):
                 b.problems.append(f"unrecognised file {f.name} (expected suffixes {', '.join(self.suffixes)}, seg)")
-        return b.build(self.layout, self.layout)
+        return b.build(self.layout, scheme)
 
 
 BRATS2021 = BratsNaming("brats2021", "_", ("t1", "t1ce", "t2", "flair"))

@@ -12,8 +12,9 @@ from ...errors import BratsSegError, CaseError
 from ..cases import Case, known_modality
 from ..io import is_image_file, strip_suffix
 
-LABEL_KEYS: frozenset[str] = frozenset({"seg", "label", "labels", "segmentation"})
-"""File-name suffixes (BraTS layouts) and CSV column names that mean the label map."""
+LABEL_KEYS: frozenset[str] = frozenset({"seg", "label", "labels", "segmentation", "gtv"})
+"""File-name suffixes (BraTS layouts) and CSV column names that mean the label map; ``gtv``: BraTS 2024
+MEN-RT's released layout (``<case>/<case>_t1c.nii.gz``, ``<case>_gtv.nii.gz``)."""
 
 CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 """nnU-Net's per-channel image names: ``<case>_0000``."""

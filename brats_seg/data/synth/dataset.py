@@ -30,6 +30,10 @@ LAYOUT_FILES: Mapping[str, tuple[str, str, Mapping[str, str]]] = {
     "msd": ("Synth_{:05d}", "{tag}/{case}.nii.gz", {"image": "imagesTr", "label": "labelsTr"}),
 }
 LAYOUT_SCHEMES = {"brats2021": "brats2021", "brats2023": "brats2023", "msd": "msd"}
+SCHEME_IDS: Mapping[str, str] = {"brats2024-gli": "BraTS-GLI-SYNTH-{:05d}-100",
+                                 "brats2024-ped": "BraTS-PED-SYNTH-{:05d}-000"}
+"""Case ids of the 2024 tasks synth writes (brats2023 layout): the sub-challenge tag lets the scheme be
+detected (:data:`~brats_seg.conventions.NAMING_SCHEMES`), SYNTH says it is no real case."""
 
 MSD_DATASET = {
     "name": "BRATS", "description": "synthetic cases written by brats-seg synth (MNI ICBM152 anatomy)",
@@ -49,16 +53,17 @@ def _reference(affine: np.ndarray, shape: tuple[int, ...]) -> Image:
     return Image(np.broadcast_to(np.zeros((), np.int16), shape), affine, header)
 
 
-def case_ids(layout: str, n_cases: int, seed: int = 0) -> list[str]:
-    """Case ids :func:`synthesize_dataset` writes for ``layout``, numbered by each case's seed ``seed + i``."""
-    fmt = LAYOUT_FILES[layout][0]
+def case_ids(layout: str, n_cases: int, seed: int = 0, scheme: str | None = None) -> list[str]:
+    """Case ids :func:`synthesize_dataset` writes for ``layout`` (and a 2024 ``scheme``), numbered by each
+    case's seed ``seed + i``."""
+    fmt = SCHEME_IDS.get(scheme or "", LAYOUT_FILES[layout][0])
     return [fmt.format(seed + i) for i in range(n_cases)]
 
 
-def write_case(out: Path, case_id: str, case: SynthCase, layout: str) -> list[Path]:
-    """Write one case in ``layout`` (atomic writes); returns the files."""
+def write_case(out: Path, case_id: str, case: SynthCase, layout: str, scheme: str | None = None) -> list[Path]:
+    """Write one case in ``layout`` (labels in ``scheme``, default the layout's; atomic writes); returns the files."""
     _, pattern, tags = LAYOUT_FILES[layout]
-    scheme = LAYOUT_SCHEMES[layout]
+    scheme = scheme or LAYOUT_SCHEMES[layout]
     ref = _reference(case.affine, next(iter(case.images.values())).shape)
     files = []
     if layout == "msd":
@@ -79,11 +84,12 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _one(out: Path, layout: str, case_id: str, seed: int, spacing: float) -> tuple[str, float, float]:
+def _one(out: Path, layout: str, case_id: str, seed: int, spacing: float,
+         scheme: str | None = None) -> tuple[str, float, float]:
     t0 = time.perf_counter()
-    case = synthesize_case(seed, spacing)
+    case = synthesize_case(seed, spacing, scheme)
     t1 = time.perf_counter()
-    write_case(out, case_id, case, layout)
+    write_case(out, case_id, case, layout, scheme)
     return case_id, t1 - t0, time.perf_counter() - t1
 
 
@@ -122,33 +128,40 @@ def _write_msd_index(out: Path, ids: list[str]) -> None:
 
 
 def synthesize_dataset(out: str | Path, n_cases: int, layout: str = "brats2021", seed: int = 0,
-                       spacing: float = 1.0, *, workers: int = 1, progress: bool = True) -> dict:
+                       spacing: float = 1.0, *, workers: int = 1, progress: bool = True,
+                       label_scheme: str | None = None) -> dict:
     """Write ``n_cases`` synthetic cases into ``out`` in ``layout`` (brats2021, brats2023, msd).
 
     Case ``i`` uses seed ``seed + i`` and is named by it (:func:`case_ids`: ``Synth_<seed+i>``,
     ``BraTS-SYNTH-<seed+i>-000``), so any case is reproducible on its own and runs with other seeds
     add cases beside it. Labels are in the layout's scheme (brats2021: 1, 2, 4; brats2023: 1, 2, 3;
     msd: 1 edema, 2 non-enhancing, 3 enhancing, with 4-D images and ``dataset.json``). ``workers`` > 1
-    runs cases in processes. Returns a summary dict (``cases``, ``template_seconds``,
+    runs cases in processes. ``label_scheme`` brats2024-gli writes post-treatment cases with a resection
+    cavity (4), brats2024-ped cases with a cyst (3), both in the brats2023 layout, ids
+    ``BraTS-GLI-SYNTH-<seed+i>-100`` / ``BraTS-PED-SYNTH-<seed+i>-000`` (:mod:`.treatment`). Returns a summary
+    dict (``cases``, ``template_seconds``,
     ``seconds_per_case`` generating and writing), also written as ``OUT/synth.json``.
     """
     if layout not in LAYOUT_FILES:
         raise BratsSegError(f"unknown synthetic layout {layout!r}; valid: {', '.join(LAYOUT_FILES)}")
     if n_cases < 1:
         raise BratsSegError(f"--cases must be at least 1, got {n_cases}")
-    get_scheme(LAYOUT_SCHEMES[layout])
+    scheme = get_scheme(label_scheme or LAYOUT_SCHEMES[layout]).name
+    if scheme != LAYOUT_SCHEMES[layout] and (scheme not in SCHEME_IDS or layout != "brats2023"):
+        raise BratsSegError(f"synth writes label scheme {scheme} only as brats2024-gli or brats2024-ped in the"
+                            f" brats2023 layout, or as the layout's own ({LAYOUT_SCHEMES[layout]} for {layout})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ids = case_ids(layout, n_cases, seed)
+    ids = case_ids(layout, n_cases, seed, scheme)
     t0 = time.perf_counter()
     if workers <= 1 or n_cases == 1:
         load_anatomy(float(spacing))  # once per process; timed apart from the cases
     template_s = time.perf_counter() - t0
-    results = _generate([(out, layout, cid, seed + i, float(spacing)) for i, cid in enumerate(ids)], workers,
-                        progress)
+    results = _generate([(out, layout, cid, seed + i, float(spacing), scheme) for i, cid in enumerate(ids)],
+                        workers, progress)
     if layout == "msd":
         _write_msd_index(out, ids)
-    summary = {"layout": layout, "label_scheme": LAYOUT_SCHEMES[layout], "seed": seed, "spacing": float(spacing),
+    summary = {"layout": layout, "label_scheme": scheme, "seed": seed, "spacing": float(spacing),
                "shape": list(grid_shape(spacing)), "cases": ids,
                "template_seconds": round(template_s, 3),
                "seconds_per_case": {"generate": float(np.mean([r[1] for r in results])),

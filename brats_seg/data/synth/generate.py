@@ -30,6 +30,7 @@ import numpy as np
 from ...conventions import MODALITIES, regions_to_labels
 from ...errors import BratsSegError
 from .anatomy import Anatomy, load_anatomy
+from .treatment import FLUID_LABEL, add_fluid
 from .tumor import tumor_compartments
 from .warp import Warp, candidate_voxels, sample_maps
 
@@ -62,10 +63,16 @@ class SynthCase:
     regions: np.ndarray
     affine: np.ndarray
     info: dict
+    fluid: np.ndarray | None = None
+    """``(H, W, D)`` bool: a resection cavity or cyst (:mod:`.treatment`), labelled ``fluid_label``."""
+    fluid_label: int = 0
 
     def labels(self, scheme: str) -> np.ndarray:
-        """Label map ``(H, W, D)`` uint8 in ``scheme``."""
-        return regions_to_labels(self.regions, scheme)
+        """Label map ``(H, W, D)`` uint8 in ``scheme`` (the fluid, if any, as ``fluid_label``)."""
+        out = regions_to_labels(self.regions, scheme)
+        if self.fluid is not None:
+            out[self.fluid] = self.fluid_label
+        return out
 
 
 def grid_shape(spacing: float) -> tuple[int, int, int]:
@@ -188,8 +195,9 @@ def _sequence(rng: np.random.Generator, m: str, brain: _Brain, inbox: np.ndarray
     return out
 
 
-def synthesize_case(seed: int, spacing: float = 1.0) -> SynthCase:
-    """One synthetic case from ``seed`` (deterministic) on the BraTS field of view at ``spacing`` mm."""
+def synthesize_case(seed: int, spacing: float = 1.0, scheme: str | None = None) -> SynthCase:
+    """One synthetic case from ``seed`` (deterministic) on the BraTS field of view at ``spacing`` mm;
+    ``scheme`` brats2024-gli adds a resection cavity, brats2024-ped a cyst (:mod:`.treatment`)."""
     if not spacing > 0:
         raise BratsSegError(f"spacing must be positive, got {spacing}")
     rng = np.random.default_rng(seed)
@@ -202,7 +210,12 @@ def synthesize_case(seed: int, spacing: float = 1.0) -> SynthCase:
     sel = brain.flat[inbox]
     for r, name in enumerate(("WT", "TC", "ET")):
         regions[r].reshape(-1)[sel[parts[name]]] = True
+    fluid, fluid_label = None, 0
+    if scheme in FLUID_LABEL:
+        fluid, fluid_label = add_fluid(images, regions, scheme, rng, CONTRAST), FLUID_LABEL[scheme]
     info = {"seed": int(seed), "spacing": float(spacing), "tumor_centre": [int(c) for c in brain.centre],
             "brain_voxels": int(len(brain.flat)),
             "voxels": {r: int(regions[i].sum()) for i, r in enumerate(("WT", "TC", "ET"))}}
-    return SynthCase(images, regions, grid_affine(spacing), info)
+    if fluid is not None:
+        info["voxels"]["fluid"] = int(fluid.sum())
+    return SynthCase(images, regions, grid_affine(spacing), info, fluid, fluid_label)
