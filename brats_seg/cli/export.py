@@ -1,6 +1,8 @@
 """``brats-seg export CKPT --format torchscript|onnx --out FILE``: export a checkpoint's network.
 
-The export is checked against PyTorch on a random input before the file is kept.
+The export is checked against PyTorch on a random input before the file is kept. It maps
+``(B, C, H, W, D)`` images to ``(B, G, H, W, D)`` logits, one channel per output group, and records the
+checkpoint's outputs (ONNX: metadata ``brats_seg.outputs``; TorchScript: extra file ``outputs.json``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.export import export_checkpoint
+    from ..inference.export import export_checkpoint, exported_outputs
 
     out = args.out or args.checkpoint.with_suffix(".onnx" if args.format == "onnx" else ".ts.pt")
     diff = export_checkpoint(args.checkpoint, args.format, out, shape=args.shape, tolerance=args.tolerance)
-    print(f"wrote {out} ({args.format}); largest difference to PyTorch {diff:.2e}", file=sys.stderr)
+    outputs = exported_outputs(out)
+    print(f"wrote {out} ({args.format}; outputs: {outputs.kind} {' '.join(outputs.groups)}); largest difference"
+          f" to PyTorch {diff:.2e}", file=sys.stderr)
     return 0
