@@ -18,13 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DEFAULT_OVERLAP
-from ..conventions import REGIONS
 from .arms import CPU_BUDGET, Budget, train_arm
 from .datasets import CPU_PLAN, DataPlan, data_label, training_data
 from .plots import figure, region_bars, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
-from .scoring import METRIC_COLUMNS, mean_metrics, per_case_rows, score_checkpoints
+from .scoring import (
+    METRIC_COLUMNS,
+    case_columns,
+    mean_metrics,
+    per_case_rows,
+    row_groups,
+    score_checkpoints,
+    table_columns,
+)
 from .tables import write_csv, write_results
 
 
@@ -186,7 +193,7 @@ def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: s
     timer.lap("train+score")
     plot(rows, out / "results.png")
     write_csv(out / "per_case.csv", case_rows, ("arm", "case_id", "seconds",
-                                                *(f"{m}_{r}" for r in REGIONS for m in ("dice", "hd95"))))
+                                                *case_columns(row_groups(case_rows))))
     best = max(rows, key=lambda r: r["dice_mean"])
     notes = [f"preset `{preset}`: {split.describe()}",
              f"budget per model: {cfg.budget.steps} steps of {cfg.budget.batch_size} x "
@@ -200,6 +207,7 @@ def _run(cfg: ArchitecturesConfig, data: str | Path | None, out: Path, preset: s
     summary = {"experiment": "architectures", "preset": preset, "data": data_label(root), "rows": rows,
                "train_cases": [c.case_id for c in split.train], "test_cases": [c.case_id for c in split.test],
                "timings_s": {**timer.stages, "total": timer.total()}}
-    paths = write_results(out, rows, COLUMNS, title="Architectures under one training budget", notes=notes,
+    columns = table_columns(COLUMNS, rows)  # WT/TC/ET data: COLUMNS; others: their groups' scores
+    paths = write_results(out, rows, columns, title="Architectures under one training budget", notes=notes,
                           sections={"The review's questions": answers(rows)}, summary=summary)
     return {**summary, "paths": {k: str(v) for k, v in paths.items()}}

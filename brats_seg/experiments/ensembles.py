@@ -26,14 +26,24 @@ from typing import Any
 import numpy as np
 
 from ..config import DEFAULT_OVERLAP
-from ..conventions import REGIONS, labels_to_regions
+from ..conventions import labels_to_regions
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Arm, Budget, train_arm
 from .datasets import CPU_PLAN, DataPlan, Split, data_label, training_data
 from .plots import figure, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
-from .scoring import METRIC_COLUMNS, CaseScore, mean_metrics, per_case_rows, score_checkpoints
+from .scoring import (
+    METRIC_COLUMNS,
+    CaseScore,
+    case_columns,
+    mean_metrics,
+    per_case_rows,
+    row_groups,
+    score_checkpoints,
+    scored_groups,
+    table_columns,
+)
 from .tables import markdown_table, write_csv, write_results
 
 
@@ -93,13 +103,15 @@ def error_maps(scores: list[CaseScore]) -> np.ndarray:
 
 def error_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over regions of the Pearson (phi) correlation of two members' error maps ``(3, N)``."""
-    vals = [_pearson(a[k], b[k]) for k in range(len(REGIONS))]
+    vals = [_pearson(a[k], b[k]) for k in range(len(a))]
     vals = [v for v in vals if not np.isnan(v)]
     return float(np.mean(vals)) if vals else float("nan")
 
 
 def dice_vector(scores: list[CaseScore]) -> np.ndarray:
-    return np.array([s.metrics[r]["dice"] for s in scores for r in REGIONS], dtype=np.float64)
+    """Every case's Dice of every scored group (:func:`.scoring.scored_groups`), case-major."""
+    groups = scored_groups(scores)
+    return np.array([s.metrics[g]["dice"] for s in scores for g in groups], dtype=np.float64)
 
 
 def _nanmean(values) -> float:
@@ -239,7 +251,7 @@ def write_outputs(cfg: EnsemblesConfig, out: Path, preset: str, root: Path, spli
     sentence, r, n = verdict(rows)
     plot(rows, out / "results.png")
     write_csv(out / "per_case.csv", case_rows, ("arm", "kind", "case_id", "seconds",
-                                                *(f"{m}_{g}" for g in REGIONS for m in ("dice", "hd95"))))
+                                                *case_columns(row_groups(case_rows))))
     write_csv(out / "pairs.csv", pair_rows, ("a", "b", "error_corr", "dice_corr"))
     notes = [f"preset `{preset}`: {split.describe()}",
              f"every member: {cfg.budget.steps} steps of {cfg.budget.batch_size} x "
@@ -251,7 +263,8 @@ def write_outputs(cfg: EnsemblesConfig, out: Path, preset: str, root: Path, spli
     summary = {"experiment": "ensembles", "preset": preset, "data": data_label(root), "rows": rows, "pairs": pair_rows,
                "prediction": {"pearson_r_error_corr_vs_gain": r, "n_combinations": n, "sentence": sentence},
                "test_cases": [c.case_id for c in split.test], "timings_s": {**timer.stages, "total": timer.total()}}
-    paths = write_results(out, rows, COLUMNS, title="Ensembles: members, EMMA averages, diversity vs gain",
+    columns = table_columns(COLUMNS, rows)  # WT/TC/ET data: COLUMNS; others: their groups' scores
+    paths = write_results(out, rows, columns, title="Ensembles: members, EMMA averages, diversity vs gain",
                           notes=notes, sections=sections, summary=summary)
     return {**summary, "paths": {k: str(v) for k, v in paths.items()}}
 

@@ -21,6 +21,7 @@ other data (full BraTS 2018 training sets), not as a comparison.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from .datasets import DataPlan, Split, data_label, training_data
 from .plots import figure, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
+from .scoring import case_columns, meaned_groups, row_groups
 from .tables import markdown_table, write_csv, write_results
 
 ARMS = ("dropout", "zerofill")
@@ -77,8 +79,20 @@ PRESETS: dict[str, ModalitiesConfig] = {
                              data=DataPlan(n_test=20, synth_cases=100, synth_spacing=1.0)),
 }
 
-METRICS = tuple(f"{m}_{r}" for m in ("dice", "hd95") for r in REGIONS) + ("dice_mean",)
-COLUMNS = ("subset", "n_sequences", *(f"{a}_{m}" for a in ARMS for m in METRICS))
+
+
+def metrics_of(groups: Sequence[str] = REGIONS) -> tuple[str, ...]:
+    """Per arm: ``dice_<group>`` ..., ``hd95_<group>`` ..., ``dice_mean`` (:func:`.scoring.meaned_groups`)."""
+    return tuple(f"{m}_{r}" for m in ("dice", "hd95") for r in groups) + ("dice_mean",)
+
+
+def columns_of(groups: Sequence[str] = REGIONS) -> tuple[str, ...]:
+    """``results.csv``'s columns for data scored on ``groups`` (:data:`COLUMNS` for WT, TC, ET)."""
+    return ("subset", "n_sequences", *(f"{a}_{m}" for a in ARMS for m in metrics_of(groups)))
+
+
+METRICS = metrics_of()
+COLUMNS = columns_of()
 
 
 # --------------------------------------------------------------------------- scoring
@@ -105,7 +119,7 @@ def score_subsets(arms: dict[str, Arm], cases, *, overlap: float, device: str | 
                                         ref_scheme=vol.label_scheme or scheme)
                 row = {"arm": name, "subset": subset_name(subset), "case_id": case.case_id,
                        "trained": pred.info["sequences"]["members"][0]["trained"], "seconds": round(seconds, 3)}
-                row.update({f"{m}_{r}": metrics[r][m] for r in REGIONS for m in ("dice", "hd95")})
+                row.update({f"{m}_{r}": metrics[r][m] for r in metrics for m in ("dice", "hd95")})
                 rows.append(row)
             bar.update(1)
     return rows
@@ -114,39 +128,40 @@ def score_subsets(arms: dict[str, Arm], cases, *, overlap: float, device: str | 
 def subset_table(case_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per subset (means over cases, both arms side by side), then the mean over the 15 subsets."""
     table = []
+    groups = row_groups(case_rows)
     for subset in all_subsets(MODALITIES):
         row: dict[str, Any] = {"subset": subset_name(subset), "n_sequences": len(subset)}
         for arm in ARMS:
             mine = [r for r in case_rows if r["arm"] == arm and r["subset"] == row["subset"]]
-            for r in REGIONS:
+            for r in groups:
                 for m in ("dice", "hd95"):
                     row[f"{arm}_{m}_{r}"] = float(np.mean([c[f"{m}_{r}"] for c in mine]))
-            row[f"{arm}_dice_mean"] = float(np.mean([row[f"{arm}_dice_{r}"] for r in REGIONS]))
+            row[f"{arm}_dice_mean"] = float(np.mean([row[f"{arm}_dice_{r}"] for r in meaned_groups(groups)]))
         table.append(row)
     mean = {"subset": MEAN_ROW, "n_sequences": None}
-    mean.update({c: float(np.mean([row[c] for row in table])) for c in COLUMNS[2:]})
+    mean.update({c: float(np.mean([row[c] for row in table])) for c in columns_of(groups)[2:]})
     return [*table, mean]
 
 
-def complete_input_cost(table: list[dict[str, Any]]) -> dict[str, float]:
-    """Dropout arm minus the all-four arm on complete input (Dice, per region and mean; HD95 per region)."""
+def complete_input_cost(table: list[dict[str, Any]], groups: Sequence[str] = REGIONS) -> dict[str, float]:
+    """Dropout arm minus the all-four arm on complete input (Dice, per group and mean; HD95 per group)."""
     full = next(r for r in table if r["subset"] == subset_name(MODALITIES))
-    return {m: full[f"dropout_{m}"] - full[f"zerofill_{m}"] for m in METRICS}
+    return {m: full[f"dropout_{m}"] - full[f"zerofill_{m}"] for m in metrics_of(groups)}
 
 
 # --------------------------------------------------------------------------- outputs
 
 
-def plot(table: list[dict[str, Any]], path: Path) -> Path:
-    """Heat maps of held-out Dice, subsets (rows) x regions (columns), one panel per arm."""
+def plot(table: list[dict[str, Any]], path: Path, groups: Sequence[str] = REGIONS) -> Path:
+    """Heat maps of held-out Dice, subsets (rows) x groups (columns), one panel per arm."""
     fig, axes = figure(2, width=3.6, height=6.4)
     labels = [r["subset"] for r in table]
     for ax, arm in zip(axes, ARMS):
-        values = np.array([[r[f"{arm}_dice_{g}"] for g in REGIONS] for r in table])
+        values = np.array([[r[f"{arm}_dice_{g}"] for g in groups] for r in table])
         im = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for (i, j), v in np.ndenumerate(values):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
-        ax.set_xticks(range(len(REGIONS)), REGIONS)
+        ax.set_xticks(range(len(groups)), groups)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
         ax.axhline(len(labels) - 1.5, color="w", lw=1.5)  # the mean row apart
         ax.set_title(ARM_TITLES[arm], fontsize=9)
@@ -154,17 +169,18 @@ def plot(table: list[dict[str, Any]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _dice_columns(arm: str) -> tuple[str, ...]:
-    return tuple(f"{arm}_dice_{r}" for r in (*REGIONS, "mean"))
+def _dice_columns(arm: str, groups: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f"{arm}_dice_{r}" for r in (*groups, "mean"))
 
 
 def write_outputs(cfg: ModalitiesConfig, out: Path, preset: str, root: Path, split: Split, arms: dict[str, Arm],
                   table: list[dict[str, Any]], case_rows: list[dict[str, Any]], timer: Timer) -> dict[str, Any]:
     """``results.{csv,md,png}``, ``per_case.csv`` and ``summary.json``; returns the summary."""
-    plot(table, out / "results.png")
+    groups = row_groups(case_rows)  # WT, TC, ET (and RC ... where the data's scheme scores more)
+    plot(table, out / "results.png", groups)
     write_csv(out / "per_case.csv", case_rows, ("arm", "subset", "case_id", "trained", "seconds",
-                                                *(f"{m}_{r}" for r in REGIONS for m in ("dice", "hd95"))))
-    cost = complete_input_cost(table)
+                                                *case_columns(groups)))
+    cost = complete_input_cost(table, groups)
     b = cfg.budget
     notes = [f"preset `{preset}`: {split.describe()}; every held-out case predicted from each of the 15 subsets of"
              " its own files",
@@ -173,11 +189,11 @@ def write_outputs(cfg: ModalitiesConfig, out: Path, preset: str, root: Path, spl
              f" {cfg.data.preprocess.spacing or 'as the scans'}",
              f"`dropout`: each sample keeps, with probability {cfg.dropout}, a subset drawn uniformly from the 15,"
              " the others 0 after z-scoring; `zerofill`: trained on all four, missing sequences 0 at test",
-             "Dice columns per arm: WT, TC, ET, mean; HD95 (mm) in the next table"]
-    dice_cols = ("subset", *_dice_columns("dropout"), *_dice_columns("zerofill"))
-    hd_cols = ("subset", *(f"{a}_hd95_{r}" for a in ARMS for r in REGIONS))
-    dice = ", ".join(f"{r} {cost['dice_' + r]:+.3f}" for r in REGIONS)
-    hd95 = ", ".join(f"{r} {cost['hd95_' + r]:+.1f} mm" for r in REGIONS)
+             f"Dice columns per arm: {', '.join(groups)}, mean; HD95 (mm) in the next table"]
+    dice_cols = ("subset", *_dice_columns("dropout", groups), *_dice_columns("zerofill", groups))
+    hd_cols = ("subset", *(f"{a}_hd95_{r}" for a in ARMS for r in groups))
+    dice = ", ".join(f"{r} {cost['dice_' + r]:+.3f}" for r in groups)
+    hd95 = ", ".join(f"{r} {cost['hd95_' + r]:+.1f} mm" for r in groups)
     cost_text = (f"On complete input the dropout model scores Dice {dice} (mean {cost['dice_mean']:+.3f}) against"
                  f" the network trained on all four only; HD95 {hd95}. With {len(split.test)} held-out case(s) a"
                  " difference of a few hundredths is within case-to-case noise.")
@@ -193,7 +209,7 @@ def write_outputs(cfg: ModalitiesConfig, out: Path, preset: str, root: Path, spl
                "arms": {n: a.info for n, a in arms.items()}, "test_cases": [c.case_id for c in split.test],
                "train_cases": [c.case_id for c in split.train], "timings_s": {**timer.stages, "total": timer.total()}}
     title = "Missing sequences: the 15 subsets, modality dropout vs zero-filling"
-    paths = write_results(out, table, COLUMNS, title=title, notes=notes, sections=sections, summary=summary,
+    paths = write_results(out, table, columns_of(groups), title=title, notes=notes, sections=sections, summary=summary,
                           md_columns=dice_cols)
     return {**summary, "paths": {k: str(v) for k, v in paths.items()}}
 

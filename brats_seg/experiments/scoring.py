@@ -13,8 +13,45 @@ import numpy as np
 
 from ..conventions import REGIONS
 
-METRIC_COLUMNS: tuple[str, ...] = (*(f"dice_{r}" for r in REGIONS), "dice_mean", *(f"hd95_{r}" for r in REGIONS))
-"""Per-region held-out scores every results table carries (means over the held-out cases)."""
+
+def metric_columns(groups: Sequence[str] = REGIONS) -> tuple[str, ...]:
+    """A results table's per-group held-out scores (means over the held-out cases): ``dice_<group>`` ...,
+    ``dice_mean``, ``hd95_<group>`` ..."""
+    return (*(f"dice_{g}" for g in groups), "dice_mean", *(f"hd95_{g}" for g in groups))
+
+
+METRIC_COLUMNS: tuple[str, ...] = metric_columns()
+"""The per-region scores of WT/TC/ET data (:func:`table_columns` swaps in the groups of other data)."""
+
+
+def case_columns(groups: Sequence[str] = REGIONS) -> tuple[str, ...]:
+    """``per_case.csv``'s score columns: ``dice_<group>``, ``hd95_<group>`` per group."""
+    return tuple(f"{m}_{g}" for g in groups for m in ("dice", "hd95"))
+
+
+def _ordered(found: Sequence[str]) -> list[str]:
+    extra = [g for g in found if g not in REGIONS]
+    return [*REGIONS, *extra] if any(r in found for r in REGIONS) or not found else extra
+
+
+def row_groups(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """The groups ``rows`` hold scores of (their ``hd95_<group>`` keys, as :func:`mean_metrics` and
+    :func:`per_case_rows` write them): WT, TC, ET, then the others; WT, TC, ET when none."""
+    return _ordered(list(dict.fromkeys(k[len("hd95_"):] for r in rows for k in r if k.startswith("hd95_"))))
+
+
+def meaned_groups(groups: Sequence[str]) -> tuple[str, ...]:
+    """The groups ``dice_mean`` averages: WT, TC, ET where scored (as the challenge ranks), else all."""
+    return REGIONS if set(REGIONS) <= set(groups) else tuple(groups)
+
+
+def table_columns(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> tuple[str, ...]:
+    """``columns`` (holding :data:`METRIC_COLUMNS` in one run) with the score columns of the groups
+    ``rows`` hold instead: unchanged for WT/TC/ET data; ``dice_RC`` ... added for brats2024-gli."""
+    columns = tuple(columns)
+    start = columns.index(METRIC_COLUMNS[0])
+    end = start + len(METRIC_COLUMNS)
+    return (*columns[:start], *metric_columns(row_groups(rows)), *columns[end:])
 
 
 @dataclass
@@ -59,9 +96,7 @@ def score_checkpoints(checkpoints: Sequence[str | Path], cases: Sequence, *, ove
 def scored_groups(scores: Iterable[CaseScore]) -> list[str]:
     """WT, TC, ET, then every other group the cases were scored on (RC, NETC, ... of the 2024 schemes; a
     MEN-RT evaluation: GTV only), in the order the scores list them."""
-    found = dict.fromkeys(g for s in scores for g in s.metrics)
-    extra = [g for g in found if g not in REGIONS]
-    return [*REGIONS, *extra] if any(r in found for r in REGIONS) or not found else extra
+    return _ordered(list(dict.fromkeys(g for s in scores for g in s.metrics)))
 
 
 def mean_metrics(scores: Sequence[CaseScore]) -> dict[str, float]:
@@ -73,7 +108,7 @@ def mean_metrics(scores: Sequence[CaseScore]) -> dict[str, float]:
         for m in ("dice", "hd95"):
             vals = [s.metrics[r][m] for s in scores if r in s.metrics and s.metrics[r].get(m) is not None]
             out[f"{m}_{r}"] = float(np.mean(vals)) if vals else float("nan")
-    meaned = REGIONS if set(REGIONS) <= set(groups) else groups
+    meaned = meaned_groups(groups)
     out["dice_mean"] = float(np.mean([out[f"dice_{r}"] for r in meaned])) if meaned else float("nan")
     out["seconds_per_case"] = float(np.mean([s.seconds for s in scores])) if scores else float("nan")
     return out
@@ -110,12 +145,13 @@ def bootstrap_interval(values: Sequence[float], *, level: float = 0.95, resample
 
 
 def arm_intervals(rows: Sequence[dict[str, Any]], baseline: str, *, level: float = 0.95) -> list[dict[str, Any]]:
-    """Per arm of ``per_case.csv`` rows: the mean over cases of the per-case mean Dice (WT, TC, ET) with its
+    """Per arm of ``per_case.csv`` rows: the mean over cases of the per-case mean Dice (:func:`meaned_groups`) with its
     bootstrap interval and, for arms other than ``baseline``, the paired per-case difference from it (mean,
     interval, cases where the arm is better). Cases missing from the baseline are not paired."""
     arms: dict[str, dict[str, float]] = {}
+    meaned = meaned_groups(row_groups(rows))
     for r in rows:
-        arms.setdefault(str(r["arm"]), {})[str(r["case_id"])] = float(np.mean([float(r[f"dice_{g}"]) for g in REGIONS]))
+        arms.setdefault(str(r["arm"]), {})[str(r["case_id"])] = float(np.mean([float(r[f"dice_{g}"]) for g in meaned]))
     base = arms.get(baseline, {})
     out = []
     for arm, cases in arms.items():

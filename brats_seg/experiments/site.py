@@ -37,13 +37,21 @@ from typing import Any
 
 import numpy as np
 
-from ..conventions import REGIONS
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Budget, train_arm
 from .datasets import CPU_PLAN, DataPlan, build_cache, labeled_cases
 from .plots import figure, save_figure
 from .runtime import Timer, progress_bar
-from .scoring import METRIC_COLUMNS, arm_intervals, mean_metrics, per_case_rows, score_checkpoints
+from .scoring import (
+    METRIC_COLUMNS,
+    arm_intervals,
+    case_columns,
+    mean_metrics,
+    per_case_rows,
+    row_groups,
+    score_checkpoints,
+    table_columns,
+)
 from .tables import write_csv, write_results
 
 ARMS: tuple[str, ...] = ("source_only", "target_only", "pooled", "finetune", "finetune_frozen", "finetune_low_lr",
@@ -276,7 +284,7 @@ def run(source: Sequence[str | Path], target: Sequence[str | Path], out: str | P
     rows, case_rows = table(done)
     plot(rows, out / "results.png")
     write_csv(out / "per_case.csv", case_rows, ("arm", "domain", "case_id", "seconds",
-                                                *(f"{m}_{r}" for r in REGIONS for m in ("dice", "hd95"))))
+                                                *case_columns(row_groups(case_rows))))
     notes = [f"preset `{preset if config is None else 'custom'}`: {len(sites.source_train)} source training cases,"
              f" {len(sites.source_test)} source held-out, {len(sites.target)} target cases (leave one out)",
              f"budgets (steps x batch x patch): source/pooled/synthetic {cfg.source.steps} x {cfg.source.batch_size}"
@@ -290,6 +298,7 @@ def run(source: Sequence[str | Path], target: Sequence[str | Path], out: str | P
                "target_cases": [c.case_id for c in sites.target],
                "source_test": [c.case_id for c in sites.source_test], "timings_s": {**timer.stages,
                                                                                      "total": timer.total()}}
-    paths = write_results(out, rows, COLUMNS, title="A new site: source, target, pooled, fine-tuned, TENT",
+    columns = table_columns(COLUMNS, rows)  # WT/TC/ET data: COLUMNS; others: their groups' scores
+    paths = write_results(out, rows, columns, title="A new site: source, target, pooled, fine-tuned, TENT",
                           notes=notes, summary=summary)
     return {**summary, "paths": {k: str(v) for k, v in paths.items()}}

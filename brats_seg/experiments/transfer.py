@@ -29,14 +29,21 @@ from typing import Any
 import numpy as np
 
 from ..config import DEFAULT_OVERLAP
-from ..conventions import REGIONS
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Budget, train_arm
 from .datasets import CPU_PLAN, DataPlan, Roots, Split, build_cache, data_label, ensure_data, split_dataset
 from .plots import figure, save_figure
 from .registry import resolve_preset
 from .runtime import Timer, progress_bar, torch_threads
-from .scoring import METRIC_COLUMNS, mean_metrics, per_case_rows, score_checkpoints
+from .scoring import (
+    METRIC_COLUMNS,
+    case_columns,
+    mean_metrics,
+    per_case_rows,
+    row_groups,
+    score_checkpoints,
+    table_columns,
+)
 from .tables import write_csv, write_results
 from .transfer_inits import RANDOM_2D_NOTE, STRATEGIES, Context, initial_weights, random_resnet_2d
 
@@ -199,7 +206,7 @@ def write_outputs(cfg: TransferConfig, ctx: Context, target: TargetData, inits: 
     out = ctx.out
     plot(rows, out / "results.png")
     write_csv(out / "per_case.csv", case_rows, ("arm", "strategy", "frozen", "n_train", "case_id", "seconds",
-                                                *(f"{m}_{r}" for r in REGIONS for m in ("dice", "hd95"))))
+                                                *case_columns(row_groups(case_rows))))
     notes = [f"preset `{preset}`: {target.split.describe()}; training sets are nested"
              f" subsets of sizes {', '.join(map(str, target.sizes))}",
              f"model `{cfg.model}` ({cfg.budget.preset}); every arm: {cfg.budget.steps} steps of"
@@ -212,7 +219,8 @@ def write_outputs(cfg: TransferConfig, ctx: Context, target: TargetData, inits: 
                "inits": {s: {"file": str(p) if p else None, "note": n} for s, (p, n) in inits.items()},
                "prep_seconds": ctx.prep_seconds, "test_cases": [c.case_id for c in target.split.test],
                "timings_s": {**timer.stages, "total": timer.total()}}
-    paths = write_results(out, rows, COLUMNS, title="Transfer learning: initialization x frozen encoder x data size",
+    columns = table_columns(COLUMNS, rows)  # WT/TC/ET data: COLUMNS; others: their groups' scores
+    paths = write_results(out, rows, columns, title="Transfer learning: initialization x frozen encoder x data size",
                           notes=notes, summary=summary)
     return {**summary, "paths": {k: str(v) for k, v in paths.items()}}
 
