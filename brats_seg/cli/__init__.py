@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "preprocess": "crop, normalize (and optionally N4/resample) cases into a .npy cache",
     "models": "list the registered architectures with parameters and GFLOPs",
     "search": "differentiable V-NAS architecture search; writes genotype.json",
-    "train": "train a region-based (WT/TC/ET) segmentation model",
+    "train": "train a segmentation model (one output per group of its label scheme)",
     "adapt": "adapt a trained model to a new site's unlabelled scans (TENT); writes a new checkpoint",
     "pretrain": "self-supervised (Models Genesis-style) pretraining on unlabeled scans",
     "predict": "segment raw scans with one or more checkpoints (sliding window, TTA, ensemble)",

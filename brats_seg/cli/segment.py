@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--native", nargs="+", default=["t1c"], metavar="SEQ",
                         help="also write the labels on these inputs' grids (default t1c; 'all' for every input)")
     parser.add_argument("--probabilities", action="store_true",
-                        help="also write segmentation/probabilities_in_<seq>_space.nii.gz (X, Y, Z, 3: WT, TC, ET)"
-                             " on each native grid")
+                        help="also write segmentation/probabilities_in_<seq>_space.nii.gz (X, Y, Z, G: one channel"
+                             " per output group of the model) on each native grid")
     parser.add_argument("--no-dicom-seg", action="store_true", help="no DICOM SEG even for DICOM inputs")
     parser.add_argument("--tta", type=int, default=0, metavar="N", help="test-time mirroring (0..8, default 0)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA if available)")

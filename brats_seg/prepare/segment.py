@@ -2,16 +2,18 @@
 
 The predictor is any object with ``channels`` (sequence names it needs) and
 ``predict(CaseVolumes) -> Prediction`` (``labels`` ``(X, Y, Z)``, ``probabilities``
-``(3, X, Y, Z)``, ``info["label_scheme"]``): :class:`brats_seg.Predictor` is one; one that
-also has ``plan(available, case_id)`` decides itself which subset of sequences it takes
-(:func:`required_sequences`). This package never imports the models; the caller brings them.
+``(G, X, Y, Z)``, one channel per output group of the model, ``info["label_scheme"]``):
+:class:`brats_seg.Predictor` is one; one that also has ``plan(available, case_id)`` decides
+itself which subset of sequences it takes (:func:`required_sequences`). This package never
+imports the models; the caller brings them.
 
 Writes, besides the prepared case (:mod:`.pipeline`), ``OUT/<case_id>/segmentation/``:
 
 * ``labels_in_atlas_space.nii.gz``: the labels on the atlas grid, as predicted;
 * ``labels_in_<seq>_space.nii.gz`` for the T1c and each other requested sequence: the labels
   on that input's native grid, with that file's geometry (header, affine, shape), uint8;
-* ``probabilities_in_<seq>_space.nii.gz`` (optional): ``(X, Y, Z, 3)`` float32, WT, TC, ET;
+* ``probabilities_in_<seq>_space.nii.gz`` (optional): ``(X, Y, Z, G)`` float32, one channel per
+  output group of the model (WT, TC, ET for a WT/TC/ET checkpoint; :mod:`brats_seg.outputs`);
 * ``labels_in_<seq>_space.dcm`` (DICOM SEG) for each of those that came as a DICOM series and can
   carry one (otherwise the reason, one line, in ``Segmented.no_dicom_seg`` and ``segment.json``);
 
@@ -90,7 +92,8 @@ def volumes(prepared: PreparedCase, channels: Sequence[str]) -> CaseVolumes:
 
 def to_native(prepared: PreparedCase, sequence: str, labels: np.ndarray, scheme: str,
               probabilities: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Atlas-grid ``labels`` (and optional ``(3, X, Y, Z)`` probabilities) on ``sequence``'s native grid."""
+    """Atlas-grid ``labels`` (and optional ``(G, X, Y, Z)`` probabilities, one per output group) on
+    ``sequence``'s native grid."""
     series = prepared.scans.series[sequence]
     grid = to_sitk(series.image, name=str(series.source))
     transform = source_to_atlas(prepared.atlas, prepared.rigid.get(sequence))
