@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..conventions import get_scheme, labels_to_regions, regions_to_labels
 from ..files import atomic_path
+from ..outputs import default_outputs
 
 INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "nearest": sitk.sitkNearestNeighbor}
 
@@ -60,11 +60,14 @@ def image_of(array: np.ndarray, like: sitk.Image) -> sitk.Image:
 def resample_labels(labels: np.ndarray, atlas_grid: sitk.Image, native_grid: sitk.Image,
                     transform: sitk.Transform, scheme: str) -> np.ndarray:
     """Labels ``(X, Y, Z)`` on the atlas grid -> labels on ``native_grid`` (``transform``: native
-    point -> atlas point). Each nested region (WT, TC, ET) is interpolated linearly and kept
-    where it exceeds 0.5, so regions stay nested and thick slices get smooth borders."""
-    regions = labels_to_regions(labels, get_scheme(scheme)).astype(np.float32)
+    point -> atlas point). Each region of the scheme's default outputs (WT, TC, ET; brats2024-gli
+    adds RC, PED has ED NETC CC ET: :func:`brats_seg.outputs.default_outputs`, which give every
+    label back) is interpolated linearly and kept where it exceeds 0.5, so regions stay nested and
+    thick slices get smooth borders; they are written back as those outputs are."""
+    outputs = default_outputs(scheme)
+    regions = outputs.masks(labels, scheme)[0].astype(np.float32)
     moved = np.stack([array_of(resample(image_of(r, atlas_grid), native_grid, transform)) for r in regions])
-    return regions_to_labels(moved > 0.5, scheme)
+    return outputs.write_back(moved > 0.5)
 
 
 def resample_probabilities(probabilities: np.ndarray, atlas_grid: sitk.Image, native_grid: sitk.Image,
