@@ -77,3 +77,24 @@ def test_cli_backend_onnx_writes_what_torch_writes(tmp_path, capsys):
     assert main(["predict", str(case), "--model", str(ckpt), "--out", str(tmp_path / "x"),
                  "--backend", "onnx", "--precision", "bf16"]) == 2
     assert "fp32 only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_backends_keep_the_checkpoints_outputs(backend):
+    """A brats2024-gli model (WT TC ET RC): the onnx/openvino graph has its four channels and the labels are
+    written back as its outputs say (RC as 4), as with torch."""
+    from brats_seg.outputs import default_outputs
+
+    torch.manual_seed(0)
+    gli = default_outputs("brats2024-gli")
+    net = build_model("nnunet", preset="tiny", out_channels=4)
+    with torch.no_grad():
+        [m for m in net.modules() if isinstance(m, torch.nn.Conv3d)][-1].weight.mul_(20.0)
+    ckpt = make_checkpoint(net, model_name="nnunet", model_kwargs=net.build_kwargs, patch_size=(16, 16, 16),
+                           label_scheme=gli.scheme, outputs=gli)
+    vol = tiny_case((30, 27, 21))
+    ref = Predictor([ckpt], device="cpu", overlap=0.5).predict(vol)
+    other = Predictor([ckpt], device="cpu", overlap=0.5, backend=backend).predict(vol)
+    assert other.box_probabilities.shape[0] == 4 and other.info["label_scheme"] == "brats2024-gli"
+    assert np.abs(other.box_probabilities - ref.box_probabilities).max() <= 1e-4
+    assert (other.labels != ref.labels).mean() < 1e-3 and 4 in ref.labels
