@@ -115,7 +115,7 @@ def _one_line_exit_2(capsys, argv):
 def test_refusals(tmp_path, capsys):
     data = ped(tmp_path / "data", n=1)
     err = _one_line_exit_2(capsys, ["train", str(data), "--out", str(tmp_path / "r1"), "--outputs", "WT", "RC",
-                                    "--label-scheme", "brats2021", *TINY])
+                                    "--output-scheme", "brats2021", *TINY])
     assert "brats2021 cannot express RC" in err
     err = _one_line_exit_2(capsys, ["train", str(data), "--out", str(tmp_path / "r2"), "--outputs", "WT", "XX",
                                     *TINY])
@@ -136,7 +136,7 @@ def test_more_refusals(tmp_path, capsys):
     for name, v in vols.items():
         write_nifti(data / "BraTS2021_00001" / f"BraTS2021_00001_{name}.nii.gz", v)
     write_nifti(data / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz", label)
-    err = _one_line_exit_2(capsys, ["train", str(data), "--out", str(tmp_path / "r"), "--label-scheme",
+    err = _one_line_exit_2(capsys, ["train", str(data), "--out", str(tmp_path / "r"), "--output-scheme",
                                     "brats2024-gli", *TINY])
     assert "no training case's label scheme expresses output(s) RC" in err
     gli = sure(tmp_path / "gli.pt", default_outputs("brats2024-gli"), [3.0, -3.0, -3.0, 3.0])
