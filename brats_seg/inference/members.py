@@ -53,6 +53,15 @@ class Member:
     """The postprocessing its training run recorded (``TrainConfig.postprocess``), None if none."""
     subsets: tuple[tuple[str, ...], ...] = ()
     """Channel subsets the network was trained for (modality dropout); empty: complete input only."""
+    outputs: dict[str, Any] | None = None
+    """An imported model's declared outputs and their write-back (:func:`brats_seg.importers.common.write_back`)."""
+    window_weights: str = "gaussian"
+    """Sliding-window importance map (:data:`.sliding_window.WINDOW_WEIGHTS`): ``nnunet`` for nnU-Net imports."""
+
+    @property
+    def mirrors_inside(self) -> bool:
+        """The network mirrors its windows itself (nnU-Net imports: logits averaged per window)."""
+        return bool(getattr(self.network, "mirrors_inside", False))
 
     @property
     def trained_subsets(self) -> tuple[tuple[str, ...], ...]:
@@ -90,16 +99,40 @@ def training_spacing(ckpt: Mapping[str, Any]) -> tuple[float, float, float] | No
     return values
 
 
-def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Sequence[int] | None = None) -> Member:
-    """Load a checkpoint (path, read with ``weights_only=True``; or an already loaded dict)."""
+def load_model_source(source: str | Path | Mapping[str, Any], *, folds: Sequence[str] | None = None,
+                      channels: Sequence[str] | None = None) -> tuple[Mapping[str, Any], str]:
+    """(checkpoint dict, name) of whatever ``--model`` names: a brats_seg checkpoint file, a loaded dict,
+    or a folder of a model trained elsewhere (nnU-Net v2: :mod:`brats_seg.importers`)."""
+    if isinstance(source, Mapping):
+        return source, str(source["model"].get("name", "network"))
+    if Path(source).is_dir():
+        from ..importers import import_source
+
+        return import_source(source, folds=folds, channels=channels), str(source)
+    if folds or channels:
+        raise CheckpointError(f"{source}: --folds/--channels apply to imported model folders, not to checkpoints")
+    return load_checkpoint(source), str(source)
+
+
+def network_of(ckpt: Mapping[str, Any]) -> torch.nn.Module:
+    """The network of any checkpoint dict, ours or imported (eval mode, weights loaded)."""
+    from ..importers import IMPORTED_NETWORKS, network_from_checkpoint
+
+    if ckpt["model"].get("name") in IMPORTED_NETWORKS:
+        return network_from_checkpoint(ckpt)
+    return model_from_checkpoint(ckpt)
+
+
+def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Sequence[int] | None = None, *,
+                           folds: Sequence[str] | None = None, channels: Sequence[str] | None = None) -> Member:
+    """Load a checkpoint (path, read with ``weights_only=True``; or an already loaded dict) or an imported
+    model's folder (:func:`load_model_source`)."""
     if isinstance(source, Mapping):
         missing = [k for k in REQUIRED_KEYS if k not in source]
         if missing:
             raise CheckpointError(f"checkpoint dict is not a brats_seg checkpoint (missing {', '.join(missing)})")
-        ckpt, name = source, str(source["model"].get("name", "network"))
-    else:
-        ckpt, name = load_checkpoint(source), str(source)
-    network = model_from_checkpoint(ckpt)
+    ckpt, name = load_model_source(source, folds=folds, channels=channels)
+    network = network_of(ckpt)
     divisor = int(getattr(network, "size_divisor", 1))
     win = tuple(round_up(w, divisor) for w in (window or ckpt["patch_size"]))
     if len(win) != 3:
@@ -113,4 +146,5 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     return Member(network, canonical_channels(ckpt["channels"]), preprocessing, win, str(ckpt["label_scheme"]),
                   tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation,
                   spacing_unknown=spacing is None, subsets=subsets,
-                  postprocess=postprocess)
+                  postprocess=postprocess, outputs=ckpt.get("outputs"),
+                  window_weights=str(ckpt.get("window_weights", "gaussian")))

@@ -171,6 +171,8 @@ class Predictor:
 
     def _prepare(self, m: Member, weight: float):
         m.weight = weight
+        if m.mirrors_inside:  # nnU-Net imports mirror each window themselves, over their own axes
+            m.network.set_mirroring(self.tta > 1)
         m.network = m.network.to(self.device).eval()
         if self.channels_last:
             m.network = m.network.to(memory_format=torch.channels_last_3d)
@@ -232,17 +234,18 @@ class Predictor:
     def _run_group(self, inputs: Sequence[MemberInput], x: torch.Tensor, track: bool) -> ProbabilityAverager:
         """Probabilities of the members of ``inputs`` over mirrors, on the preprocessed grid."""
         group = ProbabilityAverager(track_variance=track)
-        n_mirror = len(mirror_combinations(self.tta))
         for inp in inputs:
             m, runner = self.members[inp.index], self._runners[inp.index]
             xm = self._member_input(x, inp)
+            tta = 0 if m.mirrors_inside else self.tta
+            n_mirror = len(mirror_combinations(tta))
 
             def probabilities(t: torch.Tensor, m=m, runner=runner) -> torch.Tensor:
                 logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size, amp=runner.autocast,
-                                        channels_last=runner.channels_last)
+                                        channels_last=runner.channels_last, weights=m.window_weights)
                 return get_activation(m.activation)(logits)
 
-            for p in mirrored(probabilities, xm, self.tta):
+            for p in mirrored(probabilities, xm, tta):
                 group.add(p[0], m.weight / n_mirror)
         return group
 
@@ -301,13 +304,24 @@ class Predictor:
         probs = probs.numpy()
         del total
         scheme = label_scheme or self.label_scheme or vol.label_scheme or self.members[0].label_scheme
-        box_labels, record = probabilities_to_labels(probs, scheme, self.postprocess)
+        box_labels, record = self._labels(probs, scheme)
         labels = paste(box_labels, box, vol.image.shape[1:])
         info = {"case_id": vol.case_id, "label_scheme": get_scheme(scheme).name, "channels": list(self.channels),
                 "sequences": plan.record([m.name for m in self.members]),
                 "bbox": box, "grids": grids, "postprocess_record": record,
                 "seconds": round(time.perf_counter() - t0, 3)}
         return Prediction(labels, probs, box, unc, info)
+
+    def _labels(self, probs: np.ndarray, scheme: str) -> tuple[np.ndarray, dict]:
+        """Labels of the box: the imported models' own write-back where every member declares the same
+        outputs in ``scheme`` and no postprocessing is asked for, else thresholded nested regions."""
+        outputs = self.members[0].outputs
+        if (outputs is not None and all(m.outputs == outputs for m in self.members)
+                and outputs["scheme"] == get_scheme(scheme).name and self.postprocess == PostprocessConfig()):
+            from ..importers.common import write_back
+
+            return write_back(outputs, probs), {"write_back": outputs["kind"]}
+        return probabilities_to_labels(probs, scheme, self.postprocess)
 
     def predict_volumes(self, vol: CaseVolumes) -> tuple[np.ndarray, np.ndarray]:
         """``(labels (H, W, D) uint8, probabilities (3, H, W, D) float32)`` for one loaded case."""

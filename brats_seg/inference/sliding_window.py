@@ -33,6 +33,7 @@ import functools
 import itertools
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -96,6 +97,29 @@ def gaussian_importance(window: Sequence[int], device: str | torch.device = "cpu
     return _gaussian_cached(tuple(int(w) for w in window), str(torch.device(device)), float(sigma_scale))
 
 
+@functools.lru_cache(maxsize=16)
+def _nnunet_cached(window: tuple[int, ...], device: str) -> torch.Tensor:
+    from scipy.ndimage import gaussian_filter
+
+    delta = np.zeros(window)
+    delta[tuple(w // 2 for w in window)] = 1  # nnU-Net's centre: w // 2, half a voxel off for even sides
+    g = gaussian_filter(delta, [w * SIGMA_SCALE for w in window], 0, mode="constant", cval=0)
+    g = torch.from_numpy(g / g.max()).float()
+    g = g.clamp_min(g[g > 0].min())
+    return g.to(device)
+
+
+def nnunet_importance(window: Sequence[int], device: str | torch.device = "cpu") -> torch.Tensor:
+    """nnU-Net v2's importance map (``compute_gaussian``): a unit impulse at ``w // 2`` blurred by
+    ``scipy.ndimage.gaussian_filter`` (sigma = window/8, truncated at 4 sigma), max 1, zeros raised to
+    the smallest positive weight; float32 (nnU-Net keeps it in float16). Cached; do not modify."""
+    return _nnunet_cached(tuple(int(w) for w in window), str(torch.device(device)))
+
+
+WINDOW_WEIGHTS = {"gaussian": gaussian_importance, "nnunet": nnunet_importance}
+"""Importance maps by name: ours (centred, continuous) and nnU-Net's (for imported nnU-Net models)."""
+
+
 def _pad_to_window(image: torch.Tensor, window: Sequence[int]) -> tuple[torch.Tensor, tuple[slice, ...]]:
     """Zero-pad spatial axes shorter than the window (evenly on both sides).
 
@@ -148,6 +172,7 @@ def sliding_window(
     amp: bool = False,
     channels_last: bool = False,
     skip_empty: bool = True,
+    weights: str = "gaussian",
 ) -> torch.Tensor:
     """Blend a network's outputs over overlapping windows.
 
@@ -155,7 +180,8 @@ def sliding_window(
     (a list/tuple output counts by its first element). Returns ``(B, K, H, W, D)`` float32
     on ``image``'s device: sum over windows of output * gaussian, divided by the sum of
     gaussians. ``amp``: bf16 autocast; ``channels_last``: feed windows as
-    ``channels_last_3d``; ``skip_empty``: reuse one computed output for all-zero windows.
+    ``channels_last_3d``; ``skip_empty``: reuse one computed output for all-zero windows;
+    ``weights``: the importance map, a key of :data:`WINDOW_WEIGHTS`.
     """
     if image.ndim != 5:
         raise ValueError(f"expected image (B, C, H, W, D), got shape {tuple(image.shape)}")
@@ -163,7 +189,7 @@ def sliding_window(
     with torch.inference_mode():
         padded, crop = _pad_to_window(image, window)
         slices = window_slices(padded.shape[2:], window, overlap)
-        weight = gaussian_importance(window, padded.device)
+        weight = WINDOW_WEIGHTS[weights](window, padded.device)
         jobs = [(b, sl) for b in range(padded.shape[0]) for sl in slices]
         if skip_empty:
             busy = [f for b in range(padded.shape[0]) for f in _nonempty_windows(padded[b:b + 1], slices)]
