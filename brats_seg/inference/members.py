@@ -100,7 +100,8 @@ def training_spacing(ckpt: Mapping[str, Any]) -> tuple[float, float, float] | No
 
 
 def load_model_source(source: str | Path | Mapping[str, Any], *, folds: Sequence[str] | None = None,
-                      channels: Sequence[str] | None = None) -> tuple[Mapping[str, Any], str]:
+                      channels: Sequence[str] | None = None,
+                      checkpoint: str | None = None) -> tuple[Mapping[str, Any], str]:
     """(checkpoint dict, name) of whatever ``--model`` names: a brats_seg checkpoint file, a loaded dict,
     or a folder of a model trained elsewhere (nnU-Net v2: :mod:`brats_seg.importers`)."""
     if isinstance(source, Mapping):
@@ -108,8 +109,8 @@ def load_model_source(source: str | Path | Mapping[str, Any], *, folds: Sequence
     if Path(source).is_dir():
         from ..importers import import_source
 
-        return import_source(source, folds=folds, channels=channels), str(source)
-    if folds or channels:
+        return import_source(source, folds=folds, channels=channels, checkpoint=checkpoint), str(source)
+    if folds or channels or checkpoint:
         raise CheckpointError(f"{source}: --folds/--channels apply to imported model folders, not to checkpoints")
     return load_checkpoint(source), str(source)
 
@@ -124,14 +125,15 @@ def network_of(ckpt: Mapping[str, Any]) -> torch.nn.Module:
 
 
 def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Sequence[int] | None = None, *,
-                           folds: Sequence[str] | None = None, channels: Sequence[str] | None = None) -> Member:
+                           folds: Sequence[str] | None = None, channels: Sequence[str] | None = None,
+                           checkpoint: str | None = None) -> Member:
     """Load a checkpoint (path, read with ``weights_only=True``; or an already loaded dict) or an imported
     model's folder (:func:`load_model_source`)."""
     if isinstance(source, Mapping):
         missing = [k for k in REQUIRED_KEYS if k not in source]
         if missing:
             raise CheckpointError(f"checkpoint dict is not a brats_seg checkpoint (missing {', '.join(missing)})")
-    ckpt, name = load_model_source(source, folds=folds, channels=channels)
+    ckpt, name = load_model_source(source, folds=folds, channels=channels, checkpoint=checkpoint)
     network = network_of(ckpt)
     divisor = int(getattr(network, "size_divisor", 1))
     win = tuple(round_up(w, divisor) for w in (window or ckpt["patch_size"]))

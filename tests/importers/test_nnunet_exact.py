@@ -14,7 +14,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from nnunet_folder import PLAIN, RESENC, write_crop, write_trained_folder
+from nnunet_folder import PLAIN, RESENC, write_trained_folder
 
 from brats_seg.conventions import get_scheme
 from brats_seg.data.cases import load_case
@@ -22,15 +22,6 @@ from brats_seg.data.layouts import discover_cases
 from brats_seg.inference.predictor import Predictor
 
 pytestmark = pytest.mark.realdata
-
-CROPS = {"BraTS2021_00002": ((100, 156), (20, 68), (40, 80)), "BraTS2021_00003": ((110, 166), (90, 138), (115, 155))}
-
-
-@pytest.fixture(scope="module")
-def crops(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("crops")
-    return {case: write_crop(shared_data, case, box, out) for case, box in CROPS.items()}
-
 
 class _Float32Torch(types.ModuleType):
     """``torch`` as nnU-Net's predictor module sees it, with ``torch.half`` meaning float32."""
