@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .members import load_model_source, network_of
 from ..errors import BratsSegError, require
 from ..files import atomic_path
 from .backends import FirstOutput, onnx_model
+from .members import load_model_source, network_of
 
 FORMATS = ("torchscript", "onnx")
 

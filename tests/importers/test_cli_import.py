@@ -40,7 +40,8 @@ def test_import_then_predict_equals_predict_from_folder(tmp_path, folder, case_d
     record = ckpt["provenance"]["imported"]
     assert record["framework"] == "nnU-Net" and record["folds"] == ["0", "1"]
     assert set(record["files"]) == {"dataset.json", "plans.json", "fold_0/checkpoint_final.pth",
-                                    "fold_1/checkpoint_final.pth"} and all(len(h) == 64 for h in record["files"].values())
+                                    "fold_1/checkpoint_final.pth"}
+    assert all(len(h) == 64 for h in record["files"].values())
     assert ckpt["channels"] == ["t1n", "t1c", "t2w", "t2f"] and ckpt["label_scheme"] == "msd"
     assert ckpt["outputs"] == {"scheme": "msd", "kind": "regions", "groups": ["WT", "TC", "ET"], "values": [1, 2, 3]}
     for model, name in ((out, "a"), (folder, "b")):
