@@ -26,10 +26,12 @@ RESENC = ("dynamic_network_architectures.architectures.unet.ResidualEncoderUNet"
           {"n_blocks_per_stage": [1, 2, 2], "n_conv_per_stage_decoder": [1, 1]})
 
 
-def plans(network=PLAIN, patch=(24, 32, 40), spacing=(1.0, 1.0, 1.0), use_mask=True) -> dict:
+def plans(network=PLAIN, patch=(24, 32, 40), spacing=(1.0, 1.0, 1.0), use_mask=True, features=(4, 8, 16)) -> dict:
     cls, blocks = network
-    arch = {"n_stages": 3, "features_per_stage": [4, 8, 16], "conv_op": "torch.nn.modules.conv.Conv3d",
-            "kernel_sizes": [[3, 3, 3]] * 3, "strides": [[1, 1, 1], [2, 2, 2], [2, 2, 2]], **blocks,
+    n = len(features)
+    blocks = {k: (v + [v[-1]] * n)[:n if k != "n_conv_per_stage_decoder" else n - 1] for k, v in blocks.items()}
+    arch = {"n_stages": n, "features_per_stage": list(features), "conv_op": "torch.nn.modules.conv.Conv3d",
+            "kernel_sizes": [[3, 3, 3]] * n, "strides": [[1, 1, 1]] + [[2, 2, 2]] * (n - 1), **blocks,
             "conv_bias": True, "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d",
             "norm_op_kwargs": {"eps": 1e-05, "affine": True}, "dropout_op": None, "dropout_op_kwargs": None,
             "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True}}
@@ -65,13 +67,13 @@ def dataset_json(regions: bool = True) -> dict:
 
 
 def write_trained_folder(root: Path, *, network=PLAIN, regions: bool = True, folds=(0,), seed: int = 0,
-                         use_mask: bool = True) -> Path:
+                         use_mask: bool = True, patch=(24, 32, 40), features=(4, 8, 16)) -> Path:
     """``root/nnUNetTrainer__nnUNetPlans__3d_fullres`` with dataset.json, plans.json, fold_k/checkpoint_final.pth."""
     from dynamic_network_architectures.architectures import unet
 
     folder = root / "nnUNetTrainer__nnUNetPlans__3d_fullres"
     folder.mkdir(parents=True)
-    p, d = plans(network, use_mask=use_mask), dataset_json(regions)
+    p, d = plans(network, patch=patch, use_mask=use_mask, features=features), dataset_json(regions)
     (folder / "plans.json").write_text(json.dumps(p, indent=4))
     (folder / "dataset.json").write_text(json.dumps(d, indent=4))
     arch = p["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
