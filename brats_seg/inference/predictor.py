@@ -171,15 +171,18 @@ class Predictor:
 
     def _prepare(self, m: Member, weight: float):
         m.weight = weight
-        if m.mirrors_inside:  # nnU-Net imports mirror each window themselves, over their own axes
+        # nnU-Net imports mirror each window themselves, over their own axes; their axis permutation makes
+        # channels_last_3d about 3x slower on the CPU, so they run contiguous
+        channels_last = self.channels_last and not m.mirrors_inside
+        if m.mirrors_inside:
             m.network.set_mirroring(self.tta > 1)
         m.network = m.network.to(self.device).eval()
-        if self.channels_last:
+        if channels_last:
             m.network = m.network.to(memory_format=torch.channels_last_3d)
         if self.compile:
             m.network = torch.compile(m.network)
         return make_runner(self.backend, m.network, in_channels=len(m.channels), window=m.window, device=self.device,
-                           precision=self.precision, channels_last=self.channels_last)
+                           precision=self.precision, channels_last=channels_last)
 
     @torch.inference_mode()
     def warm_up(self) -> None:
@@ -197,7 +200,8 @@ class Predictor:
             "members": [{"name": m.name, "model": m.model, "channels": list(m.channels), "window": list(m.window),
                          "weight": m.weight, "preprocessing": to_dict(m.preprocessing),
                          "spacing": None if m.preprocessing.spacing is None else list(m.preprocessing.spacing),
-                         "label_scheme": m.label_scheme,
+                         "label_scheme": m.label_scheme, "window_weights": m.window_weights,
+                         "outputs": m.outputs,
                          "trained_subsets": [subset_name(t) for t in m.trained_subsets]} for m in self.members],
             "zero_fill": self.zero_fill,
             "device": str(self.device), "backend": self.backend, "precision": self.precision,
