@@ -168,6 +168,14 @@ def _network_spec(config: Mapping[str, Any], where: Path) -> tuple[str, dict[str
                                                                                              []))
 
 
+def _three(config: Mapping[str, Any], key: str, where: Path) -> list[float]:
+    value = config.get(key)
+    if not isinstance(value, list) or len(value) != 3 or not all(isinstance(v, (int, float)) and v > 0 for v in value):
+        raise CheckpointError(f"{where}: configuration {key} must be three positive numbers (3-D configurations only),"
+                              f" got {value!r}")
+    return value
+
+
 def import_nnunet(root: str | Path, folds: Sequence[str] | None = None, checkpoint: str | None = None,
                   channels: Sequence[str] | None = None) -> dict[str, Any]:
     """A brats_seg checkpoint dict from an nnU-Net v2 trained model folder (``folds``: default all;
@@ -198,8 +206,8 @@ def import_nnunet(root: str | Path, folds: Sequence[str] | None = None, checkpoi
         except RuntimeError as e:
             raise CheckpointError(f"{f}: weights do not fit plans.json's {network_class.rsplit('.', 1)[-1]}:"
                                   f" {str(e).splitlines()[0]}") from None
-    spacing = [float(s) for s in geometry.ours(config["spacing"])]
-    patch = [int(p) for p in geometry.ours(config["patch_size"])]
+    spacing = [float(s) for s in geometry.ours(_three(config, "spacing", root / "plans.json"))]
+    patch = [int(p) for p in geometry.ours(_three(config, "patch_size", root / "plans.json"))]
     record = provenance("nnU-Net", "2", root,
                         [root / "dataset.json", root / "plans.json", *files], configuration=config_name,
                         folds=[f.parent.name[5:] for f in files], checkpoint_files=[f.name for f in files],

@@ -49,6 +49,13 @@ def test_import_then_predict_equals_predict_from_folder(tmp_path, folder, case_d
                      "--label-scheme", "msd", "--tta", "8", "--no-progress"]) == 0
     a, b = (labels(tmp_path / n / "BraTS2021_00002.nii.gz") for n in "ab")
     assert np.array_equal(a, b) and set(np.unique(a)) == {0, 1, 2, 3}
+    # the case's own scheme (brats2021): the same regions with BraTS 2021 values
+    assert main(["predict", str(case_dir), "--model", str(out), "--out", str(tmp_path / "c"), "--tta", "8",
+                 "--no-progress"]) == 0
+    c = labels(tmp_path / "c" / "BraTS2021_00002.nii.gz")
+    assert set(np.unique(c)) <= {0, 1, 2, 4}
+    for msd, brats2021 in (((1, 2, 3), (1, 2, 4)), ((2, 3), (1, 4)), ((3,), (4,))):
+        assert (np.isin(a, msd) != np.isin(c, brats2021)).mean() < 0.01  # nested rule vs nnU-Net's overwrite
 
 
 def test_export_onnx_with_parity(tmp_path, folder, capsys):
@@ -81,6 +88,7 @@ def test_refusals(tmp_path, folder, case_dir, capsys):
     shutil.copytree(folder, broken)
     (broken / "dataset.json").unlink()
     _refused(capsys, ["models", "import", str(broken), "--out", out], "dataset.json", "missing")
+    assert not (tmp_path / "m.pt").exists()
     _refused(capsys, ["models", "import", str(folder), "--folds", "3", "--out", out], "fold_3", "checkpoint_final.pth")
     _refused(capsys, ["predict", str(case_dir), "--model", str(folder), "--folds", "7", "--out", out], "fold_7")
     v1 = tmp_path / "v1" / folder.name
@@ -104,4 +112,7 @@ def test_refusals(tmp_path, folder, case_dir, capsys):
     (odd / "dataset.json").write_text(json.dumps(plans))
     _refused(capsys, ["models", "import", str(odd), "--out", out, "--channels", "t1", "t1ce", "t2", "flair"],
              "not the WT, TC and ET of a known label scheme")
-    assert not (tmp_path / "m.pt").exists() or load_checkpoint(tmp_path / "m.pt")
+    bundle = tmp_path / "bundle"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "configs" / "metadata.json").write_text("{}")
+    _refused(capsys, ["predict", str(case_dir), "--model", str(bundle), "--out", out], "MONAI bundle", "not supported")
