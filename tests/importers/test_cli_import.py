@@ -58,10 +58,15 @@ def test_import_then_predict_equals_predict_from_folder(tmp_path, folder, case_d
     assert np.all(a[c == 4] == 3) and np.all(a[c > 0] > 0) and (c > 0).any()
 
 
-def test_export_onnx_with_parity(tmp_path, folder, capsys):
+def test_export_onnx_with_parity_and_onnx_backend(tmp_path, folder, case_dir, capsys):
     out = tmp_path / "model.onnx"
     assert main(["export", str(folder), "--format", "onnx", "--out", str(out), "--tolerance", "1e-2"]) == 0
     assert out.stat().st_size > 0 and "largest difference" in capsys.readouterr().err
+    for backend in ("torch", "onnx"):
+        assert main(["predict", str(case_dir), "--model", str(folder), "--backend", backend, "--tta", "8",
+                     "--out", str(tmp_path / backend), "--no-progress"]) == 0
+    a, b = (labels(tmp_path / n / "BraTS2021_00002.nii.gz") for n in ("torch", "onnx"))
+    assert (a != b).mean() < 1e-3
 
 
 def test_ensemble_with_own_checkpoint(tmp_path, folder, case_dir):
