@@ -44,8 +44,8 @@ SAFE_GLOBALS = (np.dtype, np.dtypes.Float64DType, np.dtypes.Float32DType, np.dty
 
 
 def is_nnunet_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / "plans.json").is_file() or (path / "plans.pkl").is_file()
-                              or any(path.glob("fold_*/*.model")))
+    return path.is_dir() and any((path / name).is_file() for name in ("plans.json", "dataset.json", "plans.pkl")) \
+        or any(path.glob("fold_*/*.model"))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -94,6 +94,9 @@ def test_refusals(tmp_path, folder, case_dir, capsys):
     (broken / "dataset.json").unlink()
     _refused(capsys, ["models", "import", str(broken), "--out", out], "dataset.json", "missing")
     assert not (tmp_path / "m.pt").exists()
+    (broken / "dataset.json").write_bytes((folder / "dataset.json").read_bytes())
+    (broken / "plans.json").unlink()
+    _refused(capsys, ["models", "import", str(broken), "--out", out], "plans.json", "missing")
     _refused(capsys, ["models", "import", str(folder), "--folds", "3", "--out", out], "fold_3", "checkpoint_final.pth")
     _refused(capsys, ["predict", str(case_dir), "--model", str(folder), "--folds", "7", "--out", out], "fold_7")
     v1 = tmp_path / "v1" / folder.name
