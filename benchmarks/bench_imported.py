@@ -94,6 +94,7 @@ def main() -> None:
                         " (backend:bf16 for bf16)")
     parser.add_argument("--features", type=int, nargs="+", default=[4, 8, 16, 32])
     parser.add_argument("--patch", type=int, nargs=3, default=[64, 64, 64])
+    parser.add_argument("--runs", nargs="+", choices=("off", "on"), default=["off", "on"], help="mirroring states")
     parser.add_argument("--child", dest="recipe", help=argparse.SUPPRESS)
     parser.add_argument("--labels", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mirroring", action="store_true", help=argparse.SUPPRESS)
@@ -108,7 +109,7 @@ def main() -> None:
         args.folder = write_trained_folder(tmp, network=PLAIN, patch=tuple(args.patch), features=tuple(args.features))
         print(f"folder: PlainConvUNet {args.features}, patch {args.patch}, random weights (written to {args.folder})")
     print(f"case {CASE.name}, {args.threads} threads")
-    for mirroring in (False, True):
+    for mirroring in [state == "on" for state in args.runs]:
         ref = spawn(args, "nnunet", mirroring, tmp / "nnunet.npy")
         theirs = np.load(tmp / "nnunet.npy")
         state = "on " if mirroring else "off"

@@ -246,7 +246,8 @@ class Predictor:
 
             def probabilities(t: torch.Tensor, m=m, runner=runner) -> torch.Tensor:
                 logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size, amp=runner.autocast,
-                                        channels_last=runner.channels_last, weights=m.window_weights)
+                                        channels_last=runner.channels_last, weights=m.window_weights,
+                                        empty_network=None if runner.backend == "torch" else m.network)
                 return get_activation(m.activation)(logits)
 
             for p in mirrored(probabilities, xm, tta):

@@ -173,6 +173,7 @@ def sliding_window(
     channels_last: bool = False,
     skip_empty: bool = True,
     weights: str = "gaussian",
+    empty_network: Network | None = None,
 ) -> torch.Tensor:
     """Blend a network's outputs over overlapping windows.
 
@@ -181,7 +182,10 @@ def sliding_window(
     on ``image``'s device: sum over windows of output * gaussian, divided by the sum of
     gaussians. ``amp``: bf16 autocast; ``channels_last``: feed windows as
     ``channels_last_3d``; ``skip_empty``: reuse one computed output for all-zero windows;
-    ``weights``: the importance map, a key of :data:`WINDOW_WEIGHTS`.
+    ``weights``: the importance map, a key of :data:`WINDOW_WEIGHTS`; ``empty_network``: what computes
+    the all-zero window's output (default ``network``). Instance normalization of a constant window is
+    ill-conditioned: OpenVINO's answer there differs from PyTorch's by up to the logits' own size, so the
+    predictor gives the torch module for it.
     """
     if image.ndim != 5:
         raise ValueError(f"expected image (B, C, H, W, D), got shape {tuple(image.shape)}")
@@ -197,7 +201,8 @@ def sliding_window(
             busy = [True] * len(jobs)
         run = [j for j, f in zip(jobs, busy) if f]
         empty = [j for j, f in zip(jobs, busy) if not f]
-        total = _accumulate(padded, network, window, run, empty, weight, batch_size, amp, channels_last)
+        total = _accumulate(padded, (network, empty_network or network), window, run, empty, weight, batch_size,
+                            amp, channels_last)
         norm = torch.zeros(padded.shape[2:], device=padded.device)
         for sl in slices:
             norm[sl].add_(weight)
@@ -205,9 +210,10 @@ def sliding_window(
         return total[(slice(None), slice(None), *crop)]
 
 
-def _accumulate(padded: torch.Tensor, network: Network, window: tuple[int, ...], run: list, empty: list,
-                weight: torch.Tensor, batch_size: int, amp: bool, channels_last: bool) -> torch.Tensor:
-    """Sum of ``output * weight`` over all windows, ``(B, K, *spatial)`` float32.
+def _accumulate(padded: torch.Tensor, networks: tuple[Network, Network], window: tuple[int, ...], run: list,
+                empty: list, weight: torch.Tensor, batch_size: int, amp: bool, channels_last: bool) -> torch.Tensor:
+    """Sum of ``output * weight`` over all windows, ``(B, K, *spatial)`` float32; ``networks``: for the
+    windows run, and for the all-zero window.
 
     ``run``: (batch index, slices) of the windows to compute, ``batch_size`` per forward call,
     gathered into one reused buffer; ``empty``: all-zero windows, which all receive the
@@ -228,13 +234,13 @@ def _accumulate(padded: torch.Tensor, network: Network, window: tuple[int, ...],
         chunk = run[start:start + batch_size]
         for k, (b, sl) in enumerate(chunk):
             buf[k].copy_(padded[(b, slice(None), *sl)])
-        out = _forward(network, buf[:len(chunk)], amp)
+        out = _forward(networks[0], buf[:len(chunk)], amp)
         if total is None:
             total = allocate(out.shape[1])
         for k, (b, sl) in enumerate(chunk):
             target(b, sl).addcmul_(out[k], weight)
     if empty:
-        zero_out = _forward(network, torch.zeros_like(buf[:1]), amp)[0] * weight
+        zero_out = _forward(networks[1], torch.zeros_like(buf[:1]), amp)[0] * weight
         if total is None:
             total = allocate(zero_out.shape[0])
         for b, sl in empty:

@@ -38,3 +38,22 @@ def test_gaussian_and_steps_equal_nnunet(window):
         if size >= window[0]:
             assert window_starts(size, window[0], 0.5) == compute_steps_for_sliding_window(
                 (size,), (window[0],), 0.5)[0]
+
+
+def test_openvino_all_zero_windows_use_torch(tmp_path):
+    """Instance norm of an all-zero window is ill-conditioned (OpenVINO's logits there differ from
+    PyTorch's by about their own size); the sliding window computes that window with the torch module."""
+    from nnunet_folder import write_trained_folder
+
+    from brats_seg.inference.backends import make_runner
+    from brats_seg.inference.members import member_from_checkpoint
+    from brats_seg.inference.sliding_window import sliding_window
+
+    m = member_from_checkpoint(write_trained_folder(tmp_path))
+    runner = make_runner("openvino", m.network, in_channels=4, window=m.window, device=torch.device("cpu"),
+                         precision="fp32", channels_last=False)
+    image = torch.zeros(1, 4, 80, 64, 48)
+    image[:, :, :30, :30, :20] = torch.randn(1, 4, 30, 30, 20)
+    expected = sliding_window(image, m.network, m.window, weights="nnunet")
+    got = sliding_window(image, runner.run, m.window, weights="nnunet", empty_network=m.network)
+    assert float((got - expected).abs().max()) < 1e-2
