@@ -12,6 +12,7 @@ shape that is 0 outside the mask.
 ``none``          raw intensities as float32
 ``nnunet_zscore_mask``  nnU-Net v2's ``ZScoreNormalization`` with ``use_mask_for_norm``
 ``nnunet_zscore``       nnU-Net v2's ``ZScoreNormalization`` without the mask
+``monai_nonzero_channelwise``  MONAI's ``NormalizeIntensity(nonzero=True, channel_wise=True)`` (bundles)
 ================  ============================================================
 
 The two ``nnunet_*`` normalizers are for models imported from nnU-Net (:mod:`brats_seg.importers`)
@@ -129,9 +130,25 @@ class NNUNetZScoreNoMaskNormalizer(NNUNetZScoreNormalizer):
     use_mask = False
 
 
+class MonaiNonzeroChannelwiseNormalizer(Normalizer):
+    """MONAI's ``NormalizeIntensity(nonzero=True, channel_wise=True)``: each channel's nonzero voxels
+    ``(x - mean) / std`` (float32, population std; a zero std divides by 1), zeros kept; ``mask`` unused."""
+
+    name = "monai_nonzero_channelwise"
+
+    def __call__(self, x: np.ndarray, mask: np.ndarray, *, channel: str = "channel") -> np.ndarray:
+        image = x.astype(np.float32, copy=True)
+        nonzero = image != 0
+        if nonzero.any():
+            values = image[nonzero]
+            std = values.std()
+            image[nonzero] = (values - values.mean()) / (std if std != 0 else np.float32(1.0))
+        return image
+
+
 NORMALIZERS: Mapping[str, type[Normalizer]] = {
     cls.name: cls for cls in (ZScoreNormalizer, PercentileNormalizer, NoNormalizer, NNUNetZScoreNormalizer,
-                              NNUNetZScoreNoMaskNormalizer)
+                              NNUNetZScoreNoMaskNormalizer, MonaiNonzeroChannelwiseNormalizer)
 }
 """Registry: normalization name -> class."""
 

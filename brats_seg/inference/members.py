@@ -147,6 +147,6 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
     subsets = tuple(canonical_channels(s) for s in trained_subsets_of(ckpt))
     return Member(network, canonical_channels(ckpt["channels"]), preprocessing, win, str(ckpt["label_scheme"]),
                   tuple(ckpt["regions"]), name, model=dict(ckpt["model"]), activation=activation,
-                  spacing_unknown=spacing is None, subsets=subsets,
+                  spacing_unknown=spacing is None and "imported" not in ckpt.get("provenance", {}), subsets=subsets,
                   postprocess=postprocess, outputs=ckpt.get("outputs"),
                   window_weights=str(ckpt.get("window_weights", "gaussian")))

@@ -116,8 +116,13 @@ def nnunet_importance(window: Sequence[int], device: str | torch.device = "cpu")
     return _nnunet_cached(tuple(int(w) for w in window), str(torch.device(device)))
 
 
-WINDOW_WEIGHTS = {"gaussian": gaussian_importance, "nnunet": nnunet_importance}
-"""Importance maps by name: ours (centred, continuous) and nnU-Net's (for imported nnU-Net models)."""
+def constant_importance(window: Sequence[int], device: str | torch.device = "cpu") -> torch.Tensor:
+    """Equal weights (MONAI's ``mode="constant"``, the default of bundles' SlidingWindowInferer)."""
+    return torch.ones(tuple(int(w) for w in window), device=device)
+
+
+WINDOW_WEIGHTS = {"gaussian": gaussian_importance, "nnunet": nnunet_importance, "constant": constant_importance}
+"""Importance maps by name: ours (centred, continuous), nnU-Net's (imported nnU-Net models), constant."""
 
 
 def _pad_to_window(image: torch.Tensor, window: Sequence[int]) -> tuple[torch.Tensor, tuple[slice, ...]]:

@@ -123,4 +123,4 @@ def test_refusals(tmp_path, folder, case_dir, capsys):
     bundle = tmp_path / "bundle"
     (bundle / "configs").mkdir(parents=True)
     (bundle / "configs" / "metadata.json").write_text("{}")
-    _refused(capsys, ["predict", str(case_dir), "--model", str(bundle), "--out", out], "MONAI bundle", "not supported")
+    _refused(capsys, ["predict", str(case_dir), "--model", str(bundle), "--out", out], "no inference.json")
