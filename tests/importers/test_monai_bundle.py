@@ -10,7 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
+from bundle_folder import INFERENCE, METADATA, monai_labels, write_bundle
 
 from brats_seg.cli import main
 from brats_seg.data.cases import load_case
@@ -19,61 +19,9 @@ from brats_seg.inference.predictor import Predictor
 
 pytestmark = pytest.mark.realdata
 
-METADATA = {"version": "0.5.3", "name": "brats_mri_segmentation", "network_data_format": {
-    "inputs": {"image": {"type": "image", "num_channels": 4,
-                         "channel_def": {"0": "T1c", "1": "T1", "2": "T2", "3": "FLAIR"}}},
-    "outputs": {"pred": {"type": "image", "num_channels": 3,
-                         "channel_def": {"0": "Tumor core", "1": "Whole tumor", "2": "Enhancing tumor"}}}}}
-INFERENCE = {
-    "imports": ["$import glob", "$import os"], "bundle_root": ".", "device": "$torch.device('cpu')",
-    "network_def": {"_target_": "SegResNet", "blocks_down": [1, 2, 2, 4], "blocks_up": [1, 1, 1], "init_filters": 8,
-                    "in_channels": 4, "out_channels": 3, "dropout_prob": 0.2},
-    "network": "$@network_def.to(@device)",
-    "preprocessing": {"_target_": "Compose", "transforms": [
-        {"_target_": "LoadImaged", "keys": "image"},
-        {"_target_": "NormalizeIntensityd", "keys": "image", "nonzero": True, "channel_wise": True}]},
-    "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [64, 64, 48], "sw_batch_size": 1, "overlap": 0.5},
-    "postprocessing": {"_target_": "Compose", "transforms": [
-        {"_target_": "Activationsd", "keys": "pred", "sigmoid": True},
-        {"_target_": "AsDiscreted", "keys": "pred", "threshold": 0.5},
-        {"_target_": "Lambdad", "keys": "pred", "func": "$lambda x: torch.where(x[[2]] > 0, 4, torch.where(x[[0]] > 0,"
-                                                          " 1, torch.where(x[[1]] > 0, 2, 0)))"}]},
-}
-ORDER = ("t1ce", "t1", "t2", "flair")  # the bundle's channel order, as BraTS 2021 file suffixes
-
-
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    from monai.bundle import ConfigParser
-
-    root = tmp_path_factory.mktemp("bundle") / "brats_mri_segmentation"
-    (root / "configs").mkdir(parents=True)
-    (root / "models").mkdir()
-    (root / "configs" / "metadata.json").write_text(json.dumps(METADATA))
-    (root / "configs" / "inference.json").write_text(json.dumps(INFERENCE, indent=4))
-    torch.manual_seed(0)
-    net = ConfigParser(INFERENCE).get_parsed_content("network_def")
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if "conv_final" in name:
-                p.mul_(8.0)
-    torch.save(net.state_dict(), root / "models" / "model.pt")
-    return root
-
-
-def monai_labels(bundle, case_dir) -> np.ndarray:
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config(bundle / "configs" / "inference.json")
-    parser["bundle_root"] = str(bundle)
-    files = [str(next(case_dir.glob(f"*_{s}.nii.gz"))) for s in ORDER]
-    image = parser.get_parsed_content("preprocessing")({"image": files})["image"]
-    net = parser.get_parsed_content("network_def")
-    net.load_state_dict(torch.load(bundle / "models" / "model.pt", weights_only=True))
-    with torch.no_grad():
-        pred = parser.get_parsed_content("inferer")(image[None], net.eval())[0]
-    return parser.get_parsed_content("postprocessing")({"pred": pred})["pred"][0].numpy()
+    return write_bundle(tmp_path_factory.mktemp("bundle"))
 
 
 def test_labels_equal_monai_pipeline(bundle, crops):
@@ -110,3 +58,24 @@ def test_import_and_refusals(bundle, tmp_path, capsys):
     assert main(["models", "import", str(bad), "--out", str(tmp_path / "x.pt")]) == 2
     assert "model.pt: missing" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_channels_from_the_known_bundle_table_or_refused(bundle, tmp_path, capsys):
+    """A bundle that names its inputs only in prose: the table of published bundles (brats_mri_segmentation:
+    T1c, T1, T2, FLAIR) names them; another bundle is refused until --channels names them."""
+    from brats_seg.checkpoint import load_checkpoint
+
+    prose = tmp_path / "a" / bundle.name
+    shutil.copytree(bundle, prose)
+    metadata = json.loads(json.dumps(METADATA))
+    del metadata["network_data_format"]["inputs"]["image"]["channel_def"]
+    (prose / "configs" / "metadata.json").write_text(json.dumps(metadata))
+    assert main(["models", "import", str(prose), "--out", str(tmp_path / "m.pt")]) == 0
+    assert load_checkpoint(tmp_path / "m.pt")["channels"] == ["t1c", "t1n", "t2w", "t2f"]
+    metadata["name"] = "my_bundle"
+    (prose / "configs" / "metadata.json").write_text(json.dumps(metadata))
+    assert main(["models", "import", str(prose), "--out", str(tmp_path / "n.pt")]) == 2
+    assert "name them with --channels" in capsys.readouterr().err
+    assert main(["models", "import", str(prose), "--channels", "t2f", "t1c", "t1n", "t2w",
+                 "--out", str(tmp_path / "n.pt")]) == 0
+    assert load_checkpoint(tmp_path / "n.pt")["channels"] == ["t2f", "t1c", "t1n", "t2w"]
