@@ -1,4 +1,6 @@
-"""An nnU-Net v2 trained folder run by nnU-Net's own predictor and by ours: seconds, agreement, memory.
+"""Models trained elsewhere run by their own code and by ours: seconds, agreement, memory.
+
+nnU-Net (default):
 
 One nnU-Net v2 folder (``--folder``; default: one written like the importer tests write theirs, a
 PlainConvUNet of ``--features`` with ``--patch`` windows and random weights, output layer scaled), one
@@ -9,6 +11,12 @@ each ``--backends`` entry. Printed per row: seconds, speed-up over nnU-Net, Dice
 ET of the msd scheme) between our label map and nnU-Net's, and peak resident memory (MiB).
 
     flock /tmp/brats_cpu.lock .venv/bin/python benchmarks/bench_imported.py --threads 2
+
+MONAI bundle (``--bundle``): a bundle in the ``brats_mri_segmentation`` form (SegResNet 16 filters, roi
+240 x 240 x 160, random weights; or ``--folder BUNDLE``), MONAI's own pipeline built from the bundle's
+config (preprocessing, SlidingWindowInferer, postprocessing) against ours; same columns (brats2021 regions).
+
+    flock /tmp/brats_cpu.lock .venv/bin/python benchmarks/bench_imported.py --bundle --runs off
     .venv/bin/python benchmarks/bench_imported.py --folder results/Dataset137/nnUNetTrainer__nnUNetPlans__3d_fullres
 """
 
@@ -56,14 +64,36 @@ def run_ours(folder: Path, mirroring: bool, backend: str) -> np.ndarray:
     return predictor.predict(load_case(case), label_scheme="msd").labels
 
 
+def run_bundle_reference(folder: Path) -> np.ndarray:
+    from bundle_folder import monai_labels
+
+    return monai_labels(folder, CASE)
+
+
+def run_bundle_ours(folder: Path, backend: str) -> np.ndarray:
+    from brats_seg.data.cases import load_case
+    from brats_seg.data.layouts import discover_cases
+    from brats_seg.inference.predictor import Predictor
+
+    predictor = Predictor([folder], device="cpu", backend=backend.split(":")[0],
+                          precision=(backend.split(":") + ["fp32"])[1], batch_size=1)
+    (case,) = discover_cases(CASE)
+    return predictor.predict(load_case(case), label_scheme="brats2021").labels
+
+
 def child(args) -> None:
     """One recipe in this process: writes labels (.npy) and prints {"seconds", "peak_mib"} as JSON."""
     import torch
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    labels = run_nnunet(args.folder, args.mirroring) if args.recipe == "nnunet" else \
-        run_ours(args.folder, args.mirroring, args.recipe)
+    sys.path.insert(0, str(ROOT / "tests" / "importers"))
+    if args.bundle:
+        labels = run_bundle_reference(args.folder) if args.recipe == "reference" else \
+            run_bundle_ours(args.folder, args.recipe)
+    else:
+        labels = run_nnunet(args.folder, args.mirroring) if args.recipe == "reference" else \
+            run_ours(args.folder, args.mirroring, args.recipe)
     seconds = time.perf_counter() - t0
     np.save(args.labels, labels.astype(np.uint8))
     print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -73,14 +103,15 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if not a.any() and not b.any() else float(2 * (a & b).sum() / (a.sum() + b.sum()))
 
 
-def agreement(ours: np.ndarray, theirs: np.ndarray) -> str:
-    regions = {"WT": (1, 2, 3), "TC": (2, 3), "ET": (3,)}
+def agreement(ours: np.ndarray, theirs: np.ndarray, bundle: bool) -> str:
+    regions = {"WT": (1, 2, 4), "TC": (1, 4), "ET": (4,)} if bundle else {"WT": (1, 2, 3), "TC": (2, 3), "ET": (3,)}
     return " ".join(f"{r} {dice(np.isin(ours, v), np.isin(theirs, v)):.4f}" for r, v in regions.items())
 
 
 def spawn(args, recipe: str, mirroring: bool, labels: Path) -> dict:
     cmd = [sys.executable, __file__, "--child", recipe, "--folder", str(args.folder), "--threads", str(args.threads),
            "--labels", str(labels)] + (["--mirroring"] if mirroring else [])
+    cmd += ["--bundle"] if args.bundle else []
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT),
                                                                                 "OMP_NUM_THREADS": str(args.threads)})
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -94,6 +125,7 @@ def main() -> None:
                         " (backend:bf16 for bf16)")
     parser.add_argument("--features", type=int, nargs="+", default=[4, 8, 16, 32])
     parser.add_argument("--patch", type=int, nargs=3, default=[64, 64, 64])
+    parser.add_argument("--bundle", action="store_true", help="a MONAI bundle against MONAI's pipeline")
     parser.add_argument("--runs", nargs="+", choices=("off", "on"), default=["off", "on"], help="mirroring states")
     parser.add_argument("--child", dest="recipe", help=argparse.SUPPRESS)
     parser.add_argument("--labels", type=Path, help=argparse.SUPPRESS)
@@ -102,22 +134,29 @@ def main() -> None:
     if args.recipe:
         return child(args)
     tmp = Path(tempfile.mkdtemp(prefix="bench_imported_"))
-    if args.folder is None:
-        sys.path.insert(0, str(ROOT / "tests" / "importers"))
+    sys.path.insert(0, str(ROOT / "tests" / "importers"))
+    if args.folder is None and args.bundle:
+        from bundle_folder import write_bundle
+
+        args.folder = write_bundle(tmp, init_filters=16, roi=(240, 240, 160))
+        print(f"bundle: brats_mri_segmentation form, SegResNet 16 filters, roi 240x240x160 ({args.folder})")
+    elif args.folder is None:
         from nnunet_folder import PLAIN, write_trained_folder
 
         args.folder = write_trained_folder(tmp, network=PLAIN, patch=tuple(args.patch), features=tuple(args.features))
         print(f"folder: PlainConvUNet {args.features}, patch {args.patch}, random weights (written to {args.folder})")
     print(f"case {CASE.name}, {args.threads} threads")
-    for mirroring in [state == "on" for state in args.runs]:
-        ref = spawn(args, "nnunet", mirroring, tmp / "nnunet.npy")
-        theirs = np.load(tmp / "nnunet.npy")
+    reference = "MONAI" if args.bundle else "nnU-Net"
+    for mirroring in [state == "on" for state in (["off"] if args.bundle else args.runs)]:
+        ref = spawn(args, "reference", mirroring, tmp / "reference.npy")
+        theirs = np.load(tmp / "reference.npy")
         state = "on " if mirroring else "off"
-        print(f"mirroring {state} nnU-Net {ref['seconds']:7.1f} s  peak {ref['peak_mib']:6.0f} MiB")
+        print(f"mirroring {state} {reference} {ref['seconds']:7.1f} s  peak {ref['peak_mib']:6.0f} MiB")
         for backend in args.backends:
             r = spawn(args, backend, mirroring, tmp / "ours.npy")
+            agree = agreement(np.load(tmp / "ours.npy"), theirs, args.bundle)
             print(f"             ours {backend:<13} {r['seconds']:7.1f} s  {ref['seconds'] / r['seconds']:5.2f}x"
-                  f"  peak {r['peak_mib']:6.0f} MiB  agreement {agreement(np.load(tmp / 'ours.npy'), theirs)}")
+                  f"  peak {r['peak_mib']:6.0f} MiB  agreement {agree}")
 
 
 if __name__ == "__main__":
