@@ -53,10 +53,16 @@ def test_import_and_refusals(bundle, tmp_path, capsys):
     (bad / "configs" / "inference.json").write_text(json.dumps(config))
     assert main(["models", "import", str(bad), "--out", str(tmp_path / "x.pt")]) == 2
     assert "only plain values" in capsys.readouterr().err
-    (bad / "configs" / "inference.json").write_text(json.dumps(INFERENCE))
-    (bad / "models" / "model.pt").unlink()
+    steps = INFERENCE["preprocessing"]["transforms"]
+    config = dict(INFERENCE, preprocessing={"_target_": "Compose", "transforms": [
+        steps[0], {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"}, steps[1]]})
+    (bad / "configs" / "inference.json").write_text(json.dumps(config))
     assert main(["models", "import", str(bad), "--out", str(tmp_path / "x.pt")]) == 2
-    assert "model.pt: missing" in capsys.readouterr().err
+    assert "Orientationd" in capsys.readouterr().err
+    (bad / "configs" / "inference.json").write_text(json.dumps(INFERENCE))
+    (bad / "models" / "model.pt").rename(bad / "models" / "model.ts")
+    assert main(["models", "import", str(bad), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "model.pt: missing (model.ts, TorchScript, is not read" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
 
 
