@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import nibabel as nib
 import numpy as np
 import pytest
 from bundle_folder import INFERENCE, METADATA, monai_labels, write_bundle
@@ -36,8 +37,14 @@ def test_labels_equal_monai_pipeline(bundle, crops):
             assert 2 * (a & b).sum() / (a.sum() + b.sum()) >= 0.999, (case_id, region, int((a != b).sum()))
 
 
-def test_import_and_refusals(bundle, tmp_path, capsys):
+def test_import_and_refusals(bundle, crops, tmp_path, capsys):
     assert main(["models", "import", str(bundle), "--out", str(tmp_path / "m.pt")]) == 0
+    case_dir = crops["BraTS2021_00002"][0]
+    for model, name in ((bundle, "a"), (tmp_path / "m.pt", "b")):
+        assert main(["predict", str(case_dir), "--model", str(model), "--out", str(tmp_path / name),
+                     "--no-progress"]) == 0
+    a, b = (nib.load(tmp_path / n / "BraTS2021_00002.nii.gz").get_fdata() for n in "ab")
+    assert np.array_equal(a, b) and set(np.unique(a)) <= {0, 1, 2, 4} and len(np.unique(a)) >= 3
     bad = tmp_path / "bad" / bundle.name
     shutil.copytree(bundle, bad)
     config = dict(INFERENCE, network_def={**INFERENCE["network_def"], "_target_": "NoSuchNet"})
