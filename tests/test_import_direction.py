@@ -12,10 +12,12 @@ ALLOWED = {
     "checkpoint": BASE | {"models"},
     "evaluation": BASE | {"data"},
     "prepare": BASE | {"data"},
-    "inference": BASE | {"data", "models", "checkpoint", "prepare"},
-    "training": BASE | {"data", "models", "checkpoint", "inference", "evaluation"},
-    "experiments": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training"},
-    "cli": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training", "experiments", "prepare"},
+    "importers": BASE | {"data", "models", "checkpoint"},
+    "inference": BASE | {"data", "models", "checkpoint", "prepare", "importers"},
+    "training": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "importers"},
+    "experiments": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training", "importers"},
+    "cli": BASE | {"data", "models", "checkpoint", "inference", "evaluation", "training", "experiments", "prepare",
+            "importers"},
 }
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, help="a brats_seg checkpoint (.pt)")
+    parser.add_argument("checkpoint", type=Path,
+                        help="a brats_seg checkpoint (.pt) or an nnU-Net v2 trained model folder")
     parser.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript")
     parser.add_argument("--out", type=Path, help="output file (default: CKPT with .ts.pt or .onnx)")
     parser.add_argument("--shape", type=int, nargs=3, metavar=("H", "W", "D"),

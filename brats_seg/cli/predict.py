@@ -31,7 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " or give one file per modality with --t1n/--t1c/--t2w/--t2f (any subset the model was"
                              " trained for)")
     parser.add_argument("--model", nargs="+", required=True, type=Path, metavar="CKPT",
-                        help="checkpoint(s); several form an ensemble (probabilities averaged)")
+                        help="checkpoint(s) or nnU-Net v2 trained model folder(s); several form an ensemble"
+                             " (probabilities averaged)")
+    from .models import add_import_arguments
+
+    add_import_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     files = parser.add_argument_group("one case given as files")
     for m in MODALITY_FLAGS:
@@ -133,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from ..devices import dist_env, pick_device
     from ..inference.batch import OutputOptions, join_process_group, leave_process_group, predict_cases, write_summary
     from ..inference.predictor import Predictor
+    from .models import load_models
     from .outcome import refuse_single_case, report_failures
 
     env = dist_env()
@@ -145,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     cases = find_cases(args)
     device = pick_device(args.device, env.local_rank if env.world > 1 else None)  # one GPU per process
     predictor = Predictor(
-        [str(p) for p in args.model], device=device, overlap=args.overlap, tta=args.tta,
+        load_models(args), device=device, overlap=args.overlap, tta=args.tta,
         batch_size=args.batch_size, weights=args.weights, backend=args.backend, precision=args.precision,
         compile=args.compile,
         postprocess=postprocess_changes(args),

@@ -23,13 +23,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from .models import add_import_arguments, load_models
 from .prepare import add_input_arguments, report, sources_and_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(parser)
     parser.add_argument("--model", nargs="+", required=True, type=Path, metavar="CKPT",
-                        help="checkpoint(s); several form an ensemble")
+                        help="checkpoint(s) or nnU-Net v2 trained model folder(s); several form an ensemble")
+    add_import_arguments(parser)
     parser.add_argument("--native", nargs="+", default=["t1c"], metavar="SEQ",
                         help="also write the labels on these inputs' grids (default t1c; 'all' for every input)")
     parser.add_argument("--probabilities", action="store_true",
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.predictor import Predictor
     from ..prepare import required_sequences, run_cases, segment_case
 
-    predictor = Predictor([str(p) for p in args.model], device=args.device, tta=args.tta)
+    predictor = Predictor(load_models(args), device=args.device, tta=args.tta)
     sources, config = sources_and_config(args, sequences=())  # the sequences: the predictor's to decide
     everything = "all" in args.native
 

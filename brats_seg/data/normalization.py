@@ -10,7 +10,15 @@ shape that is 0 outside the mask.
 ``zscore``        (x - mean) / std, statistics inside the brain mask
 ``percentile``    clip to percentiles inside the brain, then scale to [0, 1]
 ``none``          raw intensities as float32
+``nnunet_zscore_mask``  nnU-Net v2's ``ZScoreNormalization`` with ``use_mask_for_norm``
+``nnunet_zscore``       nnU-Net v2's ``ZScoreNormalization`` without the mask
+``monai_nonzero_channelwise``  MONAI's ``NormalizeIntensity(nonzero=True, channel_wise=True)`` (bundles)
 ================  ============================================================
+
+The two ``nnunet_*`` normalizers are for models imported from nnU-Net (:mod:`brats_seg.importers`)
+and follow its rules, not ours: the mask is the nonzero mask with holes filled, statistics are
+float32 numpy means, the std is floored at 1e-8 instead of refused, and preprocessing normalizes
+before resampling (``before_resampling``), as nnU-Net does.
 """
 
 from __future__ import annotations
@@ -94,8 +102,53 @@ class NoNormalizer(Normalizer):
         return x.astype(np.float32, copy=True)
 
 
+class NNUNetZScoreNormalizer(Normalizer):
+    """nnU-Net v2's z-score: inside ``mask`` (holes of the nonzero mask filled) ``(x - mean) / max(std, 1e-8)``,
+    statistics in float32 over the mask; voxels outside keep their value (0: they are outside the nonzero mask)."""
+
+    name = "nnunet_zscore_mask"
+    before_resampling = True
+    use_mask = True
+
+    def __call__(self, x: np.ndarray, mask: np.ndarray, *, channel: str = "channel") -> np.ndarray:
+        image = x.astype(np.float32, copy=True)
+        if self.use_mask:
+            values = image[mask]
+            mean, std = values.mean(), values.std()
+            image[mask] = (values - mean) / max(std, 1e-8)
+            return image
+        mean, std = image.mean(), image.std()
+        image -= mean
+        image /= max(std, 1e-8)
+        return image
+
+
+class NNUNetZScoreNoMaskNormalizer(NNUNetZScoreNormalizer):
+    """nnU-Net v2's z-score without ``use_mask_for_norm``: statistics over the whole cropped box."""
+
+    name = "nnunet_zscore"
+    use_mask = False
+
+
+class MonaiNonzeroChannelwiseNormalizer(Normalizer):
+    """MONAI's ``NormalizeIntensity(nonzero=True, channel_wise=True)``: each channel's nonzero voxels
+    ``(x - mean) / std`` (float32, population std; a zero std divides by 1), zeros kept; ``mask`` unused."""
+
+    name = "monai_nonzero_channelwise"
+
+    def __call__(self, x: np.ndarray, mask: np.ndarray, *, channel: str = "channel") -> np.ndarray:
+        image = x.astype(np.float32, copy=True)
+        nonzero = image != 0
+        if nonzero.any():
+            values = image[nonzero]
+            std = values.std()
+            image[nonzero] = (values - values.mean()) / (std if std != 0 else np.float32(1.0))
+        return image
+
+
 NORMALIZERS: Mapping[str, type[Normalizer]] = {
-    cls.name: cls for cls in (ZScoreNormalizer, PercentileNormalizer, NoNormalizer)
+    cls.name: cls for cls in (ZScoreNormalizer, PercentileNormalizer, NoNormalizer, NNUNetZScoreNormalizer,
+                              NNUNetZScoreNoMaskNormalizer, MonaiNonzeroChannelwiseNormalizer)
 }
 """Registry: normalization name -> class."""
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import binary_fill_holes
 
 from ..config import PreprocessConfig, to_dict
 from ..conventions import MODALITIES, detect_scheme
@@ -114,8 +115,13 @@ def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig, scheme_given: bool = Fa
         grid.image = np.stack([n4_bias_correction(ch, grid.mask) for ch in grid.image])
     cropped_shape = [int(s) for s in grid.image.shape[1:]]
     original_spacing = tuple(float(s) for s in vol.spacing[:3])
+    first = getattr(get_normalizer(cfg.normalization), "before_resampling", False)
+    if first:  # nnU-Net's order and mask: normalize on the cropped grid, holes of the nonzero mask filled
+        grid.mask = binary_fill_holes(grid.mask)
+        _normalize(grid, vol.channels, cfg)
     spacing = _resample(grid, original_spacing, cfg)
-    _normalize(grid, vol.channels, cfg)
+    if not first:
+        _normalize(grid, vol.channels, cfg)
     scheme = vol.label_scheme
     if grid.label is not None:
         values = np.flatnonzero(np.bincount(grid.label.ravel(), minlength=1))

@@ -10,7 +10,16 @@ entropy of the averaged probability.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
+
+from ..errors import CheckpointError
+from ..outputs import Outputs, region_outputs
+
+if TYPE_CHECKING:
+    from .members import Member
 
 UNCERTAINTY_KINDS = ("variance", "entropy")
 
@@ -85,3 +94,20 @@ def normalized_weights(weights, n: int) -> list[float]:
         raise ValueError(f"ensemble weights must be >= 0 with a positive sum, got {weights}")
     s = sum(weights)
     return [w / s for w in weights]
+
+
+def common_outputs(members: Sequence[Member]) -> tuple[Outputs, list[list[int]] | None, str | None]:
+    """The ensemble's outputs: the members' own when they agree (``(outputs, None, None)``); else, for region
+    members sharing groups, their common groups in the first member's order, each member's channels of them,
+    and a note saying so. Label outputs that differ, or members sharing no group, raise :class:`CheckpointError`."""
+    first = members[0].outputs
+    if all(m.outputs.kind == first.kind and m.outputs.groups == first.groups
+           and (first.kind == "regions" or m.outputs.values == first.values) for m in members):
+        return first, None, None
+    listed = "; ".join(f"{m.name}: {m.outputs.kind} {' '.join(m.outputs.groups)}" for m in members)
+    common = [g for g in first.groups if all(g in m.outputs.region_groups for m in members)]
+    if not common:
+        raise CheckpointError(f"ensemble members predict different outputs and share no region group ({listed})")
+    note = f"ensemble members predict different outputs ({listed}): the ensemble predicts their common groups" \
+           f" {' '.join(common)}"
+    return region_outputs(first.scheme, common), [[m.outputs.groups.index(g) for g in common] for m in members], note

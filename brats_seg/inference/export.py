@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint, model_from_checkpoint
 from ..errors import BratsSegError, require
 from ..files import atomic_path
 from ..outputs import Outputs, outputs_of
 from .backends import FirstOutput, onnx_model
+from .members import load_model_source, network_of
 
 FORMATS = ("torchscript", "onnx")
 METADATA_KEY = "brats_seg.outputs"  # ONNX metadata_props key of the outputs' JSON
@@ -104,8 +104,8 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, *, shap
     if it exceeds ``tolerance``; the file is written atomically and only if it passes."""
     if fmt not in EXPORTERS:
         raise BratsSegError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
-    ckpt = load_checkpoint(checkpoint)
-    model = FirstOutput(model_from_checkpoint(ckpt)).eval()
+    ckpt, _ = load_model_source(checkpoint)  # ours, or a model folder trained elsewhere
+    model = FirstOutput(network_of(ckpt)).eval()
     shape = tuple(int(s) for s in (shape or ckpt["patch_size"]))
     divisor = int(getattr(model.net, "size_divisor", 1))
     if len(shape) != 3 or any(s % divisor for s in shape):

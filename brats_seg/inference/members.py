@@ -66,10 +66,19 @@ class Member:
     outputs: Outputs | None = None
     """What the probabilities mean and how they are written back (None: the WT/TC/ET regions of
     ``label_scheme``, as a checkpoint without ``outputs`` predicts)."""
+    window_weights: str = "gaussian"
+    """Sliding-window importance map (:data:`.sliding_window.WINDOW_WEIGHTS`): ``nnunet`` for nnU-Net imports."""
+    imported: bool = False
+    """A model trained elsewhere (:mod:`brats_seg.importers`): its own write-back where nothing else is asked."""
 
     def __post_init__(self) -> None:
         if self.outputs is None:
             self.outputs = region_outputs(self.label_scheme, self.regions)
+
+    @property
+    def mirrors_inside(self) -> bool:
+        """The network mirrors its windows itself (nnU-Net imports: logits averaged per window)."""
+        return bool(getattr(self.network, "mirrors_inside", False))
 
     @property
     def trained_subsets(self) -> tuple[tuple[str, ...], ...]:
@@ -125,27 +134,54 @@ def output_activation(ckpt: Mapping[str, Any], outputs: Outputs, name: str) -> s
     return activation
 
 
-def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Sequence[int] | None = None) -> Member:
-    """Load a checkpoint (path, read with ``weights_only=True``; or an already loaded dict)."""
+def load_model_source(source: str | Path | Mapping[str, Any], *, folds: Sequence[str] | None = None,
+                      channels: Sequence[str] | None = None,
+                      checkpoint: str | None = None) -> tuple[Mapping[str, Any], str]:
+    """(checkpoint dict, name) of whatever ``--model`` names: a brats_seg checkpoint file, a loaded dict,
+    or a folder of a model trained elsewhere (nnU-Net v2: :mod:`brats_seg.importers`)."""
+    if isinstance(source, Mapping):
+        return source, str(source["model"].get("name", "network"))
+    if Path(source).is_dir():
+        from ..importers import import_source
+
+        return import_source(source, folds=folds, channels=channels, checkpoint=checkpoint), str(source)
+    if folds or channels or checkpoint:
+        raise CheckpointError(f"{source}: --folds/--channels apply to imported model folders, not to checkpoints")
+    return load_checkpoint(source), str(source)
+
+
+def network_of(ckpt: Mapping[str, Any]) -> torch.nn.Module:
+    """The network of any checkpoint dict, ours or imported (eval mode, weights loaded)."""
+    from ..importers import IMPORTED_NETWORKS, network_from_checkpoint
+
+    if ckpt["model"].get("name") in IMPORTED_NETWORKS:
+        return network_from_checkpoint(ckpt)
+    return model_from_checkpoint(ckpt)
+
+
+def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Sequence[int] | None = None, *,
+                           folds: Sequence[str] | None = None, channels: Sequence[str] | None = None,
+                           checkpoint: str | None = None) -> Member:
+    """Load a checkpoint (path, read with ``weights_only=True``; or an already loaded dict) or an imported
+    model's folder (:func:`load_model_source`)."""
     if isinstance(source, Mapping):
         missing = [k for k in REQUIRED_KEYS if k not in source]
         if missing:
             raise CheckpointError(f"checkpoint dict is not a brats_seg checkpoint (missing {', '.join(missing)})")
-        ckpt, name = source, str(source["model"].get("name", "network"))
-    else:
-        ckpt, name = load_checkpoint(source), str(source)
-    network = model_from_checkpoint(ckpt)
+    ckpt, name = load_model_source(source, folds=folds, channels=channels, checkpoint=checkpoint)
+    network = network_of(ckpt)
     divisor = int(getattr(network, "size_divisor", 1))
     win = tuple(round_up(w, divisor) for w in (window or ckpt["patch_size"]))
     if len(win) != 3:
         raise CheckpointError(f"{name}: window/patch size must have 3 sides, got {list(win)}")
     outputs = outputs_of(ckpt)
     activation = output_activation(ckpt, outputs, name)
-    spacing = training_spacing(ckpt)
+    spacing, imported = training_spacing(ckpt), "imported" in ckpt.get("provenance", {})
     postprocess = (ckpt.get("provenance", {}).get("config") or {}).get("postprocess")
     preprocessing = dataclasses.replace(preprocessing_of(ckpt), spacing=spacing)
     subsets = tuple(canonical_channels(s) for s in trained_subsets_of(ckpt))
     return Member(network, canonical_channels(ckpt["channels"]), preprocessing, win, str(ckpt["label_scheme"]),
                   outputs.groups, name, model=dict(ckpt["model"]), activation=activation,
-                  spacing_unknown=spacing is None, subsets=subsets,
-                  postprocess=postprocess, intensity_range=intensity_range_of(ckpt), outputs=outputs)
+                  spacing_unknown=spacing is None and not imported, subsets=subsets, postprocess=postprocess,
+                  intensity_range=intensity_range_of(ckpt), outputs=outputs,
+                  window_weights=str(ckpt.get("window_weights", "gaussian")), imported=imported)

@@ -40,11 +40,11 @@ from ..data.intensity import brain_mask, far_outside
 from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
 from ..errors import BratsSegError, CheckpointError
-from ..outputs import Outputs, region_outputs
+from ..outputs import Outputs
 from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
 from .confidence import assess
-from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, normalized_weights
+from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, common_outputs, normalized_weights
 from .members import Member, canonical_channels, member_from_checkpoint
 from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
 from .sequences import MemberInput, SequencePlan, plan_sequences
@@ -87,23 +87,6 @@ class Prediction:
     def uncertainty(self) -> np.ndarray | None:
         """(3, H, W, D) float32 on the input's grid, or None; a new array on each access."""
         return None if self.box_uncertainty is None else paste(self.box_uncertainty, self.box, self.labels.shape)
-
-
-def common_outputs(members: Sequence[Member]) -> tuple[Outputs, list[list[int]] | None, str | None]:
-    """The ensemble's outputs: the members' own when they agree (``(outputs, None, None)``); else, for region
-    members sharing groups, their common groups in the first member's order, each member's channels of them,
-    and a note saying so. Label outputs that differ, or members sharing no group, raise :class:`CheckpointError`."""
-    first = members[0].outputs
-    if all(m.outputs.kind == first.kind and m.outputs.groups == first.groups
-           and (first.kind == "regions" or m.outputs.values == first.values) for m in members):
-        return first, None, None
-    listed = "; ".join(f"{m.name}: {m.outputs.kind} {' '.join(m.outputs.groups)}" for m in members)
-    common = [g for g in first.groups if all(g in m.outputs.region_groups for m in members)]
-    if not common:
-        raise CheckpointError(f"ensemble members predict different outputs and share no region group ({listed})")
-    note = f"ensemble members predict different outputs ({listed}): the ensemble predicts their common groups" \
-           f" {' '.join(common)}"
-    return region_outputs(first.scheme, common), [[m.outputs.groups.index(g) for g in common] for m in members], note
 
 
 def _union(boxes: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:
@@ -200,13 +183,19 @@ class Predictor:
 
     def _prepare(self, m: Member, weight: float):
         m.weight = weight
+        # imported models run contiguous, as their own code does: channels_last_3d convolutions round
+        # differently (0.2 % of a random SegResNet's labels moved against MONAI's pipeline) and are
+        # about 3x slower with nnU-Net's axis permutation. nnU-Net imports mirror each window themselves.
+        channels_last = self.channels_last and not m.imported
+        if m.mirrors_inside:
+            m.network.set_mirroring(self.tta > 1)
         m.network = m.network.to(self.device).eval()
-        if self.channels_last:
+        if channels_last:
             m.network = m.network.to(memory_format=torch.channels_last_3d)
         if self.compile:
             m.network = torch.compile(m.network)
         return make_runner(self.backend, m.network, in_channels=len(m.channels), window=m.window, device=self.device,
-                           precision=self.precision, channels_last=self.channels_last)
+                           precision=self.precision, channels_last=channels_last)
 
     @torch.inference_mode()
     def warm_up(self) -> None:
@@ -224,7 +213,8 @@ class Predictor:
             "members": [{"name": m.name, "model": m.model, "channels": list(m.channels), "window": list(m.window),
                          "weight": m.weight, "preprocessing": to_dict(m.preprocessing),
                          "spacing": None if m.preprocessing.spacing is None else list(m.preprocessing.spacing),
-                         "label_scheme": m.label_scheme,
+                         "label_scheme": m.label_scheme, "window_weights": m.window_weights,
+                         "outputs": m.outputs.to_dict(),
                          "trained_subsets": [subset_name(t) for t in m.trained_subsets]} for m in self.members],
             "zero_fill": self.zero_fill,
             "device": str(self.device), "backend": self.backend, "precision": self.precision,
@@ -261,20 +251,22 @@ class Predictor:
     def _run_group(self, inputs: Sequence[MemberInput], x: torch.Tensor, track: bool) -> ProbabilityAverager:
         """Probabilities of the members of ``inputs`` over mirrors, on the preprocessed grid."""
         group = ProbabilityAverager(track_variance=track)
-        n_mirror = len(mirror_combinations(self.tta))
         for inp in inputs:
             m, runner = self.members[inp.index], self._runners[inp.index]
             xm = self._member_input(x, inp)
+            tta = 0 if m.mirrors_inside else self.tta
+            n_mirror = len(mirror_combinations(tta))
 
             keep = None if self._select is None else self._select[inp.index]  # the ensemble's common groups
 
             def probabilities(t: torch.Tensor, m=m, runner=runner, keep=keep) -> torch.Tensor:
                 logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size, amp=runner.autocast,
-                                        channels_last=runner.channels_last)
+                                        channels_last=runner.channels_last, weights=m.window_weights,
+                                        empty_network=None if runner.backend == "torch" else m.network)
                 p = get_activation(m.activation)(logits)
                 return p if keep is None else p[:, keep]
 
-            for p in mirrored(probabilities, xm, self.tta):
+            for p in mirrored(probabilities, xm, tta):
                 group.add(p[0], m.weight / n_mirror)
         return group
 
@@ -336,7 +328,7 @@ class Predictor:
         del total
         outputs = self.write_back(label_scheme or self.label_scheme, vol.label_scheme)
         scheme = outputs.scheme
-        box_labels, record = probabilities_to_labels(probs, outputs, self.postprocess)
+        box_labels, record = self._labels(probs, outputs)
         labels = paste(box_labels, box, vol.image.shape[1:])
         image = vol.image[(slice(None), *(slice(lo, hi) for lo, hi in box))]
         brain = brain_mask(image)  # BraTS-form and prepared cases are zero outside the brain
@@ -372,6 +364,7 @@ class Predictor:
             print(f"brats-seg: warning: case {case_id}: intensities far outside the training cases' ("
                   f"{'; '.join(outside)}): the prediction may be unreliable", file=sys.stderr)
         return {"stats": stats, "far_outside": outside, "compared": bool(ranges)}
+
     def write_back(self, explicit: str | None, case_scheme: str | None) -> Outputs:
         """The outputs' write-back into the ``explicit`` scheme (one that cannot express every output group
         raises), else into the case's scheme where it can express them, else the checkpoint's own."""
@@ -382,6 +375,18 @@ class Predictor:
             return outputs.for_scheme(case_scheme) if case_scheme else outputs
         except BratsSegError:
             return outputs
+
+    def _labels(self, probs: np.ndarray, outputs: Outputs) -> tuple[np.ndarray, dict]:
+        """Labels of the box ``(H, W, D)`` from probabilities ``(G, H, W, D)``. Imported region models whose
+        outputs are written in their own scheme with no postprocessing asked for write back as their own code
+        does (nnU-Net's ``regions_class_order``, the bundle's lambda: channel order, no nesting enforced);
+        everything else through :func:`.postprocess.probabilities_to_labels`."""
+        if (outputs.kind == "regions" and self.postprocess == PostprocessConfig()
+                and all(m.imported and m.outputs == outputs for m in self.members)):
+            from ..importers.common import write_back
+
+            return write_back(outputs.to_dict(), probs), {"write_back": "regions in channel order (imported)"}
+        return probabilities_to_labels(probs, outputs, self.postprocess)
 
     def predict_volumes(self, vol: CaseVolumes) -> tuple[np.ndarray, np.ndarray]:
         """``(labels (H, W, D) uint8, probabilities (3, H, W, D) float32)`` for one loaded case."""

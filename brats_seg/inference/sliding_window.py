@@ -33,6 +33,7 @@ import functools
 import itertools
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -98,6 +99,34 @@ def gaussian_importance(window: Sequence[int], device: str | torch.device = "cpu
     return _gaussian_cached(tuple(int(w) for w in window), str(torch.device(device)), float(sigma_scale))
 
 
+@functools.lru_cache(maxsize=16)
+def _nnunet_cached(window: tuple[int, ...], device: str) -> torch.Tensor:
+    from scipy.ndimage import gaussian_filter
+
+    delta = np.zeros(window)
+    delta[tuple(w // 2 for w in window)] = 1  # nnU-Net's centre: w // 2, half a voxel off for even sides
+    g = gaussian_filter(delta, [w * SIGMA_SCALE for w in window], 0, mode="constant", cval=0)
+    g = torch.from_numpy(g / g.max()).float()
+    g = g.clamp_min(g[g > 0].min())
+    return g.to(device)
+
+
+def nnunet_importance(window: Sequence[int], device: str | torch.device = "cpu") -> torch.Tensor:
+    """nnU-Net v2's importance map (``compute_gaussian``): a unit impulse at ``w // 2`` blurred by
+    ``scipy.ndimage.gaussian_filter`` (sigma = window/8, truncated at 4 sigma), max 1, zeros raised to
+    the smallest positive weight; float32 (nnU-Net keeps it in float16). Cached; do not modify."""
+    return _nnunet_cached(tuple(int(w) for w in window), str(torch.device(device)))
+
+
+def constant_importance(window: Sequence[int], device: str | torch.device = "cpu") -> torch.Tensor:
+    """Equal weights (MONAI's ``mode="constant"``, the default of bundles' SlidingWindowInferer)."""
+    return torch.ones(tuple(int(w) for w in window), device=device)
+
+
+WINDOW_WEIGHTS = {"gaussian": gaussian_importance, "nnunet": nnunet_importance, "constant": constant_importance}
+"""Importance maps by name: ours (centred, continuous), nnU-Net's (imported nnU-Net models), constant."""
+
+
 def _pad_to_window(image: torch.Tensor, window: Sequence[int]) -> tuple[torch.Tensor, tuple[slice, ...]]:
     """Zero-pad spatial axes shorter than the window (evenly on both sides).
 
@@ -150,6 +179,8 @@ def sliding_window(
     amp: bool = False,
     channels_last: bool = False,
     skip_empty: bool = True,
+    weights: str = "gaussian",
+    empty_network: Network | None = None,
 ) -> torch.Tensor:
     """Blend a network's outputs over overlapping windows.
 
@@ -157,7 +188,11 @@ def sliding_window(
     (a list/tuple output counts by its first element). Returns ``(B, K, H, W, D)`` float32
     on ``image``'s device: sum over windows of output * gaussian, divided by the sum of
     gaussians. ``amp``: bf16 autocast; ``channels_last``: feed windows as
-    ``channels_last_3d``; ``skip_empty``: reuse one computed output for all-zero windows.
+    ``channels_last_3d``; ``skip_empty``: reuse one computed output for all-zero windows;
+    ``weights``: the importance map, a key of :data:`WINDOW_WEIGHTS`; ``empty_network``: what computes
+    the all-zero window's output (default ``network``). Instance normalization of a constant window is
+    ill-conditioned: OpenVINO's answer there differs from PyTorch's by up to the logits' own size, so the
+    predictor gives the torch module for it.
     """
     if image.ndim != 5:
         raise ValueError(f"expected image (B, C, H, W, D), got shape {tuple(image.shape)}")
@@ -165,7 +200,7 @@ def sliding_window(
     with torch.inference_mode():
         padded, crop = _pad_to_window(image, window)
         slices = window_slices(padded.shape[2:], window, overlap)
-        weight = gaussian_importance(window, padded.device)
+        weight = WINDOW_WEIGHTS[weights](window, padded.device)
         jobs = [(b, sl) for b in range(padded.shape[0]) for sl in slices]
         if skip_empty:
             busy = [f for b in range(padded.shape[0]) for f in _nonempty_windows(padded[b:b + 1], slices)]
@@ -173,7 +208,8 @@ def sliding_window(
             busy = [True] * len(jobs)
         run = [j for j, f in zip(jobs, busy) if f]
         empty = [j for j, f in zip(jobs, busy) if not f]
-        total = _accumulate(padded, network, window, run, empty, weight, batch_size, amp, channels_last)
+        total = _accumulate(padded, (network, empty_network or network), window, run, empty, weight, batch_size,
+                            amp, channels_last)
         norm = torch.zeros(padded.shape[2:], device=padded.device)
         for sl in slices:
             norm[sl].add_(weight)
@@ -181,9 +217,10 @@ def sliding_window(
         return total[(slice(None), slice(None), *crop)]
 
 
-def _accumulate(padded: torch.Tensor, network: Network, window: tuple[int, ...], run: list, empty: list,
-                weight: torch.Tensor, batch_size: int, amp: bool, channels_last: bool) -> torch.Tensor:
-    """Sum of ``output * weight`` over all windows, ``(B, K, *spatial)`` float32.
+def _accumulate(padded: torch.Tensor, networks: tuple[Network, Network], window: tuple[int, ...], run: list,
+                empty: list, weight: torch.Tensor, batch_size: int, amp: bool, channels_last: bool) -> torch.Tensor:
+    """Sum of ``output * weight`` over all windows, ``(B, K, *spatial)`` float32; ``networks``: for the
+    windows run, and for the all-zero window.
 
     ``run``: (batch index, slices) of the windows to compute, ``batch_size`` per forward call,
     gathered into one reused buffer; ``empty``: all-zero windows, which all receive the
@@ -204,13 +241,13 @@ def _accumulate(padded: torch.Tensor, network: Network, window: tuple[int, ...],
         chunk = run[start:start + batch_size]
         for k, (b, sl) in enumerate(chunk):
             buf[k].copy_(padded[(b, slice(None), *sl)])
-        out = _forward(network, buf[:len(chunk)], amp)
+        out = _forward(networks[0], buf[:len(chunk)], amp)
         if total is None:
             total = allocate(out.shape[1])
         for k, (b, sl) in enumerate(chunk):
             target(b, sl).addcmul_(out[k], weight)
     if empty:
-        zero_out = _forward(network, torch.zeros_like(buf[:1]), amp)[0] * weight
+        zero_out = _forward(networks[1], torch.zeros_like(buf[:1]), amp)[0] * weight
         if total is None:
             total = allocate(zero_out.shape[0])
         for b, sl in empty:

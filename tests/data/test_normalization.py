@@ -19,7 +19,8 @@ def _volume(seed=0):
 
 
 def test_registry_names_and_unknown_lists_valid():
-    assert set(NORMALIZERS) == {"zscore", "percentile", "none"}
+    assert set(NORMALIZERS) == {"zscore", "percentile", "none", "nnunet_zscore_mask", "nnunet_zscore",
+                                "monai_nonzero_channelwise"}
     with pytest.raises(ConfigError, match="zscore"):
         get_normalizer("minmax")
 
