@@ -20,7 +20,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
+	# the pin again: timm (via dynamic-network-architectures) pulls torchvision, whose newest release
+	# would otherwise upgrade torch to a CUDA build
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]" "$(TORCH)"
 	touch $(STAMP)
 
 test: $(STAMP)
