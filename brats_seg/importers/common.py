@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BratsSegError, CheckpointError
+from ..data.io import read_json_object
+from ..errors import BratsSegError, CaseError, CheckpointError
 from ..outputs import Outputs
 
 
@@ -30,6 +31,15 @@ def provenance(framework: str, version: str, root: Path, files: Iterable[Path], 
     """The ``imported`` record of a checkpoint: framework, its version, source folder and each file's sha256."""
     return {"framework": framework, "version": version, "source": str(root),
             "files": {str(p.relative_to(root)): sha256_of(p) for p in sorted(set(files))}, **extra}
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A source's JSON file holding an object (``dataset.json``, ``plans.json``, ``metadata.json``); unreadable
+    or not an object: :class:`CheckpointError` naming it (a model's file, not a case's)."""
+    try:
+        return read_json_object(path)
+    except CaseError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def outputs_dict(scheme: str, kind: str, groups: Sequence[str], values: Sequence[int]) -> dict[str, Any]:

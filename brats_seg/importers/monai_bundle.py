@@ -28,7 +28,7 @@ from ..checkpoint import make_checkpoint
 from ..config import PreprocessConfig
 from ..conventions import REGIONS, get_scheme
 from ..errors import CheckpointError
-from .common import outputs_dict, provenance
+from .common import outputs_dict, provenance, read_json
 from .schemes import _role, channel_names
 
 KNOWN_BUNDLES: Mapping[str, tuple[str, ...]] = {
@@ -132,10 +132,7 @@ def import_bundle(root: str | Path, channels: Sequence[str] | None = None) -> di
     """A brats_seg checkpoint dict from a MONAI bundle folder (``channels``: our names of its inputs)."""
     root = Path(root)
     meta_path = root / "configs" / "metadata.json"
-    try:
-        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{meta_path}: not readable JSON ({e.__class__.__name__})") from None
+    metadata = read_json(meta_path)
     config, config_path = _config(root)
     network_def = config.get("network_def")
     if not isinstance(network_def, Mapping):

@@ -14,7 +14,6 @@ nnU-Net v1 folders (``*.model``/``*.pkl``) are refused: they are pickles that co
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 from collections.abc import Mapping, Sequence
@@ -30,7 +29,7 @@ import torch
 from ..checkpoint import make_checkpoint
 from ..config import PreprocessConfig
 from ..errors import CheckpointError
-from .common import outputs_dict, provenance
+from .common import outputs_dict, provenance, read_json
 from .nnunet_network import NNUNetFolds
 from .schemes import channel_names, label_outputs, region_outputs
 
@@ -51,13 +50,7 @@ def is_nnunet_folder(path: Path) -> bool:
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (an nnU-Net v2 trained model folder has dataset.json and plans.json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not readable JSON ({e.__class__.__name__})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
+    return read_json(path)
 
 
 def _refuse_v1(root: Path) -> None:
