@@ -195,9 +195,6 @@ def predict_case(predictor: Predictor, case: Case, paths: dict[str, Path], optio
 
 # --------------------------------------------------------------------------- many cases
 
-BatchReport = BatchOutcome  # the name this module's callers know; ``done`` are the cases written
-
-
 def _summary_part(report: BatchOutcome) -> dict[str, Any]:
     """The report as ``summary.json`` holds it (``written``: the cases done)."""
     return {"written": report.done, "failed": report.failed, "seconds": report.seconds, "flagged": report.flagged}
@@ -212,7 +209,7 @@ def _one_line(case_id: str, e: BaseException) -> str:
 
 def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, options: OutputOptions | None = None,
                   *, label_scheme: str | None = None, progress: bool = True, env: DistEnv | None = None,
-                  protected: Sequence[Path] = (), log=sys.stderr) -> BatchReport:
+                  protected: Sequence[Path] = (), log=sys.stderr) -> BatchOutcome:
     """Predict this process's share of ``cases`` into ``out``; see the module docstring.
 
     Output paths are planned (and checked, see :func:`plan_outputs`) for all cases before
@@ -229,7 +226,7 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
     plan = plan_outputs(cases, out, options.name_format, protected)
     out.mkdir(parents=True, exist_ok=True)
     mine = shard(cases, env.rank, env.world)
-    report = BatchReport()
+    report = BatchOutcome()
     bar = tqdm(total=len(mine), desc="predict", unit="case", disable=not progress or env.rank != 0)
     with ThreadPoolExecutor(max_workers=1) as reader:
         loading = {}
@@ -261,7 +258,7 @@ def predict_cases(predictor: Predictor, cases: Sequence[Case], out: str | Path, 
     return report
 
 
-def write_summary(out: str | Path, report: BatchReport, env: DistEnv, settings: dict[str, Any]) -> BatchReport:
+def write_summary(out: str | Path, report: BatchOutcome, env: DistEnv, settings: dict[str, Any]) -> BatchOutcome:
     """Write ``OUT/summary.json``; under torchrun every rank writes its part, rank 0 merges
     them after a barrier. Returns the merged report (on rank 0; the own part elsewhere)."""
     out = Path(out)
