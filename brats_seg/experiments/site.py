@@ -83,16 +83,18 @@ class SiteConfig:
 
 _SMOKE = Budget(preset="tiny", epochs=1, steps_per_epoch=2, patch=(16, 16, 16), batch_size=2, threads=1,
                 augment=False, overlap=0.25)
-_CPU_FT = dataclasses.replace(CPU_BUDGET, epochs=2, lr=1e-3)
+_CPU_FT = dataclasses.replace(CPU_BUDGET, epochs=2, steps_per_epoch=20, lr=1e-3)
+_CPU_TARGET = dataclasses.replace(CPU_BUDGET, epochs=2)
 
 PRESETS: dict[str, SiteConfig] = {
     # seconds: tiny networks, two steps per training, the first two target cases (two folds)
     "smoke": SiteConfig(source=_SMOKE, target=_SMOKE, finetune=_SMOKE, adapt_steps=2, source_test=1,
                         target_cases=2, synth_cases=2),
-    # 2 cores, real data at 2 mm: source, pooled and synthetic source 160 steps each (about 5 CPU-minutes);
-    # target-only 160 steps per fold; fine-tuning 80 steps per fold at lr 1e-3; TENT 50 steps. Six target
-    # folds: 6 x (target-only + pooled + 4 fine-tuned) + 3 = 39 trainings, about 3 hours in all.
-    "cpu": SiteConfig(source=CPU_BUDGET, target=CPU_BUDGET, finetune=_CPU_FT, adapt_steps=50, source_test=4,
+    # one CPU core, real data at 2 mm: the source, pooled and synthetic-source models 160 steps each;
+    # target-only 80 steps per fold (five cases); fine-tuning 40 steps per fold (20 with the encoder
+    # frozen in finetune_frozen); TENT 50 steps. Six target folds: 6 x (target-only + pooled + 4
+    # fine-tuned) + 3 = 39 trainings, 2,720 steps, about 1.5-2 hours on one core.
+    "cpu": SiteConfig(source=CPU_BUDGET, target=_CPU_TARGET, finetune=_CPU_FT, adapt_steps=50, source_test=4,
                       synth_cases=8, synth_spacing=2.0, data=CPU_PLAN),
 }
 
