@@ -33,8 +33,9 @@ from torch import nn
 from ..config import dump_yaml
 from ..data.subsets import ModalityDropout
 from ..errors import ConfigError
+from ..importers import IMPORTED_NETWORKS
 from . import ddp
-from .follow import follow_source
+from .follow import follow_source, imported_network, init_from_source, passed_on
 from .history import write_log
 from .loop import EpochStats, train_one_epoch, validate
 from .losses import LOSSES, OUTPUT_ACTIVATION, build_loss
@@ -62,6 +63,8 @@ def build_network(cfg: TrainConfig, in_channels: int, groups: int | None = None,
     from ..models.base import init_weights
     from ..models.registry import build_model
 
+    if cfg.model in IMPORTED_NETWORKS:  # fine-tuning a model trained elsewhere: its own network, as built there
+        return imported_network(cfg)
     model = build_model(cfg.model, in_channels=in_channels, out_channels=out_channels(cfg, groups, labels),
                         preset=cfg.preset, deep_supervision=cfg.deep_supervision, **cfg.model_kwargs)
     init_weights(model, cfg.init)
@@ -274,6 +277,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
+        data.passed_on = passed_on(cfg, data.channels, data.outputs)  # an imported source's, checked
         labels = data.outputs.kind == "labels"
         if out_channels(cfg, data.outputs.channels, labels) != out_channels(cfg):  # known from the data: rebuild
             seed_everything(cfg.seed)
@@ -285,12 +289,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             raise ConfigError(f"{data.cache}: holds channels {', '.join(data.channels)}, expected"
                               f" {', '.join(channels)}")
         if cfg.init_from and not (cfg.resume and last_checkpoint(run).is_file()):
-            from .transfer import load_pretrained
-
-            report = load_pretrained(model, cfg.init_from, channels=data.channels,
-                                     preprocessing=data.preprocessing)
+            report = init_from_source(model, cfg, data.channels, data.preprocessing)
             if info.is_main:
-                print(report.format())
+                print(report)
         t0 = time.perf_counter()
         progress = fit(cfg, model, data, run, info, device)
         return {"run": str(run), "epochs": progress.epoch, "best": progress.best, "best_epoch": progress.best_epoch,

@@ -1,0 +1,105 @@
+"""``brats-seg train --init-from`` a model trained elsewhere, through the CLI on real shared cases cropped small:
+the imported network itself is fine-tuned (first-step loss = the source's loss on that batch), with the
+source's sequences, normalization and outputs; the checkpoint loads with weights_only=True, records where it
+came from and predicts through the imported pipeline. A source whose outputs the data cannot train: exit 2."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from bundle_folder import write_bundle
+from nnunet_folder import write_trained_folder
+from sitehelp import crop_cases
+
+from brats_seg.checkpoint import load_checkpoint
+from brats_seg.cli import main
+from brats_seg.importers import import_source
+from brats_seg.inference.members import network_of
+from brats_seg.training import trainer
+from brats_seg.training.loop import _forward_loss
+
+pytestmark = pytest.mark.realdata
+
+RUN = ["--time-budget", "0.02", "--steps-per-epoch", "1", "--batch-size", "1", "--workers", "0", "--threads", "1",
+       "--folds", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def data(shared_data, tmp_path_factory):
+    return crop_cases(shared_data, "brats2021", 2, tmp_path_factory.mktemp("ft") / "brats2021")
+
+
+def first_step_losses(monkeypatch, source_ckpt) -> dict:
+    """Spy on the first epoch: the source network's loss on its first batch, and the run's."""
+    first = {}
+    original = trainer.train_one_epoch
+
+    def spy(net, batches, loss_fn, optimizer, **kw):
+        if "source" not in first:
+            batch = next(iter(batches))
+            src = network_of(source_ckpt).train()
+            first["source"] = float(_forward_loss(src, batch["image"], batch["label"], loss_fn, kw["device"],
+                                                  kw["amp"]).detach())
+            stats = original(net, [batch], loss_fn, optimizer, **kw)
+            first["run"] = stats.loss
+            return stats
+        return original(net, batches, loss_fn, optimizer, **kw)
+
+    monkeypatch.setattr(trainer, "train_one_epoch", spy)
+    return first
+
+
+def finetuned(run, source_ckpt, data, tmp_path):
+    """The run's checkpoint (weights_only=True), checked against its source; predicts ``data``."""
+    path = run / "checkpoints" / "last.pt"
+    assert isinstance(torch.load(path, map_location="cpu", weights_only=True), dict)
+    ckpt = load_checkpoint(path)
+    for key in ("model", "channels", "outputs", "label_scheme", "preprocessing", "patch_size", "window_weights"):
+        assert ckpt[key] == source_ckpt[key], key
+    assert ckpt["provenance"]["imported"] == source_ckpt["provenance"]["imported"]
+    assert any(not torch.equal(v, source_ckpt["state_dict"][k]) for k, v in ckpt["state_dict"].items())
+    pred = tmp_path / "pred"
+    assert main(["predict", str(data), "--model", str(path), "--out", str(pred), "--no-progress"]) == 0
+    written = sorted(pred.glob("*.nii.gz"))
+    assert len(written) == 2
+    values = set(np.unique(np.asarray(nib.load(written[0]).dataobj)).tolist())
+    assert values <= {0, 1, 2, 4}  # written in the cases' scheme (brats2021), as predicting with the source does
+    return ckpt
+
+
+def test_finetune_nnunet_folder(data, tmp_path, monkeypatch, capsys):
+    folder = write_trained_folder(tmp_path / "nnunet", regions=True, folds=(0, 1))
+    source = import_source(folder)
+    first = first_step_losses(monkeypatch, source)
+    run = tmp_path / "ft"
+    assert main(["train", str(data), "--init-from", str(folder), "--out", str(run), *RUN]) == 0
+    out = capsys.readouterr().out
+    assert "its model, model_kwargs, patch, preprocess" in out and "loaded all" in out
+    assert first["run"] == pytest.approx(first["source"], rel=1e-5, abs=1e-6)
+    ckpt = finetuned(run, source, data, tmp_path)
+    assert ckpt["provenance"]["fine_tuned"]["from"] == str(folder)
+    assert ckpt["preprocessing"]["normalization"] == "nnunet_zscore_mask" and ckpt["window_weights"] == "nnunet"
+
+
+def test_finetune_imported_bundle_checkpoint(data, tmp_path, monkeypatch):
+    bundle = write_bundle(tmp_path, init_filters=8, roi=(32, 32, 32), dropout=None)
+    imported = tmp_path / "bundle.pt"
+    assert main(["models", "import", str(bundle), "--out", str(imported)]) == 0
+    source = load_checkpoint(imported)
+    first = first_step_losses(monkeypatch, source)
+    run = tmp_path / "ft"
+    assert main(["train", str(data), "--init-from", str(imported), "--out", str(run), *RUN]) == 0
+    assert first["run"] == pytest.approx(first["source"], rel=1e-5, abs=1e-6)
+    ckpt = finetuned(run, source, data, tmp_path)
+    assert ckpt["channels"] == ["t1c", "t1n", "t2w", "t2f"]  # the bundle's order, not ours
+    assert ckpt["provenance"]["fine_tuned"]["from"] == str(imported)
+
+
+def test_finetune_refuses_outputs_the_data_cannot_train(data, tmp_path, capsys):
+    folder = write_trained_folder(tmp_path / "labels", regions=False)  # softmax labels of msd (1, 2, 3)
+    assert main(["train", str(data), "--init-from", str(folder), "--out", str(tmp_path / "x"), *RUN]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "msd" in err and "brats2021" in err
+    assert not (tmp_path / "x" / "config.yaml").exists()
