@@ -39,7 +39,7 @@ from ..data.cases import CaseVolumes
 from ..data.intensity import brain_mask, far_outside
 from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
-from ..errors import BratsSegError, CheckpointError
+from ..errors import BratsSegError
 from ..outputs import Outputs
 from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
@@ -47,7 +47,7 @@ from .confidence import assess
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, common_outputs, normalized_weights
 from .members import Member, canonical_channels, member_from_checkpoint
 from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
-from .sequences import MemberInput, SequencePlan, plan_sequences
+from .sequences import MemberInput, SequencePlan, plan_sequences, union_channels
 from .sliding_window import sliding_window
 from .tta import mirror_combinations, mirrored
 
@@ -144,7 +144,7 @@ class Predictor:
         self.outputs, self._select, self.note = common_outputs(members)
         if self.note and warn:
             print(f"brats-seg: note: {self.note}", file=sys.stderr)
-        self.channels = members[0].channels
+        self.channels = union_channels(members)  # members may take different sets (.sequences)
         self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(weights, len(members)))]
         self.warn = bool(warn)
         unranged = [m.name for m in self.members if m.intensity_range is None]
@@ -163,11 +163,6 @@ class Predictor:
 
     @staticmethod
     def _check(members, overlap, tta, uncertainty, label_scheme, backend, compile) -> None:
-        first = members[0]
-        for m in members[1:]:
-            if set(m.channels) != set(first.channels):
-                raise CheckpointError(f"ensemble members need the same input channels: {m.name} has "
-                                      f"{', '.join(m.channels)}, {first.name} has {', '.join(first.channels)}")
         if uncertainty is not None and uncertainty not in UNCERTAINTY_KINDS:
             raise BratsSegError(f"unknown uncertainty {uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
         if backend not in BACKENDS:

@@ -58,16 +58,17 @@ def out_channels(cfg: TrainConfig, groups: int | None = None, labels: bool = Fal
 
 
 def build_network(cfg: TrainConfig, in_channels: int, groups: int | None = None, labels: bool = False) -> nn.Module:
-    """The registered model, with :func:`out_channels` outputs and ``cfg.init`` weights; refuses a patch the
-    network cannot take."""
+    """The registered model, with :func:`out_channels` outputs and ``cfg.init`` weights (or an imported source's
+    network, :func:`~.follow.imported_network`); refuses a patch the network cannot take."""
     from ..models.base import init_weights
     from ..models.registry import build_model
 
     if cfg.model in IMPORTED_NETWORKS:  # fine-tuning a model trained elsewhere: its own network, as built there
-        return imported_network(cfg)
-    model = build_model(cfg.model, in_channels=in_channels, out_channels=out_channels(cfg, groups, labels),
-                        preset=cfg.preset, deep_supervision=cfg.deep_supervision, **cfg.model_kwargs)
-    init_weights(model, cfg.init)
+        model = imported_network(cfg)
+    else:
+        model = build_model(cfg.model, in_channels=in_channels, out_channels=out_channels(cfg, groups, labels),
+                            preset=cfg.preset, deep_supervision=cfg.deep_supervision, **cfg.model_kwargs)
+        init_weights(model, cfg.init)
     d = int(getattr(model, "size_divisor", 1))
     if any(int(p) % d for p in cfg.patch):
         fit = "x".join(str(max(d, round(int(p) / d) * d)) for p in cfg.patch)

@@ -19,6 +19,7 @@ from brats_seg.importers import import_source
 from brats_seg.inference.members import network_of
 from brats_seg.training import trainer
 from brats_seg.training.loop import _forward_loss
+from brats_seg.training.optim import encoder_parameters
 
 pytestmark = pytest.mark.realdata
 
@@ -90,11 +91,16 @@ def test_finetune_imported_bundle_checkpoint(data, tmp_path, monkeypatch):
     source = load_checkpoint(imported)
     first = first_step_losses(monkeypatch, source)
     run = tmp_path / "ft"
-    assert main(["train", str(data), "--init-from", str(imported), "--out", str(run), *RUN]) == 0
+    assert main(["train", str(data), "--recipe", "finetune", "--init-from", str(imported), "--out", str(run),
+                 *RUN]) == 0
     assert first["run"] == pytest.approx(first["source"], rel=1e-5, abs=1e-6)
     ckpt = finetuned(run, source, data, tmp_path)
     assert ckpt["channels"] == ["t1c", "t1n", "t2w", "t2f"]  # the bundle's order, not ours
     assert ckpt["provenance"]["fine_tuned"]["from"] == str(imported)
+    assert ckpt["provenance"]["config"]["freeze_encoder_epochs"] == 1  # the recipe's frozen encoder: SegResNet's
+    net = network_of(ckpt)
+    frozen = [n for n, p in net.named_parameters() if any(p is q for q in encoder_parameters(net))]
+    assert frozen and {n.split(".")[1] for n in frozen} == {"convInit", "down_layers"}
 
 
 def test_finetune_refuses_outputs_the_data_cannot_train(data, tmp_path, capsys):
