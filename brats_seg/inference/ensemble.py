@@ -111,3 +111,11 @@ def common_outputs(members: Sequence[Member]) -> tuple[Outputs, list[list[int]] 
     note = f"ensemble members predict different outputs ({listed}): the ensemble predicts their common groups" \
            f" {' '.join(common)}"
     return region_outputs(first.scheme, common), [[m.outputs.groups.index(g) for g in common] for m in members], note
+
+
+def probability_samples(members: Sequence[Member], tta: int) -> int:
+    """Probability maps averaged per case: one per member and mirror combination; a member that mirrors (and
+    averages its folds) inside its network (nnU-Net imports) gives one."""
+    from .tta import mirror_combinations
+
+    return sum(1 if m.mirrors_inside else len(mirror_combinations(tta)) for m in members)

@@ -44,7 +44,14 @@ from ..outputs import Outputs
 from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
 from .confidence import assess
-from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, common_outputs, normalized_weights
+from .ensemble import (
+    UNCERTAINTY_KINDS,
+    ProbabilityAverager,
+    binary_entropy,
+    common_outputs,
+    normalized_weights,
+    probability_samples,
+)
 from .members import Member, canonical_channels, member_from_checkpoint
 from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
 from .sequences import MemberInput, SequencePlan, plan_sequences, union_channels
@@ -165,6 +172,11 @@ class Predictor:
     def _check(members, overlap, tta, uncertainty, label_scheme, backend, compile) -> None:
         if uncertainty is not None and uncertainty not in UNCERTAINTY_KINDS:
             raise BratsSegError(f"unknown uncertainty {uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
+        if uncertainty == "variance" and probability_samples(members, tta) < 2:  # a map of zeros otherwise
+            inside = "".join(f" ({m.name} averages its folds and mirrorings inside each window, as nnU-Net does)"
+                             for m in members[:1] if m.mirrors_inside)
+            raise BratsSegError(f"--uncertainty variance needs several probability maps to compare: an ensemble or"
+                                f" --tta 2..8{inside}; use --uncertainty entropy")
         if backend not in BACKENDS:
             raise BratsSegError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if compile and backend != "torch":
@@ -340,8 +352,7 @@ class Predictor:
         return Prediction(labels, probs, box, unc, info)
 
     def _samples(self) -> int:
-        """Probability maps averaged per case: members x mirror combinations."""
-        return len(self.members) * len(mirror_combinations(self.tta))
+        return probability_samples(self.members, self.tta)
 
     def _intensity_check(self, case_id: str, grids: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """The case's raw intensity statistics (first group that has them per sequence) against each
