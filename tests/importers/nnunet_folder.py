@@ -70,14 +70,14 @@ def dataset_json(regions: bool = True, channels=CHANNELS) -> dict:
 
 def write_trained_folder(root: Path, *, network=PLAIN, regions: bool = True, folds=(0,), seed: int = 0,
                          use_mask: bool = True, patch=(24, 32, 40), features=(4, 8, 16),
-                         channels=CHANNELS) -> Path:
+                         channels=CHANNELS, spacing=(1.0, 1.0, 1.0)) -> Path:
     """``root/nnUNetTrainer__nnUNetPlans__3d_fullres`` with dataset.json, plans.json, fold_k/checkpoint_final.pth
     (``channels``: dataset.json's channel names, in order: e.g. a GlioMODA-style model of two sequences)."""
     from dynamic_network_architectures.architectures import unet
 
     folder = root / "nnUNetTrainer__nnUNetPlans__3d_fullres"
     folder.mkdir(parents=True)
-    p = plans(network, patch=patch, use_mask=use_mask, features=features, n_channels=len(channels))
+    p = plans(network, patch=patch, spacing=spacing, use_mask=use_mask, features=features, n_channels=len(channels))
     d = dataset_json(regions, channels)
     (folder / "plans.json").write_text(json.dumps(p, indent=4))
     (folder / "dataset.json").write_text(json.dumps(d, indent=4))
