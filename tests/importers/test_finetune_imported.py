@@ -5,6 +5,8 @@ came from and predicts through the imported pipeline. A source whose outputs the
 
 from __future__ import annotations
 
+import shutil
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -108,4 +110,14 @@ def test_finetune_refuses_outputs_the_data_cannot_train(data, tmp_path, capsys):
     assert main(["train", str(data), "--init-from", str(folder), "--out", str(tmp_path / "x"), *RUN]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "msd" in err and "brats2021" in err
+    assert not (tmp_path / "x" / "config.yaml").exists()
+
+
+def test_finetune_refuses_data_without_the_source_sequences(data, tmp_path, capsys):
+    lacking = tmp_path / "no_t1c"
+    shutil.copytree(data, lacking, ignore=shutil.ignore_patterns("*_t1ce.nii.gz"))
+    folder = write_trained_folder(tmp_path / "m")  # T1, T1ce, T2, Flair
+    assert main(["train", str(lacking), "--init-from", str(folder), "--out", str(tmp_path / "x"), *RUN]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "t1c" in err, err
     assert not (tmp_path / "x" / "config.yaml").exists()
