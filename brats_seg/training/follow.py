@@ -27,7 +27,7 @@ from typing import Any
 from torch import nn
 
 from ..checkpoint import load_checkpoint, preprocessing_of
-from ..errors import ConfigError
+from ..errors import BratsSegError, ConfigError
 from ..importers import IMPORTED_NETWORKS, import_source, source_kind
 from ..outputs import outputs_of
 from .train_config import TrainConfig
@@ -84,7 +84,10 @@ def _imported_path(path: str | None) -> bool:
         return False
     if Path(path).is_dir():
         return source_kind(path) is not None
-    return Path(path).is_file() and is_imported(_read_source(str(path)))
+    try:
+        return is_imported(_read_source(str(path)))
+    except BratsSegError:  # not one of our checkpoints (a plain weights file): transfer.load_pretrained reads it
+        return False
 
 
 def follow_source(cfg: TrainConfig) -> TrainConfig:
