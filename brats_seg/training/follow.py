@@ -112,26 +112,29 @@ def imported_network(cfg: TrainConfig) -> nn.Module:
     return network
 
 
-def passed_on(cfg: TrainConfig, channels: tuple[str, ...], outputs) -> dict[str, Any]:
-    """What the run's checkpoints carry over from an imported source (``window_weights``, provenance
-    ``imported`` and ``fine_tuned``); empty for our own sources. Raises :class:`ConfigError` when the data's
-    channels or outputs are not the source's (its network could not be trained on them)."""
+def adopt_source(cfg: TrainConfig, data) -> None:
+    """For an imported ``cfg.init_from``: check the run's data against it and give ``data`` (a
+    :class:`~.run_data.RunData`) the source's outputs (its channel order: the targets follow the network's
+    channels) and ``passed_on``, what the checkpoints carry over (``window_weights``, provenance ``imported``
+    and ``fine_tuned``). Nothing for our own sources. :class:`ConfigError` when the data's channels are not
+    the source's, or its outputs are not the source's (another scheme, kind, groups or labels)."""
     if not cfg.init_from or cfg.model not in IMPORTED_NETWORKS:
-        return {}
+        return
     ckpt = _read_source(str(cfg.init_from))
-    theirs = outputs_of(ckpt)
-    if tuple(channels) != tuple(ckpt["channels"]):
+    theirs, ours = outputs_of(ckpt), data.outputs
+    if tuple(data.channels) != tuple(ckpt["channels"]):
         raise ConfigError(f"{cfg.init_from}: its network takes {', '.join(ckpt['channels'])}; this run's data has"
-                          f" {', '.join(channels)}")
-    if outputs.to_dict() != theirs.to_dict():
+                          f" {', '.join(data.channels)}")
+    same = (theirs.scheme, theirs.kind, set(theirs.groups) if theirs.kind == "regions" else set(theirs.values))
+    if same != (ours.scheme, ours.kind, set(ours.groups) if ours.kind == "regions" else set(ours.values)):
         raise ConfigError(f"{cfg.init_from}: its outputs ({theirs.kind} {' '.join(theirs.groups)} in {theirs.scheme})"
-                          f" cannot be trained on this data's ({outputs.kind} {' '.join(outputs.groups)} in"
-                          f" {outputs.scheme})")
+                          f" cannot be trained on this data's ({ours.kind} {' '.join(ours.groups)} in {ours.scheme})")
     provenance = ckpt.get("provenance") or {}
-    return {"window_weights": ckpt.get("window_weights", "gaussian"),
-            "provenance": {"imported": provenance.get("imported"),
-                           "fine_tuned": {"from": str(cfg.init_from),
-                                          "previously": provenance.get("fine_tuned")}}}
+    data.outputs = theirs
+    data.passed_on = {"window_weights": ckpt.get("window_weights", "gaussian"),
+                      "provenance": {"imported": provenance.get("imported"),
+                                     "fine_tuned": {"from": str(cfg.init_from),
+                                                    "previously": provenance.get("fine_tuned")}}}
 
 
 def init_from_source(model: nn.Module, cfg: TrainConfig, channels, preprocessing) -> str:

@@ -41,7 +41,7 @@ class RunData:
     """The training cases' raw intensity range (``data.intensity``); None when a cached case records
     no statistics (a cache written before they existed)."""
     passed_on: dict = field(default_factory=dict)
-    """What the run's checkpoints carry over from an imported source (:func:`~.follow.passed_on`)."""
+    """What the run's checkpoints carry over from an imported source (:func:`~.follow.adopt_source`)."""
 
 
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:

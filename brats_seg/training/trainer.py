@@ -35,7 +35,7 @@ from ..data.subsets import ModalityDropout
 from ..errors import ConfigError
 from ..importers import IMPORTED_NETWORKS
 from . import ddp
-from .follow import follow_source, imported_network, init_from_source, passed_on
+from .follow import adopt_source, follow_source, imported_network, init_from_source
 from .history import write_log
 from .loop import EpochStats, train_one_epoch, validate
 from .losses import LOSSES, OUTPUT_ACTIVATION, build_loss
@@ -278,7 +278,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
-        data.passed_on = passed_on(cfg, data.channels, data.outputs)  # an imported source's, checked
+        adopt_source(cfg, data)  # an imported source: its outputs and what the checkpoints carry, checked
         labels = data.outputs.kind == "labels"
         if out_channels(cfg, data.outputs.channels, labels) != out_channels(cfg):  # known from the data: rebuild
             seed_everything(cfg.seed)

@@ -5,6 +5,7 @@ came from and predicts through the imported pipeline. A source whose outputs the
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import nibabel as nib
@@ -121,3 +122,23 @@ def test_finetune_refuses_data_without_the_source_sequences(data, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "t1c" in err, err
     assert not (tmp_path / "x" / "config.yaml").exists()
+
+
+def test_finetune_softmax_labels_on_cases_of_their_scheme(shared_data, tmp_path, monkeypatch):
+    """Softmax labels named as BraTS 2023's (1 necrotic core, 2 edema, 3 enhancing) train on BraTS 2023 cases with
+    Dice + CE over those labels."""
+    cases = crop_cases(shared_data, "brats2023", 2, tmp_path / "brats2023")
+    folder = write_trained_folder(tmp_path / "labels", regions=False)
+    dataset = json.loads((folder / "dataset.json").read_text())
+    dataset["labels"] = {"background": 0, "necrotic core": 1, "edema": 2, "enhancing tumor": 3}
+    (folder / "dataset.json").write_text(json.dumps(dataset))
+    source = import_source(folder)
+    assert source["outputs"]["kind"] == "labels" and source["outputs"]["scheme"] == "brats2023"
+    first = first_step_losses(monkeypatch, source)
+    run = tmp_path / "ft"
+    assert main(["train", str(cases), "--init-from", str(folder), "--out", str(run), *RUN]) == 0
+    assert first["run"] == pytest.approx(first["source"], rel=1e-5, abs=1e-6)
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["outputs"] == source["outputs"] and ckpt["provenance"]["config"]["loss"] == "dice_ce"
+    assert main(["predict", str(cases), "--model", str(run / "checkpoints" / "last.pt"), "--out",
+                 str(tmp_path / "pred"), "--no-progress"]) == 0
