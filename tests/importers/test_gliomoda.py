@@ -61,3 +61,12 @@ def test_a_case_no_member_can_take(crops, members, tmp_path, capsys):
                  "--no-progress"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "missing t2w, t2f" in err[0] and "none of the 2 ensemble members" in err[0]
+
+
+def test_imported_checkpoints_act_the_same(crops, members, tmp_path):
+    pt = tmp_path / "t2f_t2w.pt"
+    assert main(["models", "import", str(members[1]), "--out", str(pt)]) == 0
+    case = case_with(crops, tmp_path / "in", ("t1", "t2", "flair"))
+    both, seq = predict(case, [members[0], pt], tmp_path / "both")
+    folder, _ = predict(case, [members[1]], tmp_path / "folder")
+    assert [m["name"] for m in seq["members"]] == [str(pt)] and np.array_equal(both, folder)
