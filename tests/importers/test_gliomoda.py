@@ -1,6 +1,7 @@
 """GlioMODA's form through the CLI: nnU-Net models each trained on a subset of the sequences act as one
 model (``--model A B``) for any subset; the member using the most of the case's sequences runs alone and its
-labels equal that member's run alone; a case no member can take: one line, exit 2."""
+labels equal that member's run alone (a folder or its `models import` checkpoint); a case no member can take:
+one line, exit 2."""
 
 from __future__ import annotations
 
