@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import BratsSegError, CheckpointError
 from ..outputs import Outputs, region_outputs
 
 if TYPE_CHECKING:
@@ -119,3 +119,12 @@ def probability_samples(members: Sequence[Member], tta: int) -> int:
     from .tta import mirror_combinations
 
     return sum(1 if m.mirrors_inside else len(mirror_combinations(tta)) for m in members)
+
+
+def check_variance(members: Sequence[Member], tta: int, uncertainty: str | None) -> None:
+    """Refuse ``uncertainty="variance"`` over fewer than two probability maps (it would be a map of zeros)."""
+    if uncertainty == "variance" and probability_samples(members, tta) < 2:
+        inside = "".join(f" ({m.name} averages its folds and mirrorings inside each window, as nnU-Net does)"
+                         for m in members[:1] if m.mirrors_inside)
+        raise BratsSegError(f"--uncertainty variance needs several probability maps to compare: an ensemble or"
+                            f" --tta 2..8{inside}; use --uncertainty entropy")

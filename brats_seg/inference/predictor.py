@@ -48,6 +48,7 @@ from .ensemble import (
     UNCERTAINTY_KINDS,
     ProbabilityAverager,
     binary_entropy,
+    check_variance,
     common_outputs,
     normalized_weights,
     probability_samples,
@@ -172,11 +173,7 @@ class Predictor:
     def _check(members, overlap, tta, uncertainty, label_scheme, backend, compile) -> None:
         if uncertainty is not None and uncertainty not in UNCERTAINTY_KINDS:
             raise BratsSegError(f"unknown uncertainty {uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
-        if uncertainty == "variance" and probability_samples(members, tta) < 2:  # a map of zeros otherwise
-            inside = "".join(f" ({m.name} averages its folds and mirrorings inside each window, as nnU-Net does)"
-                             for m in members[:1] if m.mirrors_inside)
-            raise BratsSegError(f"--uncertainty variance needs several probability maps to compare: an ensemble or"
-                                f" --tta 2..8{inside}; use --uncertainty entropy")
+        check_variance(members, tta, uncertainty)
         if backend not in BACKENDS:
             raise BratsSegError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if compile and backend != "torch":
