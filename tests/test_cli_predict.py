@@ -186,3 +186,13 @@ def test_each_shared_real_case(tmp_path, shared_data, capsys):
             ref = sorted(case.glob("*t1*.nii.gz"))[0]
             labels = check_label_file(out / f"{case.name}.nii.gz", ref, scheme)
             assert (labels > 0).any()
+
+
+def test_variance_of_one_probability_map_is_refused(tmp_path, ckpt, capsys):
+    """One member without mirroring gives one map: its variance would be zeros, so it is refused in one line."""
+    case = write_case(tmp_path / "data", "BraTS2021_00001")
+    args = ["predict", str(case), "--model", str(ckpt), "--out", str(tmp_path / "o"), "--no-progress", "--uncertainty"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs several probability maps" in err[0]
+    assert main([*args, "--tta", "2"]) == 0  # two mirrorings: two maps

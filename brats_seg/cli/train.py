@@ -74,7 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-augment", dest="augment", action="store_const", const=False)
     parser.add_argument("--fg-fraction", type=float, help="share of patches centred on tumor (default 0.34)")
     parser.add_argument("--init", help="weight initialisation: default (PyTorch's) or he (nnU-Net's)")
-    parser.add_argument("--init-from", help="weights file: our checkpoint, a state dict, or 2-D torchvision weights")
+    parser.add_argument("--init-from", help="weights file: our checkpoint, a state dict, or 2-D torchvision weights;"
+                        " or a model trained elsewhere (an nnU-Net v2 folder, a MONAI bundle, a `models import`"
+                        " checkpoint): its own network fine-tuned with its channels, preprocessing, patch and outputs")
     parser.add_argument("--freeze-encoder-epochs", type=int)
     parser.add_argument("--encoder-lr-scale", type=float)
     _add_outputs_and_subsets(parser)

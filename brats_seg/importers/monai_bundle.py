@@ -35,6 +35,8 @@ KNOWN_BUNDLES: Mapping[str, tuple[str, ...]] = {
     "brats_mri_segmentation": ("t1c", "t1n", "t2w", "t2f"),  # its model card: "T1c, T1, T2, FLAIR"
 }
 """Published bundles that describe their input channels only in prose: name -> our names, in order."""
+ENCODERS: Mapping[str, tuple[str, ...]] = {"SegResNet": ("convInit.", "down_layers.")}
+"""Bundle network class -> its encoder's parameter prefixes (what fine-tuning may freeze or scale)."""
 PREPROCESSING = {"LoadImaged", "EnsureChannelFirstd", "EnsureTyped", "NormalizeIntensityd"}
 
 
@@ -81,6 +83,7 @@ class BundleNetwork(nn.Module):
             raise CheckpointError(f"network_def builds a {type(self.net).__name__}, not a network")
         self.out_order = [int(c) for c in out_order]
         self.size_divisor = 1
+        self.encoder_prefixes = tuple(f"net.{p}" for p in ENCODERS.get(type(self.net).__name__, ()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[:, self.out_order]

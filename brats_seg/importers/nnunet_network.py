@@ -81,6 +81,7 @@ class NNUNetFolds(nn.Module):
         self.out_order = tuple(int(c) for c in out_order)
         self.mirroring = False
         self.size_divisor = 1
+        self.encoder_prefixes = tuple(f"folds.{k}.encoder." for k in range(int(folds)))  # for fine-tuning
 
     def set_mirroring(self, on: bool) -> None:
         self.mirroring = bool(on)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import BratsSegError, CheckpointError
 from ..outputs import Outputs, region_outputs
 
 if TYPE_CHECKING:
@@ -111,3 +111,20 @@ def common_outputs(members: Sequence[Member]) -> tuple[Outputs, list[list[int]] 
     note = f"ensemble members predict different outputs ({listed}): the ensemble predicts their common groups" \
            f" {' '.join(common)}"
     return region_outputs(first.scheme, common), [[m.outputs.groups.index(g) for g in common] for m in members], note
+
+
+def probability_samples(members: Sequence[Member], tta: int) -> int:
+    """Probability maps averaged per case: one per member and mirror combination; a member that mirrors (and
+    averages its folds) inside its network (nnU-Net imports) gives one."""
+    from .tta import mirror_combinations
+
+    return sum(1 if m.mirrors_inside else len(mirror_combinations(tta)) for m in members)
+
+
+def check_variance(members: Sequence[Member], tta: int, uncertainty: str | None) -> None:
+    """Refuse ``uncertainty="variance"`` over fewer than two probability maps (it would be a map of zeros)."""
+    if uncertainty == "variance" and probability_samples(members, tta) < 2:
+        inside = "".join(f" ({m.name} averages its folds and mirrorings inside each window, as nnU-Net does)"
+                         for m in members[:1] if m.mirrors_inside)
+        raise BratsSegError(f"--uncertainty variance needs several probability maps to compare: an ensemble or"
+                            f" --tta 2..8{inside}; use --uncertainty entropy")

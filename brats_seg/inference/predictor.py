@@ -39,15 +39,23 @@ from ..data.cases import CaseVolumes
 from ..data.intensity import brain_mask, far_outside
 from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
-from ..errors import BratsSegError, CheckpointError
+from ..errors import BratsSegError
 from ..outputs import Outputs
 from .activations import get_activation
 from .backends import BACKENDS, make_runner, resolve_precision
 from .confidence import assess
-from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, common_outputs, normalized_weights
+from .ensemble import (
+    UNCERTAINTY_KINDS,
+    ProbabilityAverager,
+    binary_entropy,
+    check_variance,
+    common_outputs,
+    normalized_weights,
+    probability_samples,
+)
 from .members import Member, canonical_channels, member_from_checkpoint
 from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
-from .sequences import MemberInput, SequencePlan, plan_sequences
+from .sequences import MemberInput, SequencePlan, plan_sequences, union_channels
 from .sliding_window import sliding_window
 from .tta import mirror_combinations, mirrored
 
@@ -144,7 +152,7 @@ class Predictor:
         self.outputs, self._select, self.note = common_outputs(members)
         if self.note and warn:
             print(f"brats-seg: note: {self.note}", file=sys.stderr)
-        self.channels = members[0].channels
+        self.channels = union_channels(members)  # members may take different sets (.sequences)
         self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(weights, len(members)))]
         self.warn = bool(warn)
         unranged = [m.name for m in self.members if m.intensity_range is None]
@@ -163,13 +171,9 @@ class Predictor:
 
     @staticmethod
     def _check(members, overlap, tta, uncertainty, label_scheme, backend, compile) -> None:
-        first = members[0]
-        for m in members[1:]:
-            if set(m.channels) != set(first.channels):
-                raise CheckpointError(f"ensemble members need the same input channels: {m.name} has "
-                                      f"{', '.join(m.channels)}, {first.name} has {', '.join(first.channels)}")
         if uncertainty is not None and uncertainty not in UNCERTAINTY_KINDS:
             raise BratsSegError(f"unknown uncertainty {uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
+        check_variance(members, tta, uncertainty)
         if backend not in BACKENDS:
             raise BratsSegError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if compile and backend != "torch":
@@ -345,8 +349,7 @@ class Predictor:
         return Prediction(labels, probs, box, unc, info)
 
     def _samples(self) -> int:
-        """Probability maps averaged per case: members x mirror combinations."""
-        return len(self.members) * len(mirror_combinations(self.tta))
+        return probability_samples(self.members, self.tta)
 
     def _intensity_check(self, case_id: str, grids: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """The case's raw intensity statistics (first group that has them per sequence) against each

@@ -9,6 +9,12 @@ a note; when no member can take the case, the case is refused in one line naming
 
 ``zero_fill=True`` runs such members anyway on what the case has, the rest filled: the zero-filled
 baseline of the HeMIS, U-HVED and RFNet tables. The record marks those inputs ``trained: false``.
+
+Members may take different sequence sets (GlioMODA's form: one model per combination of sequences,
+e.g. nnU-Net folders trained on t1c+t2f+t2w+t1n and on t2f+t2w). Then they are alternatives, not an
+ensemble: of the members that can take the case, only those using the most of its sequences run
+(averaged when several do, e.g. folds of one combination); the others are left out with a note.
+Members that all take the same sequence set are averaged as before, whatever subset each uses.
 """
 
 from __future__ import annotations
@@ -84,11 +90,31 @@ def _describe(trained: Sequence[tuple[str, ...]], channels: tuple[str, ...]) -> 
     return f"was trained only for {', '.join(subset_name(s) for s in trained)}"
 
 
+def union_channels(members: Sequence) -> tuple[str, ...]:
+    """Every member's channels, once each: the first member's order, then what later members add."""
+    out: list[str] = []
+    for m in members:
+        out.extend(c for c in m.channels if c not in out)
+    return tuple(out)
+
+
+def _keep_most_informed(plan: SequencePlan, members: Sequence) -> None:
+    """Members with different sequence sets are alternatives: keep the inputs using the most sequences."""
+    if not plan.inputs:
+        return
+    most = max(len(i.used) for i in plan.inputs)
+    best = next(i for i in plan.inputs if len(i.used) == most)
+    for i in [i for i in plan.inputs if len(i.used) < most]:
+        plan.left_out[members[i.index].name] = (f"uses {subset_name(i.used)}, fewer of the case's sequences than"
+                                                f" {members[best.index].name} ({subset_name(best.used)})")
+    plan.inputs = [i for i in plan.inputs if len(i.used) == most]
+
+
 def plan_sequences(members: Sequence, available: Sequence[str], case_id: str, *,
                    zero_fill: bool = False) -> SequencePlan:
     """Decide, for a case with the sequences ``available`` (canonical names), what each member
     (:class:`~brats_seg.inference.members.Member`) takes; raises :class:`CaseError` (one line) when none can."""
-    channels = tuple(members[0].channels)
+    channels = union_channels(members)
     plan = SequencePlan(case_id, ordered(available, channels), channels)
     if not plan.available:
         raise CaseError(f"case {case_id}: none of the model's sequences {', '.join(channels)} found"
@@ -103,6 +129,8 @@ def plan_sequences(members: Sequence, available: Sequence[str], case_id: str, *,
             plan.left_out[m.name] = f"missing {', '.join(absent)}; it {_describe(m.trained_subsets, m.channels)}"
             continue
         plan.inputs.append(MemberInput(i, tuple(subset), tuple(c for c in m.channels if c not in subset), trained))
+    if len({frozenset(m.channels) for m in members}) > 1:
+        _keep_most_informed(plan, members)
     if not plan.inputs:
         absent = [c for c in channels if c not in plan.available]
         if len(members) == 1:

@@ -40,12 +40,14 @@ class RunData:
     intensity_range: dict | None = None
     """The training cases' raw intensity range (``data.intensity``); None when a cached case records
     no statistics (a cache written before they existed)."""
+    passed_on: dict = field(default_factory=dict)
+    """What the run's checkpoints carry over from an imported source (:func:`~.follow.adopt_source`)."""
 
 
 def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
     """Input channel names, known before any work: a cache's (``dataset.json``), the sequences of a raw
     dataset whose every case is of a scheme released with fewer (:data:`RELEASED_CHANNELS`), or the
-    canonical four that raw data is preprocessed to."""
+    canonical four that raw data is preprocessed to; ``cfg.channels`` (an imported source's) for raw data."""
     from ..data.checks import RELEASED_CHANNELS
     from ..data.layouts.discovery import discover_cases
     from ..errors import BratsSegError
@@ -53,6 +55,8 @@ def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
     data = Path(cfg.data)
     if is_cache(data):
         return tuple(read_index(data)["channels"])
+    if cfg.channels:  # an imported source's sequences, in its order
+        return tuple(cfg.channels)
     try:
         hints = {c.label_scheme for c in discover_cases(data)}
     except BratsSegError:  # reported, case by case, when the data is preprocessed

@@ -81,10 +81,16 @@ def save_run(run: Path, model: nn.Module, cfg: TrainConfig, data: RunData, progr
     provenance = {"epoch": progress.epoch, "metrics": last, "config": to_dict(cfg), "best": progress.best,
                   "best_epoch": progress.best_epoch, "output_activation": OUTPUT_ACTIVATION[cfg.loss],
                   "train_cases": data.train_ids, "val_cases": data.val_ids}
+    provenance.update(data.passed_on.get("provenance", {}))  # an imported source's record, and fine_tuned
+
+    def checkpoint(**training) -> dict:
+        ckpt = make_checkpoint(model, provenance=provenance, **training, **common)
+        ckpt.update({k: v for k, v in data.passed_on.items() if k != "provenance"})  # e.g. its window weights
+        return ckpt
+
     if improved:
-        save_checkpoint(make_checkpoint(model, provenance=provenance, **common), run / "checkpoints" / "best.pt")
-    state = training_state(optimizer, scaler, progress)
-    save_checkpoint(make_checkpoint(model, provenance=provenance, training=state, **common), last_checkpoint(run))
+        save_checkpoint(checkpoint(), run / "checkpoints" / "best.pt")
+    save_checkpoint(checkpoint(training=training_state(optimizer, scaler, progress)), last_checkpoint(run))
     write_log(run / "log.csv", progress.history)
     plot_curves(run / "curves.png", progress.history)
 

@@ -128,6 +128,8 @@ class TrainConfig:
     sample in the loader workers: for GPUs fed by few CPU cores."""
     in_memory: bool | None = None
     init_from: str | None = None
+    """Initial weights: a checkpoint or weights file, or a model trained elsewhere (an nnU-Net v2 folder, a
+    MONAI bundle: fine-tuned as it is, :mod:`~brats_seg.training.follow`)."""
     follow_init: bool = False
     """Build the ``init_from`` checkpoint's network, preprocessing, patch and loss (fine-tuning it as it is,
     :mod:`~brats_seg.training.follow`; ``--recipe finetune`` sets it)."""
@@ -138,6 +140,8 @@ class TrainConfig:
     """Output groups of the network (``("WT", "TC", "ET", "RC")``, sigmoid regions, outer groups first), or
     ``("labels",)`` (softmax over background and the scheme's labels, ``loss="dice_ce"``); None: the output
     scheme's defaults (:func:`brats_seg.outputs.default_outputs`)."""
+    channels: tuple[str, ...] | None = None
+    """Input sequences in the network's order (set from an imported source); None: the data's."""
     modality_dropout: float = 0.0
     """Probability that a training sample keeps only a random subset of its channels (drawn uniformly
     from ``subsets``), the others set to the value a missing sequence gets in prediction (0 after
@@ -163,16 +167,24 @@ def check_config(cfg: TrainConfig) -> None:
     if not cfg.out:
         raise ConfigError("no run folder given (--out)")
     if cfg.init_from and not Path(cfg.init_from).is_file():
-        raise ConfigError(f"{cfg.init_from}: --init-from file not found")
+        from ..importers import source_kind
+
+        if not Path(cfg.init_from).is_dir():
+            raise ConfigError(f"{cfg.init_from}: --init-from file not found")
+        if source_kind(cfg.init_from) is None:
+            raise ConfigError(f"{cfg.init_from}: --init-from folder is neither an nnU-Net v2 trained model folder"
+                              " nor a MONAI bundle")
     check_settings(cfg)
 
 
 def check_settings(cfg: TrainConfig) -> None:
     """The checks of :func:`check_config` that need no file: names, ranges, the augmentation."""
+    from ..importers import IMPORTED_NETWORKS
     from ..models.base import WEIGHT_INITS
     from ..models.registry import model_info
 
-    model_info(cfg.model)
+    if cfg.model not in IMPORTED_NETWORKS:  # an imported network is built from its source's own kwargs
+        model_info(cfg.model)
     choices = {"loss": (cfg.loss, tuple(LOSSES)), "optimizer": (cfg.optimizer, OPTIMIZERS),
                "schedule": (cfg.schedule, SCHEDULES), "amp": (cfg.amp, AMP_MODES),
                "init": (cfg.init, tuple(WEIGHT_INITS))}

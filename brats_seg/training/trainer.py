@@ -33,8 +33,9 @@ from torch import nn
 from ..config import dump_yaml
 from ..data.subsets import ModalityDropout
 from ..errors import ConfigError
+from ..importers import IMPORTED_NETWORKS
 from . import ddp
-from .follow import follow_source
+from .follow import adopt_source, follow_source, imported_network, init_from_source
 from .history import write_log
 from .loop import EpochStats, train_one_epoch, validate
 from .losses import LOSSES, OUTPUT_ACTIVATION, build_loss
@@ -57,14 +58,17 @@ def out_channels(cfg: TrainConfig, groups: int | None = None, labels: bool = Fal
 
 
 def build_network(cfg: TrainConfig, in_channels: int, groups: int | None = None, labels: bool = False) -> nn.Module:
-    """The registered model, with :func:`out_channels` outputs and ``cfg.init`` weights; refuses a patch the
-    network cannot take."""
+    """The registered model, with :func:`out_channels` outputs and ``cfg.init`` weights (or an imported source's
+    network, :func:`~.follow.imported_network`); refuses a patch the network cannot take."""
     from ..models.base import init_weights
     from ..models.registry import build_model
 
-    model = build_model(cfg.model, in_channels=in_channels, out_channels=out_channels(cfg, groups, labels),
-                        preset=cfg.preset, deep_supervision=cfg.deep_supervision, **cfg.model_kwargs)
-    init_weights(model, cfg.init)
+    if cfg.model in IMPORTED_NETWORKS:  # fine-tuning a model trained elsewhere: its own network, as built there
+        model = imported_network(cfg)
+    else:
+        model = build_model(cfg.model, in_channels=in_channels, out_channels=out_channels(cfg, groups, labels),
+                            preset=cfg.preset, deep_supervision=cfg.deep_supervision, **cfg.model_kwargs)
+        init_weights(model, cfg.init)
     d = int(getattr(model, "size_divisor", 1))
     if any(int(p) % d for p in cfg.patch):
         fit = "x".join(str(max(d, round(int(p) / d) * d)) for p in cfg.patch)
@@ -274,6 +278,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         data = prepare_data(cfg, run, info)  # a raw case that fails a check is skipped; none left: CaseError
+        adopt_source(cfg, data)  # an imported source: its outputs and what the checkpoints carry, checked
         labels = data.outputs.kind == "labels"
         if out_channels(cfg, data.outputs.channels, labels) != out_channels(cfg):  # known from the data: rebuild
             seed_everything(cfg.seed)
@@ -285,12 +290,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             raise ConfigError(f"{data.cache}: holds channels {', '.join(data.channels)}, expected"
                               f" {', '.join(channels)}")
         if cfg.init_from and not (cfg.resume and last_checkpoint(run).is_file()):
-            from .transfer import load_pretrained
-
-            report = load_pretrained(model, cfg.init_from, channels=data.channels,
-                                     preprocessing=data.preprocessing)
+            report = init_from_source(model, cfg, data.channels, data.preprocessing)
             if info.is_main:
-                print(report.format())
+                print(report)
         t0 = time.perf_counter()
         progress = fit(cfg, model, data, run, info, device)
         return {"run": str(run), "epochs": progress.epoch, "best": progress.best, "best_epoch": progress.best_epoch,

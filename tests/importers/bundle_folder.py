@@ -33,11 +33,12 @@ INFERENCE = {
 ORDER = ("t1ce", "t1", "t2", "flair")  # the bundle's channel order, as BraTS 2021 file suffixes
 
 
-def write_bundle(parent: Path, init_filters: int = 8, roi=(64, 64, 48)) -> Path:
+def write_bundle(parent: Path, init_filters: int = 8, roi=(64, 64, 48), dropout: float | None = 0.2) -> Path:
     from monai.bundle import ConfigParser
 
     config = json.loads(json.dumps(INFERENCE))
     config["network_def"]["init_filters"] = init_filters
+    config["network_def"]["dropout_prob"] = dropout
     config["inferer"]["roi_size"] = list(roi)
     root = parent / "brats_mri_segmentation"
     (root / "configs").mkdir(parents=True)

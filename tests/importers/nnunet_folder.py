@@ -17,6 +17,7 @@ import torch
 
 BRATS_SEQUENCES = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "Flair"}
 """BraTS 2021 file suffix -> the channel name nnU-Net's Dataset137_BraTS2021 conversion writes."""
+CHANNELS = tuple(BRATS_SEQUENCES.values())
 REGIONS_LABELS = {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": [3]}
 SOFTMAX_LABELS = {"background": 0, "edema": 1, "non-enhancing tumor": 2, "enhancing tumor": 3}
 
@@ -26,7 +27,8 @@ RESENC = ("dynamic_network_architectures.architectures.unet.ResidualEncoderUNet"
           {"n_blocks_per_stage": [1, 2, 2], "n_conv_per_stage_decoder": [1, 1]})
 
 
-def plans(network=PLAIN, patch=(24, 32, 40), spacing=(1.0, 1.0, 1.0), use_mask=True, features=(4, 8, 16)) -> dict:
+def plans(network=PLAIN, patch=(24, 32, 40), spacing=(1.0, 1.0, 1.0), use_mask=True, features=(4, 8, 16),
+          n_channels: int = 4) -> dict:
     cls, blocks = network
     n = len(features)
     blocks = {k: (v + [v[-1]] * n)[:n if k != "n_conv_per_stage_decoder" else n - 1] for k, v in blocks.items()}
@@ -39,7 +41,7 @@ def plans(network=PLAIN, patch=(24, 32, 40), spacing=(1.0, 1.0, 1.0), use_mask=T
     config = {
         "data_identifier": "nnUNetPlans_3d_fullres", "preprocessor_name": "DefaultPreprocessor", "batch_size": 2,
         "patch_size": list(patch), "median_image_size_in_voxels": [140.0, 170.0, 136.0], "spacing": list(spacing),
-        "normalization_schemes": ["ZScoreNormalization"] * 4, "use_mask_for_norm": [use_mask] * 4,
+        "normalization_schemes": ["ZScoreNormalization"] * n_channels, "use_mask_for_norm": [use_mask] * n_channels,
         "resampling_fn_data": "resample_data_or_seg_to_shape", "resampling_fn_seg": "resample_data_or_seg_to_shape",
         "resampling_fn_data_kwargs": resampling, "resampling_fn_seg_kwargs": {**resampling, "is_seg": True, "order": 1},
         "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
@@ -55,11 +57,11 @@ def plans(network=PLAIN, patch=(24, 32, 40), spacing=(1.0, 1.0, 1.0), use_mask=T
             "transpose_forward": [0, 1, 2], "transpose_backward": [0, 1, 2],
             "configurations": {"3d_fullres": config}, "experiment_planner_used": "ExperimentPlanner",
             "label_manager": "LabelManager",
-            "foreground_intensity_properties_per_channel": {str(c): intensity for c in range(4)}}
+            "foreground_intensity_properties_per_channel": {str(c): intensity for c in range(n_channels)}}
 
 
-def dataset_json(regions: bool = True) -> dict:
-    out = {"channel_names": {str(k): v for k, v in enumerate(BRATS_SEQUENCES.values())},
+def dataset_json(regions: bool = True, channels=CHANNELS) -> dict:
+    out = {"channel_names": {str(k): v for k, v in enumerate(channels)},
            "labels": REGIONS_LABELS if regions else SOFTMAX_LABELS, "numTraining": 2, "file_ending": ".nii.gz"}
     if regions:
         out["regions_class_order"] = [1, 2, 3]
@@ -67,13 +69,16 @@ def dataset_json(regions: bool = True) -> dict:
 
 
 def write_trained_folder(root: Path, *, network=PLAIN, regions: bool = True, folds=(0,), seed: int = 0,
-                         use_mask: bool = True, patch=(24, 32, 40), features=(4, 8, 16)) -> Path:
-    """``root/nnUNetTrainer__nnUNetPlans__3d_fullres`` with dataset.json, plans.json, fold_k/checkpoint_final.pth."""
+                         use_mask: bool = True, patch=(24, 32, 40), features=(4, 8, 16),
+                         channels=CHANNELS, spacing=(1.0, 1.0, 1.0)) -> Path:
+    """``root/nnUNetTrainer__nnUNetPlans__3d_fullres`` with dataset.json, plans.json, fold_k/checkpoint_final.pth
+    (``channels``: dataset.json's channel names, in order: e.g. a GlioMODA-style model of two sequences)."""
     from dynamic_network_architectures.architectures import unet
 
     folder = root / "nnUNetTrainer__nnUNetPlans__3d_fullres"
     folder.mkdir(parents=True)
-    p, d = plans(network, patch=patch, use_mask=use_mask, features=features), dataset_json(regions)
+    p = plans(network, patch=patch, spacing=spacing, use_mask=use_mask, features=features, n_channels=len(channels))
+    d = dataset_json(regions, channels)
     (folder / "plans.json").write_text(json.dumps(p, indent=4))
     (folder / "dataset.json").write_text(json.dumps(d, indent=4))
     arch = p["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
@@ -81,7 +86,7 @@ def write_trained_folder(root: Path, *, network=PLAIN, regions: bool = True, fol
            "dropout_op": None}
     for k, fold in enumerate(folds):
         torch.manual_seed(seed + k)
-        net = getattr(unet, network[0].rsplit(".", 1)[1])(input_channels=4, num_classes=3 if regions else 4,
+        net = getattr(unet, network[0].rsplit(".", 1)[1])(input_channels=len(channels), num_classes=3 if regions else 4,
                                                          deep_supervision=False, **{**arch, **ops})
         with torch.no_grad():  # spread the logits: most voxels far from the threshold
             for name, param in net.named_parameters():
