@@ -90,7 +90,8 @@ class NNUNetFolds(nn.Module):
         return [()] + [c for n in range(1, len(axes) + 1) for c in itertools.combinations(axes, n)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 1, *(a + 2 for a in self.axes))
+        # contiguous: oneDNN's 3-D convolutions on a permuted (strided) input run about 2x slower on a CPU
+        x = x.permute(0, 1, *(a + 2 for a in self.axes)).contiguous()
         combos = self._combinations()
         total = None
         for net in self.folds:
