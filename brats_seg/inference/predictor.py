@@ -43,7 +43,7 @@ from ..devices import pick_device
 from ..errors import BratsSegError, CheckpointError
 from ..outputs import Outputs
 from .activations import get_activation
-from .backends import BACKENDS, make_runner, resolve_precision
+from .backends import BACKENDS, host_threads, make_runner, resolve_precision
 from .confidence import assess
 from .ensemble import UNCERTAINTY_KINDS, ProbabilityAverager, binary_entropy, common_outputs, normalized_weights
 from .members import Member, canonical_channels, member_from_checkpoint
@@ -249,10 +249,8 @@ class Predictor:
             full[:, channels.index(c)] = x[:, k]
         return full
 
-    def _run_group(self, inputs: Sequence[MemberInput], x: torch.Tensor, track: bool,
-                   back=None) -> ProbabilityAverager:
-        """Probabilities of the members of ``inputs`` over mirrors, on the preprocessed grid (``back``: logits
-        from it to the cropped grid, before the activation: nnU-Net imports' resampling)."""
+    def _run_group(self, inputs: Sequence[MemberInput], x: torch.Tensor, track: bool, back=None) -> ProbabilityAverager:
+        """Probabilities of ``inputs``' members over mirrors; ``back``: logits to the cropped grid (nnU-Net's)."""
         group = ProbabilityAverager(track_variance=track)
         for inp in inputs:
             m, runner = self.members[inp.index], self._runners[inp.index]
@@ -263,9 +261,11 @@ class Predictor:
             keep = None if self._select is None else self._select[inp.index]  # the ensemble's common groups
 
             def probabilities(t: torch.Tensor, m=m, runner=runner, keep=keep) -> torch.Tensor:
-                logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size, amp=runner.autocast,
-                                        channels_last=runner.channels_last, weights=m.window_weights,
-                                        empty_network=None if runner.backend == "torch" else m.network)
+                with host_threads(runner):
+                    logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size,
+                                            amp=runner.autocast, channels_last=runner.channels_last,
+                                            weights=m.window_weights,
+                                            empty_network=None if runner.backend == "torch" else m.network)
                 p = get_activation(m.activation)(logits if back is None else back(logits))
                 return p if keep is None else p[:, keep]
 
