@@ -56,12 +56,14 @@ REQUIRED_KEYS = ("format", "model", "channels", "regions", "label_scheme", "prep
 
 def library_versions() -> dict[str, str]:
     """Versions of python, brats_seg, torch, numpy and monai as plain ``str`` (``weights_only`` refuses
-    ``torch.__version__``'s own type)."""
-    import monai
+    ``torch.__version__``'s own type). MONAI's is read from its installed metadata: importing MONAI takes
+    seconds (most of an imported model's set-up on a CPU)."""
+    import importlib.metadata
+
     import numpy
 
     return {"python": platform.python_version(), "brats_seg": str(__version__), "torch": str(torch.__version__),
-            "numpy": str(numpy.__version__), "monai": str(monai.__version__)}
+            "numpy": str(numpy.__version__), "monai": importlib.metadata.version("monai")}
 
 
 def make_checkpoint(

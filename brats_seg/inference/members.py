@@ -70,6 +70,9 @@ class Member:
     """Sliding-window importance map (:data:`.sliding_window.WINDOW_WEIGHTS`): ``nnunet`` for nnU-Net imports."""
     imported: bool = False
     """A model trained elsewhere (:mod:`brats_seg.importers`): its own write-back where nothing else is asked."""
+    resampling: dict[str, Any] | None = None
+    """nnU-Net's resampling settings (nnU-Net imports): a case off the target spacing is resampled as nnU-Net
+    does, logits back before the activation (:mod:`brats_seg.importers.nnunet_resampling`); None: ours."""
 
     def __post_init__(self) -> None:
         if self.outputs is None:
@@ -168,6 +171,8 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
         missing = [k for k in REQUIRED_KEYS if k not in source]
         if missing:
             raise CheckpointError(f"checkpoint dict is not a brats_seg checkpoint (missing {', '.join(missing)})")
+    from ..importers.nnunet_resampling import resampling_settings
+
     ckpt, name = load_model_source(source, folds=folds, channels=channels, checkpoint=checkpoint)
     network = network_of(ckpt)
     divisor = int(getattr(network, "size_divisor", 1))
@@ -184,4 +189,5 @@ def member_from_checkpoint(source: str | Path | Mapping[str, Any], window: Seque
                   outputs.groups, name, model=dict(ckpt["model"]), activation=activation,
                   spacing_unknown=spacing is None and not imported, subsets=subsets, postprocess=postprocess,
                   intensity_range=intensity_range_of(ckpt), outputs=outputs,
-                  window_weights=str(ckpt.get("window_weights", "gaussian")), imported=imported)
+                  window_weights=str(ckpt.get("window_weights", "gaussian")), imported=imported,
+                  resampling=resampling_settings(ckpt))

@@ -22,6 +22,7 @@ preprocessing or sequence subsets are grouped: each distinct pair is preprocesse
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -42,7 +43,7 @@ from ..devices import pick_device
 from ..errors import BratsSegError
 from ..outputs import Outputs
 from .activations import get_activation
-from .backends import BACKENDS, make_runner, resolve_precision
+from .backends import BACKENDS, host_threads, make_runner, resolve_precision
 from .confidence import assess
 from .ensemble import (
     UNCERTAINTY_KINDS,
@@ -252,8 +253,8 @@ class Predictor:
             full[:, channels.index(c)] = x[:, k]
         return full
 
-    def _run_group(self, inputs: Sequence[MemberInput], x: torch.Tensor, track: bool) -> ProbabilityAverager:
-        """Probabilities of the members of ``inputs`` over mirrors, on the preprocessed grid."""
+    def _run_group(self, inputs: Sequence[MemberInput], x: torch.Tensor, track: bool, back=None) -> ProbabilityAverager:
+        """Probabilities of ``inputs``' members over mirrors; ``back``: logits to the cropped grid (nnU-Net's)."""
         group = ProbabilityAverager(track_variance=track)
         for inp in inputs:
             m, runner = self.members[inp.index], self._runners[inp.index]
@@ -264,10 +265,12 @@ class Predictor:
             keep = None if self._select is None else self._select[inp.index]  # the ensemble's common groups
 
             def probabilities(t: torch.Tensor, m=m, runner=runner, keep=keep) -> torch.Tensor:
-                logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size, amp=runner.autocast,
-                                        channels_last=runner.channels_last, weights=m.window_weights,
-                                        empty_network=None if runner.backend == "torch" else m.network)
-                p = get_activation(m.activation)(logits)
+                with host_threads(runner):
+                    logits = sliding_window(t, runner.run, m.window, self.overlap, self.batch_size,
+                                            amp=runner.autocast, channels_last=runner.channels_last,
+                                            weights=m.window_weights,
+                                            empty_network=None if runner.backend == "torch" else m.network)
+                p = get_activation(m.activation)(logits if back is None else back(logits))
                 return p if keep is None else p[:, keep]
 
             for p in mirrored(probabilities, xm, tta):
@@ -278,7 +281,8 @@ class Predictor:
         """The plan's member inputs grouped by (preprocessing, channels used): one preprocessing each."""
         groups: dict[tuple[str, tuple[str, ...]], list[MemberInput]] = {}
         for inp in plan.inputs:
-            key = json.dumps(to_dict(self.members[inp.index].preprocessing), sort_keys=True), inp.used
+            m = self.members[inp.index]
+            key = json.dumps([to_dict(m.preprocessing), m.resampling], sort_keys=True), inp.used
             groups.setdefault(key, []).append(inp)
         return list(groups.values())
 
@@ -287,16 +291,18 @@ class Predictor:
         """Average over every group: sums on the union of the groups' boxes, and each group's grid."""
         from ..data.geometry import resample
         from ..data.preprocess import preprocess_volumes
+        from ..importers.nnunet_resampling import resampled_case
 
         track = self.uncertainty == "variance" or self._samples() > 1  # variance: the disagreement score
         parts, grids = [], []
         for inputs in self._groups(plan):
-            cfg = self.members[inputs[0].index].preprocessing
-            pre = preprocess_volumes(self._subvolume(vol, inputs[0].used), cfg)
-            props = pre.properties
-            x = torch.from_numpy(np.ascontiguousarray(pre.image))[None].to(self.device)
-            del pre
-            group = self._run_group(inputs, x, track)
+            cfg, nnunet = self.members[inputs[0].index].preprocessing, self.members[inputs[0].index].resampling
+            pre = preprocess_volumes(self._subvolume(vol, inputs[0].used), cfg if nnunet is None else
+                                     dataclasses.replace(cfg, spacing=None))  # nnU-Net's own resampling below
+            image, props, back = resampled_case(nnunet, cfg.spacing, pre.image, pre.properties)
+            x = torch.from_numpy(np.ascontiguousarray(image))[None].to(self.device)
+            del pre, image
+            group = self._run_group(inputs, x, track, back)
             del x
             sums = [None if t is None else resample(t.cpu().numpy(), props["cropped_shape"], order=1)
                     for t in (group.total, group.squares)]

@@ -57,3 +57,27 @@ def test_openvino_all_zero_windows_use_torch(tmp_path):
     expected = sliding_window(image, m.network, m.window, weights="nnunet")
     got = sliding_window(image, runner.run, m.window, weights="nnunet", empty_network=m.network)
     assert float((got - expected).abs().max()) < 1e-2
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_mirrored_windows_on_other_backends_equal_torch(tmp_path, backend):
+    """With mirroring on, ONNX Runtime/OpenVINO run a graph of one pass on each mirrored copy (the graph
+    holding all eight took more memory than nnU-Net): the logits equal the torch module's, which mirrors inside."""
+    from nnunet_folder import write_trained_folder
+
+    from brats_seg.inference.backends import make_runner
+    from brats_seg.inference.members import member_from_checkpoint
+
+    m = member_from_checkpoint(write_trained_folder(tmp_path))
+    m.network.set_mirroring(True)
+    runner = make_runner(backend, m.network, in_channels=4, window=m.window, device=torch.device("cpu"),
+                         precision="fp32", channels_last=False)
+    assert m.network.mirroring and len(m.network.mirror_dims()) == 8
+    window = torch.randn(2, 4, *m.window)
+    with torch.inference_mode():
+        expected = m.network(window)
+        m.network.set_mirroring(False)
+        unmirrored = m.network(window)
+    got = runner.run(window)
+    assert float((unmirrored - expected).abs().max()) > 0.1  # mirroring changes the logits
+    assert float((got - expected).abs().max()) < 1e-3

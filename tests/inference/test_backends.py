@@ -34,7 +34,9 @@ def ckpt(request):
 def test_backend_probabilities_equal_torch_in_fp32(ckpt, backend):
     vol = tiny_case((30, 27, 21))
     ref = Predictor([ckpt], device="cpu", overlap=0.5, batch_size=3).predict(vol)
+    threads = torch.get_num_threads()
     other = Predictor([ckpt], device="cpu", overlap=0.5, batch_size=3, backend=backend).predict(vol)
+    assert torch.get_num_threads() == threads  # torch's bookkeeping ran on one thread, then got its threads back
     assert ref.box_probabilities.std() > 0.05  # the probabilities are not all alike
     assert np.abs(other.box_probabilities - ref.box_probabilities).max() <= 1e-4
     assert (other.labels != ref.labels).mean() < 1e-3  # only voxels within 1e-4 of the threshold may flip
