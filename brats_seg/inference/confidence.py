@@ -99,6 +99,43 @@ def assess(labels: np.ndarray, brain: np.ndarray, image: np.ndarray, channels: S
     return verdict(scores)
 
 
+def youden_threshold(scores: Sequence[float], wrong: Sequence[bool]) -> float | None:
+    """The threshold that best separates ``wrong`` cases by ``score > threshold``: a midpoint between
+    neighbouring distinct scores (or just above the largest) maximising Youden's J (flagged share of the
+    wrong cases minus flagged share of the right ones); ties: the highest (fewer false alarms). None
+    when every case is of one kind (nothing to separate)."""
+    if all(wrong) or not any(wrong):
+        return None
+    values = sorted(set(float(s) for s in scores))
+    cuts = [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6]
+    n_wrong, n_right = sum(map(bool, wrong)), len(wrong) - sum(map(bool, wrong))
+
+    def j(t: float) -> float:
+        flagged = [s > t for s in scores]
+        return (sum(f and w for f, w in zip(flagged, wrong)) / n_wrong
+                - sum(f and not w for f, w in zip(flagged, wrong)) / n_right)
+
+    best = max(j(t) for t in cuts)
+    return max(t for t in cuts if j(t) == best)
+
+
+def cross_validated_threshold(scores: Sequence[float], wrong: Sequence[bool]) -> dict[str, Any]:
+    """Leave-one-case-out check of :func:`youden_threshold`: each case is flagged (or not) by the
+    threshold chosen on the other cases. Returns ``threshold`` (chosen on every case: the value to
+    use), ``folds`` (each held-out case's threshold and whether it was flagged), ``sensitivity`` and
+    ``specificity`` of the held-out flags (None without wrong / right cases)."""
+    folds, hits = [], {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
+    for k, (s, w) in enumerate(zip(scores, wrong)):
+        t = youden_threshold([*scores[:k], *scores[k + 1:]], [*wrong[:k], *wrong[k + 1:]])
+        flagged = t is not None and s > t
+        hits[("tp" if flagged else "fn") if w else ("fp" if flagged else "tn")] += 1
+        folds.append({"threshold": t, "flagged": flagged, "wrong": bool(w)})
+    n_wrong, n_right = hits["tp"] + hits["fn"], hits["tn"] + hits["fp"]
+    return {"threshold": youden_threshold(scores, wrong), "folds": folds, "counts": hits,
+            "sensitivity": hits["tp"] / n_wrong if n_wrong else None,
+            "specificity": hits["tn"] / n_right if n_right else None}
+
+
 def one_line(case_id: str, record: Mapping[str, Any]) -> str:
     """What the command says instead of "QC PASSED" for a flagged case."""
     return (f"case {case_id}: prediction FLAGGED as unsure ({'; '.join(record['reasons'])});"

@@ -14,7 +14,14 @@ import pytest
 from brats_seg.cli import main
 from brats_seg.data.cases import CaseVolumes, load_case
 from brats_seg.data.layouts import discover_cases
-from brats_seg.inference.confidence import THRESHOLDS, disagreement, plausibility, verdict
+from brats_seg.inference.confidence import (
+    THRESHOLDS,
+    cross_validated_threshold,
+    disagreement,
+    plausibility,
+    verdict,
+    youden_threshold,
+)
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
@@ -58,6 +65,21 @@ def scramble(vol: CaseVolumes, block: int = 8, seed: int = 0) -> CaseVolumes:
 def real_case(shared_data):
     case = next(c for c in discover_cases(shared_data / "brats2018") if c.case_id == CASE)
     return load_case(case, with_label=False)
+
+
+def test_threshold_separates_wrong_cases_and_is_checked_case_by_case():
+    """Known scores: the wrong cases (0.3 and up) lie above the right ones (0.1 and below): the midpoint
+    0.2, and every held-out case is told right; a right case at 0.4 among them is a held-out false
+    alarm; one kind only: nothing to choose."""
+    wrong = [False, False, False, True, True, True]
+    scores = [0.01, 0.05, 0.1, 0.3, 0.35, 0.5]
+    assert youden_threshold(scores, wrong) == pytest.approx(0.2)
+    assert youden_threshold(scores, [False] * 6) is None
+    cv = cross_validated_threshold(scores, wrong)
+    assert cv["threshold"] == pytest.approx(0.2) and cv["sensitivity"] == 1.0 and cv["specificity"] == 1.0
+    assert [f["flagged"] for f in cv["folds"]] == wrong
+    mixed = cross_validated_threshold([0.01, 0.05, 0.4, 0.3, 0.35, 0.5], wrong)
+    assert mixed["counts"] == {"tp": 3, "fn": 0, "tn": 2, "fp": 1}
 
 
 def test_rule_network_sure_on_the_real_case_unsure_on_it_scrambled(real_case):
