@@ -1,6 +1,8 @@
-"""How sure a prediction is: known scores on hand-made masks; the rule network (tests/prepare/rulenet.py,
-WT Dice 0.95 on Brats18_TCIA01_201_1) is not flagged on that real case and is flagged on the same case
-scrambled (a 3-D jigsaw of 8-voxel blocks); predict's one line, sidecar and exit status 3 (--exit-unsure)."""
+"""How sure a prediction is: known scores on hand-made masks; the threshold rule on known scores; the rule
+network (tests/prepare/rulenet.py, WT Dice 0.95 on Brats18_TCIA01_201_1) is not flagged on that real case
+and is flagged on the same case scrambled (a 3-D jigsaw of 8-voxel blocks), and mirrored, for disagreement
+only (its hand-made rules disagree with their mirror image far beyond a trained model); predict's one
+line, sidecar and exit status 4 (--exit-unsure)."""
 
 from __future__ import annotations
 
@@ -86,12 +88,13 @@ def test_rule_network_sure_on_the_real_case_unsure_on_it_scrambled(real_case):
     from rulenet import rule_predictor
 
     predictor = rule_predictor()
-    predictor.tta = 2  # two mirror combinations: the disagreement is measured
-    sure = predictor.predict(real_case).info["confidence"]
-    assert not sure["flagged"], sure
-    assert sure["scores"]["disagreement"] is not None
+    sure = predictor.predict(real_case).info["confidence"]  # no mirroring: plausibility only
+    assert not sure["flagged"] and sure["scores"]["disagreement"] is None, sure
     unsure = predictor.predict(scramble(real_case)).info["confidence"]
     assert unsure["flagged"] and any(r.startswith("scattered") for r in unsure["reasons"]), unsure
+    predictor.tta = 2  # two mirror combinations: the hand-made rules' mirrored outputs disagree far more
+    mirrored = predictor.predict(real_case).info["confidence"]  # than a trained model's (calibration)
+    assert [r.split()[0] for r in mirrored["reasons"]] == ["disagreement"], mirrored
 
 
 def test_predict_says_it_in_one_line_and_exits_3_when_asked(tmp_path, capsys):
