@@ -92,7 +92,7 @@ def verdict(scores: Mapping[str, float | None], thresholds: Mapping[str, float] 
     """``{"scores", "thresholds", "flagged", "reasons"}``: a case is flagged when a measured score
     exceeds its threshold; ``reasons`` name each such score (``"scattered 0.61 > 0.10"``)."""
     thresholds = dict(THRESHOLDS if thresholds is None else thresholds)
-    reasons = [f"{k} {v:.2f} > {thresholds[k]:.2f}" for k, v in scores.items()
+    reasons = [f"{k} {v:.2g} > {thresholds[k]:.2g}" for k, v in scores.items()
                if v is not None and k in thresholds and v > thresholds[k]]
     return {"scores": dict(scores), "thresholds": thresholds, "flagged": bool(reasons), "reasons": reasons}
 

@@ -48,7 +48,7 @@ def test_known_scores():
     mean = np.full((3, 4, 4, 4), 0.5, np.float32)
     assert disagreement(mean, np.full_like(mean, 0.25)) == 0.5 and disagreement(mean, None) is None
     v = verdict({"disagreement": None, **scores})
-    assert v["flagged"] and v["reasons"] == [f"outside_brain 0.49 > {THRESHOLDS['outside_brain']:.2f}"]
+    assert v["flagged"] and v["reasons"] == [f"outside_brain 0.49 > {THRESHOLDS['outside_brain']:.2g}"]
 
 
 def scramble(vol: CaseVolumes, block: int = 8, seed: int = 0) -> CaseVolumes:
