@@ -19,6 +19,9 @@ grid and compared with the truth; and on every held-out case as released (the cl
 Writes ``OUT/scanner_cv.json`` (per case) and prints the per-region means::
 
     OMP_NUM_THREADS=1 python benchmarks/scanner_cv.py --out /work/results/h22/scanner_cv [--folds 2 --copies 3]
+
+``--only-fold K`` runs one fold and merges it into ``scanner_cv.json`` (folds can run one after another
+or side by side).
 """
 
 from __future__ import annotations
@@ -143,6 +146,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--copies", type=int, default=3, help="scanner-like copies scored per fold")
+    parser.add_argument("--only-fold", type=int, help="run this fold only; merge into OUT/scanner_cv.json")
     args = parser.parse_args()
     import torch
 
@@ -150,9 +154,12 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for k in range(args.folds):
-        rows += run_fold(k, args.folds, args.copies, out)
-        (out / "scanner_cv.json").write_text(json.dumps({"rows": rows, "summary": summary(rows)}, indent=1))
+    for k in range(args.folds) if args.only_fold is None else [args.only_fold]:
+        found = run_fold(k, args.folds, args.copies, out)
+        saved = out / "scanner_cv.json"  # re-read: another fold may have been written meanwhile
+        rows = [r for r in (json.loads(saved.read_text())["rows"] if saved.is_file() else []) if r["fold"] != k]
+        rows += found
+        saved.write_text(json.dumps({"rows": rows, "summary": summary(rows)}, indent=1))
     print(json.dumps(summary(rows), indent=1))
 
 
