@@ -4,7 +4,8 @@
 This scores the finished arms of a run folder the way :func:`brats_seg.experiments.site.run_site` does
 (``source_only`` and ``tent`` on every target case and the held-out source cases; each fold's arm on its
 held-out target case; fold 0's arms on the held-out source cases), and writes ``results.{csv,md,png}``
-and ``per_case.csv`` into ``--out`` (never into the run folder). Training seconds come from each arm's
+and ``per_case.csv`` into ``--out`` (never into the run folder; ``OUT/scores.json`` keeps each
+checkpoint's scores, so a later call scores only the folds finished since). Training seconds come from each arm's
 ``arm.json`` (the source training added to the fine-tuned arms, as the experiment does)::
 
     OMP_NUM_THREADS=1 python benchmarks/site_partial.py /work/results/site_cpu --out /work/results/h22/site_partial \\
@@ -18,7 +19,7 @@ import json
 from pathlib import Path
 
 from brats_seg.experiments import site
-from brats_seg.experiments.scoring import score_checkpoints
+from brats_seg.experiments.scoring import CaseScore, score_checkpoints
 from brats_seg.experiments.tables import write_csv, write_results
 
 
@@ -43,34 +44,41 @@ def main() -> None:
     done = {arm: site.Trained() for arm in cfg.arms}
     source_s = seconds(run / "runs" / "source")
 
-    def score(ckpt, cases):
-        return score_checkpoints([ckpt], cases, overlap=cfg.source.overlap, device="cpu")
+    memo_file = out / "scores.json"  # (checkpoint, case) -> scores: a later call scores only new folds
+    memo = json.loads(memo_file.read_text()) if memo_file.is_file() else {}
 
-    done["source_only"] = site.Trained(score(run / "runs" / "source" / "checkpoints" / "best.pt", sites.target),
-                                       score(run / "runs" / "source" / "checkpoints" / "best.pt", sites.source_test),
-                                       source_s)
-    if (run / "runs" / "tent.pt").is_file():
-        done["tent"] = site.Trained(score(run / "runs" / "tent.pt", sites.target),
-                                    score(run / "runs" / "tent.pt", sites.source_test), source_s, "TENT seconds not"
-                                    " recorded outside the run")
-    folds = []
+    def score(ckpt, cases):
+        todo = [c for c in cases if f"{ckpt}|{c.case_id}" not in memo]
+        for s in score_checkpoints([ckpt], todo, overlap=cfg.source.overlap, device="cpu") if todo else []:
+            memo[f"{ckpt}|{s.case_id}"] = {"case_id": s.case_id, "metrics": s.metrics, "seconds": s.seconds,
+                                           "scheme": s.scheme, "ref_scheme": s.ref_scheme}
+            memo_file.write_text(json.dumps(memo))
+        return [CaseScore(**memo[f"{ckpt}|{c.case_id}"]) for c in cases]
+
+    fold_arms = [a for a in cfg.arms if a not in ("source_only", "tent")]
+    folds = []  # the held-out target case of every fold whose arms have all finished
     for k, held in enumerate(sites.target):
-        finished = {arm: run / "runs" / f"{arm}-fold{k}" for arm in site.FINETUNED + ("target_only", "pooled")
-                    if (run / "runs" / f"{arm}-fold{k}" / "arm.json").is_file()}
-        if len(finished) < len(cfg.arms) - 2:
-            break  # an unfinished fold: left out whole, so every arm has the same cases
-        folds.append(held.case_id)
-        for arm, folder in finished.items():
+        if not all((run / "runs" / f"{arm}-fold{k}" / "arm.json").is_file() for arm in fold_arms):
+            break
+        folds.append(held)
+    source_ckpt = run / "runs" / "source" / "checkpoints" / "best.pt"
+    done["source_only"] = site.Trained(score(source_ckpt, folds), score(source_ckpt, sites.source_test), source_s)
+    if "tent" in cfg.arms and (run / "runs" / "tent.pt").is_file():
+        done["tent"] = site.Trained(score(run / "runs" / "tent.pt", folds),
+                                    score(run / "runs" / "tent.pt", sites.source_test), source_s,
+                                    "seconds: the source's (TENT's own not recorded outside the run)")
+    for k, held in enumerate(folds):
+        for arm in fold_arms:
+            folder = run / "runs" / f"{arm}-fold{k}"
             ckpt = folder / "checkpoints" / "best.pt"
             done[arm].target += score(ckpt, [held])
             done[arm].seconds += seconds(folder)
             if k == 0:
                 done[arm].source = score(ckpt, sites.source_test)
     for arm in site.FINETUNED:
-        done[arm].seconds += source_s if arm != "synth_finetune" else seconds(run / "runs" / "synth")
-    kept = set(folds)
-    for arm in ("source_only", "tent"):  # the same target cases as the fold arms
-        done[arm].target = [s for s in done[arm].target if s.case_id in kept]
+        if arm in done:
+            done[arm].seconds += source_s if arm != "synth_finetune" else seconds(run / "runs" / "synth")
+    folds = [c.case_id for c in folds]
     rows, case_rows = site.table(done)
     site.plot(rows, out / "results.png")
     write_csv(out / "per_case.csv", case_rows, tuple(case_rows[0]))
