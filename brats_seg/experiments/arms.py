@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -57,6 +58,13 @@ class Arm:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def _plain(value: Any) -> Any:
+    """JSON form of a dataclass in ``train_options`` (e.g. an :class:`AugmentConfig`)."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def finished_arm(name: str, run: Path) -> Arm | None:
     """The arm a previous run left finished in ``run`` (``best.pt`` and ``arm.json``), or None."""
     best, done = run / "checkpoints" / "best.pt", run / "arm.json"
@@ -98,5 +106,5 @@ def train_arm(name: str, cache: Path, run: Path, budget: Budget, *, model: str, 
             "final_train_loss": history[-1].get("train_loss"), "init_from": str(init_from) if init_from else None,
             "freeze_encoder_epochs": freeze_encoder_epochs, "train_options": dict(train_options or {})}
     with atomic_path(run / "arm.json") as tmp:
-        tmp.write_text(json.dumps(info, indent=1))
+        tmp.write_text(json.dumps(info, indent=1, default=_plain))
     return Arm(name, run / "checkpoints" / "best.pt", seconds, params, info)

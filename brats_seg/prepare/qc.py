@@ -123,6 +123,8 @@ def _overlay(slice_lines: np.ndarray | None, slice_labels: np.ndarray | None) ->
 
 def qc_picture(path: str | Path, rows: Sequence[Row], title: str, points: Sequence[Sequence[int]]) -> Path:
     """Write the QC picture: ``rows`` x 3 planes through ``points`` (one voxel per row)."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,7 +143,7 @@ def qc_picture(path: str | Path, rows: Sequence[Row], title: str, points: Sequen
                           interpolation="nearest")
             ax.set_axis_off()
         ax_row[0].set_title(row.title, loc="left", fontsize=9, color="red" if row.failed else "black")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle("\n".join(textwrap.wrap(title, 100)), fontsize=10)  # a flagged verdict is long: wrapped
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80)

@@ -176,7 +176,7 @@ def _qc_with_labels(seg: Segmented, atlas_labels: np.ndarray) -> None:
     rows = prepare_rows(prepared)
     centre = centre_of(prepared.mask)
     conf = seg.record.get("confidence") or {}
-    scores = ", ".join(f"{k} {v:.2f}" for k, v in (conf.get("scores") or {}).items() if v is not None)
+    scores = ", ".join(f"{k} {v:.2g}" for k, v in (conf.get("scores") or {}).items() if v is not None)
     rows.append(Row(f"labels on the native T1c ({int((labels > 0).sum() * np.prod(t1c.spacing) / 1000)} mL)"
                     f"{'  ' + scores if scores else ''}", t1c.array, t1c.spacing, labels=labels,
                     failed=bool(conf.get("flagged"))))

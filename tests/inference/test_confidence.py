@@ -1,6 +1,8 @@
-"""How sure a prediction is: known scores on hand-made masks; the rule network (tests/prepare/rulenet.py,
-WT Dice 0.95 on Brats18_TCIA01_201_1) is not flagged on that real case and is flagged on the same case
-scrambled (a 3-D jigsaw of 8-voxel blocks); predict's one line, sidecar and exit status 3 (--exit-unsure)."""
+"""How sure a prediction is: known scores on hand-made masks; the threshold rule on known scores; the rule
+network (tests/prepare/rulenet.py, WT Dice 0.95 on Brats18_TCIA01_201_1) is not flagged on that real case
+and is flagged on the same case scrambled (a 3-D jigsaw of 8-voxel blocks), and mirrored, for disagreement
+only (its hand-made rules disagree with their mirror image far beyond a trained model); predict's one
+line, sidecar and exit status 4 (--exit-unsure)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ import pytest
 from brats_seg.cli import main
 from brats_seg.data.cases import CaseVolumes, load_case
 from brats_seg.data.layouts import discover_cases
-from brats_seg.inference.confidence import THRESHOLDS, disagreement, plausibility, verdict
+from brats_seg.inference.confidence import (
+    THRESHOLDS,
+    cross_validated_threshold,
+    disagreement,
+    plausibility,
+    verdict,
+    youden_threshold,
+)
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
@@ -39,7 +48,7 @@ def test_known_scores():
     mean = np.full((3, 4, 4, 4), 0.5, np.float32)
     assert disagreement(mean, np.full_like(mean, 0.25)) == 0.5 and disagreement(mean, None) is None
     v = verdict({"disagreement": None, **scores})
-    assert v["flagged"] and v["reasons"] == [f"outside_brain 0.49 > {THRESHOLDS['outside_brain']:.2f}"]
+    assert v["flagged"] and v["reasons"] == [f"outside_brain 0.49 > {THRESHOLDS['outside_brain']:.2g}"]
 
 
 def scramble(vol: CaseVolumes, block: int = 8, seed: int = 0) -> CaseVolumes:
@@ -60,16 +69,32 @@ def real_case(shared_data):
     return load_case(case, with_label=False)
 
 
+def test_threshold_separates_wrong_cases_and_is_checked_case_by_case():
+    """Known scores: the wrong cases (0.3 and up) lie above the right ones (0.1 and below): the midpoint
+    0.2, and every held-out case is told right; a right case at 0.4 among them is a held-out false
+    alarm; one kind only: nothing to choose."""
+    wrong = [False, False, False, True, True, True]
+    scores = [0.01, 0.05, 0.1, 0.3, 0.35, 0.5]
+    assert youden_threshold(scores, wrong) == pytest.approx(0.2)
+    assert youden_threshold(scores, [False] * 6) is None
+    cv = cross_validated_threshold(scores, wrong)
+    assert cv["threshold"] == pytest.approx(0.2) and cv["sensitivity"] == 1.0 and cv["specificity"] == 1.0
+    assert [f["flagged"] for f in cv["folds"]] == wrong
+    mixed = cross_validated_threshold([0.01, 0.05, 0.4, 0.3, 0.35, 0.5], wrong)
+    assert mixed["counts"] == {"tp": 3, "fn": 0, "tn": 2, "fp": 1}
+
+
 def test_rule_network_sure_on_the_real_case_unsure_on_it_scrambled(real_case):
     from rulenet import rule_predictor
 
     predictor = rule_predictor()
-    predictor.tta = 2  # two mirror combinations: the disagreement is measured
-    sure = predictor.predict(real_case).info["confidence"]
-    assert not sure["flagged"], sure
-    assert sure["scores"]["disagreement"] is not None
+    sure = predictor.predict(real_case).info["confidence"]  # no mirroring: plausibility only
+    assert not sure["flagged"] and sure["scores"]["disagreement"] is None, sure
     unsure = predictor.predict(scramble(real_case)).info["confidence"]
     assert unsure["flagged"] and any(r.startswith("scattered") for r in unsure["reasons"]), unsure
+    predictor.tta = 2  # two mirror combinations: the hand-made rules' mirrored outputs disagree far more
+    mirrored = predictor.predict(real_case).info["confidence"]  # than a trained model's (calibration)
+    assert [r.split()[0] for r in mirrored["reasons"]] == ["disagreement"], mirrored
 
 
 def test_predict_says_it_in_one_line_and_exits_3_when_asked(tmp_path, capsys):
