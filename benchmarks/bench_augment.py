@@ -120,15 +120,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from brats_seg.data.cache import cached_case_ids
-    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.augmentation.augment_config import AugmentConfig
     from brats_seg.data.loaders import PatchDataset
-    from brats_seg.data.transforms import AugmentConfig
+    from brats_seg.data.preprocessing.cache import cached_case_ids
+    from brats_seg.data.reading.layouts import discover_cases
     from brats_seg.training.train_config import recipe_config
 
     cases = [c for c in discover_cases(args.data) if c.label is not None][: args.cases]
     tmp = tempfile.TemporaryDirectory()
-    from brats_seg.data.preprocess import preprocess_dataset
+    from brats_seg.data.preprocessing.preprocess import preprocess_dataset
 
     preprocess_dataset(cases, tmp.name, progress=False)
     ids = cached_case_ids(tmp.name)

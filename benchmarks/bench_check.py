@@ -7,7 +7,7 @@ CRC), checks more (affines, all-zero, 4-D, scheme) and uses a bincount for the
 label values. Both run on the same cases; the ratio is printed.
 
 Second table: what the gate costs a command that reads cases. ``load_case`` (the one gate,
-:func:`brats_seg.data.checks.read_case`: every check on the arrays it reads, each file read once)
+:func:`brats_seg.data.reading.checks.read_case`: every check on the arrays it reads, each file read once)
 against reading the case with nibabel and no check at all (the old ``load_case``), and against
 checking first and then reading (``check_case`` + nibabel: every volume read twice).
 
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from brats_seg.data.cases import load_case
-from brats_seg.data.checks import check_case, check_cases
-from brats_seg.data.io import read_image
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.checks import check_case, check_cases
+from brats_seg.data.reading.image_io import read_image
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 
 
 def peer_check(cases) -> list[bool]:

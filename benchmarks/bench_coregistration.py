@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "tests" / "prepare"))
 from conftest import SIM_CASE, brats18_files  # noqa: E402
 
 from brats_seg.prepare import scan_set  # noqa: E402
-from brats_seg.prepare.config import PrepareConfig  # noqa: E402
-from brats_seg.prepare.geometry import to_sitk  # noqa: E402
+from brats_seg.prepare.settings import PrepareConfig  # noqa: E402
 from brats_seg.prepare.simulate import registration_error, simulate_case  # noqa: E402
+from brats_seg.prepare.sitk_images import to_sitk  # noqa: E402
 from brats_seg.prepare.steps import co_register, nonzero_mask, working_copy  # noqa: E402
 
 MOVING = ("t1n", "t2w", "t2f")

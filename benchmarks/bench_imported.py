@@ -77,8 +77,8 @@ def our_predictor(folder: Path, mirroring: bool, backend: str):
 
 
 def our_case(predictor, case: Path) -> np.ndarray:
-    from brats_seg.data.cases import load_case
-    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.reading.layouts import discover_cases
+    from brats_seg.data.reading.volumes import load_case
 
     (found,) = discover_cases(case)
     return predictor.predict(load_case(found), label_scheme="msd").labels
@@ -106,8 +106,8 @@ def run_bundle_reference(folder: Path, case: Path) -> np.ndarray:
 
 
 def run_bundle_ours(folder: Path, backend: str, case: Path) -> np.ndarray:
-    from brats_seg.data.cases import load_case
-    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.reading.layouts import discover_cases
+    from brats_seg.data.reading.volumes import load_case
     from brats_seg.inference.predictor import Predictor
 
     predictor = Predictor([folder], device="cpu", backend=backend.split(":")[0],

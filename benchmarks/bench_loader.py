@@ -1,7 +1,7 @@
 """Training patches per second: our cache loader vs MONAI's LoadImaged pipeline on .nii.gz, side by side.
 
 Both produce augmented ``(4, P, P, P)`` patches with the same augmentation
-(:func:`brats_seg.data.transforms.build_augmentation`) and a third of patches
+(:func:`brats_seg.data.augmentation.pipelines.build_augmentation`) and a third of patches
 on tumor, through a torch DataLoader with the same number of workers:
 
 * ours: :func:`brats_seg.data.loaders.make_train_loader` over the ``.npy`` cache
@@ -49,7 +49,7 @@ def peer_loader(cases, patch: int, batch_size: int, workers: int, n_items: int):
     )
 
     from brats_seg.conventions import labels_to_regions
-    from brats_seg.data.transforms import build_augmentation
+    from brats_seg.data.augmentation.pipelines import build_augmentation
 
     files = [{"image": [str(c.images[m]) for m in ("t1n", "t1c", "t2w", "t2f")], "label": str(c.label)}
              for c in cases]
@@ -83,10 +83,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from brats_seg.data.cache import cached_case_ids
-    from brats_seg.data.layouts import discover_cases
     from brats_seg.data.loaders import make_train_loader
-    from brats_seg.data.preprocess import preprocess_dataset
+    from brats_seg.data.preprocessing.cache import cached_case_ids
+    from brats_seg.data.preprocessing.preprocess import preprocess_dataset
+    from brats_seg.data.reading.layouts import discover_cases
 
     cases = [c for c in discover_cases(args.data) if c.label is not None]
     tmp = tempfile.TemporaryDirectory()

@@ -84,14 +84,14 @@ def upsampled_case(src: Path, dst: Path, shape=(512, 512, 200)) -> Path:
 def child(recipe: str, case_dir: Path, ckpt: Path, out: Path) -> None:
     """Run one recipe on one case in this (fresh) process and print its figures as JSON."""
     from brats_seg.checkpoint import load_checkpoint
-    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.reading.layouts import discover_cases
 
     case = discover_cases(case_dir)[0]
     loaded = load_checkpoint(ckpt)
     if recipe == "ours-native":
         loaded.pop("spacing", None)
     if recipe.startswith("ours"):
-        from brats_seg.inference.batch import OutputOptions, output_paths, predict_case
+        from brats_seg.inference.batch_prediction import OutputOptions, output_paths, predict_case
         from brats_seg.inference.predictor import Predictor
 
         backend = "openvino" if recipe == "ours-openvino" else "torch"
@@ -112,7 +112,7 @@ def monai_child(case, loaded, out: Path) -> tuple[float, float]:
 
     from brats_seg.checkpoint import model_from_checkpoint
     from brats_seg.conventions import regions_to_labels
-    from brats_seg.data.cases import load_case
+    from brats_seg.data.reading.volumes import load_case
 
     net = model_from_checkpoint(loaded).eval()
     window = tuple(loaded["patch_size"])

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from brats_seg.conventions import REGIONS, convert_labels, labels_to_regions  # noqa: E402
-from brats_seg.data.io import read_image  # noqa: E402
+from brats_seg.data.reading.image_io import read_image  # noqa: E402
 from brats_seg.evaluation.lesionwise import lesionwise_case  # noqa: E402
 from brats_seg.evaluation.metrics import evaluate_case  # noqa: E402
 

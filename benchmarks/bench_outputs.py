@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from cavity_cases import cavity_dataset  # noqa: E402
 
 from brats_seg.cli import main  # noqa: E402
-from brats_seg.data.layouts.discovery import discover_cases  # noqa: E402
-from brats_seg.data.preprocess import preprocess_dataset  # noqa: E402
+from brats_seg.data.preprocessing.preprocess import preprocess_dataset  # noqa: E402
+from brats_seg.data.reading.layouts.discovery import discover_cases  # noqa: E402
 from brats_seg.outputs import Outputs  # noqa: E402
 from brats_seg.training.losses import build_loss  # noqa: E402
 

@@ -212,8 +212,8 @@ def summarize(all_rows: list[dict]) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from brats_seg.checkpoint import load_checkpoint, model_from_checkpoint
-    from brats_seg.data.cases import load_case
-    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.reading.layouts import discover_cases
+    from brats_seg.data.reading.volumes import load_case
 
     ckpt = trained_checkpoint(args)
     loaded = load_checkpoint(ckpt)

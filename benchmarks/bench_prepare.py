@@ -39,13 +39,13 @@ from brainref import dice, tissue_reference  # noqa: E402
 from rulenet import rule_predictor  # noqa: E402
 
 from brats_seg.conventions import labels_to_regions  # noqa: E402
-from brats_seg.data.cases import load_case  # noqa: E402
-from brats_seg.data.io import read_image  # noqa: E402
-from brats_seg.data.layouts import discover_cases  # noqa: E402
+from brats_seg.data.reading.image_io import read_image  # noqa: E402
+from brats_seg.data.reading.layouts import discover_cases  # noqa: E402
+from brats_seg.data.reading.volumes import load_case  # noqa: E402
 from brats_seg.prepare import BRAIN_EXTRACTORS, scan_set, scan_set_from_folder, segment_case  # noqa: E402
-from brats_seg.prepare.geometry import to_sitk  # noqa: E402
 from brats_seg.prepare.simulate import ras_ordered, registration_error, simulate_case  # noqa: E402
-from brats_seg.prepare.transforms import array_of  # noqa: E402
+from brats_seg.prepare.sitk_images import to_sitk  # noqa: E402
+from brats_seg.prepare.spatial_transforms import array_of  # noqa: E402
 
 SUFFIX = {"t1n": "t1", "t1c": "t1ce", "t2w": "t2", "t2f": "flair"}
 
@@ -146,8 +146,8 @@ def calibrate(data: Path, work: Path) -> None:
 
     from brats_seg.prepare import PrepareConfig, prepare_case
     from brats_seg.prepare.registration import nudge, peak_sharpness
+    from brats_seg.prepare.spatial_transforms import image_of
     from brats_seg.prepare.steps import grown_mask, on_grid, template_working, working_copy
-    from brats_seg.prepare.transforms import image_of
 
     cfg = PrepareConfig()
     sources = [scan_set_from_folder(data / "clinical" / "TCGA-FG-6692")]

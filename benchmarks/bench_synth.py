@@ -58,9 +58,9 @@ def bench_preprocess(data: Path) -> None:
     from monai.transforms import CropForeground, NormalizeIntensity
 
     from brats_seg.config import PreprocessConfig
-    from brats_seg.data.cases import load_case
-    from brats_seg.data.layouts import discover_cases
-    from brats_seg.data.preprocess import preprocess_volumes
+    from brats_seg.data.preprocessing.preprocess import preprocess_volumes
+    from brats_seg.data.reading.layouts import discover_cases
+    from brats_seg.data.reading.volumes import load_case
 
     crop = CropForeground(select_fn=lambda x: x != 0, margin=0, allow_smaller=True)
     norm = NormalizeIntensity(nonzero=True, channel_wise=True)
@@ -90,9 +90,9 @@ CHANNELS = ("t1n", "t1c", "t2w", "t2f")
 
 def _synthetic_preprocessed(seed: int):
     from brats_seg.config import PreprocessConfig
-    from brats_seg.data.cases import CaseVolumes
-    from brats_seg.data.io import Image
-    from brats_seg.data.preprocess import preprocess_volumes
+    from brats_seg.data.preprocessing.preprocess import preprocess_volumes
+    from brats_seg.data.reading.cases import CaseVolumes
+    from brats_seg.data.reading.image_io import Image
     from brats_seg.data.synth import grid_affine, synthesize_case
 
     c = synthesize_case(seed, 2.0)
@@ -103,9 +103,9 @@ def _synthetic_preprocessed(seed: int):
 
 def _real_preprocessed(data: Path):
     from brats_seg.config import PreprocessConfig
-    from brats_seg.data.cases import load_case
-    from brats_seg.data.layouts import discover_cases
-    from brats_seg.data.preprocess import preprocess_volumes
+    from brats_seg.data.preprocessing.preprocess import preprocess_volumes
+    from brats_seg.data.reading.layouts import discover_cases
+    from brats_seg.data.reading.volumes import load_case
 
     for case in discover_cases(data / "brats2018") + discover_cases(data / "brats-gli"):
         yield preprocess_volumes(load_case(case), PreprocessConfig(spacing=(2.0, 2.0, 2.0)))

@@ -26,8 +26,8 @@ import torch
 
 
 def make_cache(folder: Path, n_cases: int, spacing: float) -> list[str]:
-    from brats_seg.data.cache import cached_case_ids
-    from brats_seg.data.preprocess import preprocess_dataset
+    from brats_seg.data.preprocessing.cache import cached_case_ids
+    from brats_seg.data.preprocessing.preprocess import preprocess_dataset
     from brats_seg.data.synth import synthesize_dataset
 
     synthesize_dataset(folder / "raw", n_cases, "brats2021", seed=0, spacing=spacing, progress=False)

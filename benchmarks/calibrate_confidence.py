@@ -29,9 +29,9 @@ import argparse
 import json
 from pathlib import Path
 
-from brats_seg.data.cases import load_case
-from brats_seg.data.intensity import brain_mask
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.intensity import brain_mask
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.inference.confidence import THRESHOLDS, cross_validated_threshold, plausibility
 
 SHARED = ("brats2018", "brats2021", "brats2023", "brats-gli", "ssa")

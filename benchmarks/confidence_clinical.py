@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT / "tests" / "prepare"))
 from rulenet import CHANNELS, RuleNet  # noqa: E402
 
 from brats_seg.config import PreprocessConfig  # noqa: E402
-from brats_seg.data.cases import load_case  # noqa: E402
-from brats_seg.data.intensity import intensity_stats, training_range  # noqa: E402
-from brats_seg.data.layouts import discover_cases  # noqa: E402
+from brats_seg.data.reading.intensity import intensity_stats, training_range  # noqa: E402
+from brats_seg.data.reading.layouts import discover_cases  # noqa: E402
+from brats_seg.data.reading.volumes import load_case  # noqa: E402
 from brats_seg.inference.predictor import Member, Predictor  # noqa: E402
 from brats_seg.prepare import scan_sources, segment_case  # noqa: E402
 

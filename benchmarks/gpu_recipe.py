@@ -65,7 +65,7 @@ def train_folder(data: Path, out: Path, limit: int | None = None) -> Path:
 
 
 def test_cases(data: Path, limit: int | None):
-    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.reading.layouts import discover_cases
 
     cases = [c for sub in TEST_SUBSETS for c in discover_cases(data / sub)]
     return cases[:limit] if limit else cases
@@ -87,7 +87,7 @@ def train_run(args, out: Path) -> tuple[Path, dict]:
 def predict_and_score(args, ckpt: Path, out: Path) -> dict:
     from brats_seg.evaluation.report import evaluate_folder
     from brats_seg.experiments.quickstart import write_manifest
-    from brats_seg.inference.batch import OutputOptions, predict_cases
+    from brats_seg.inference.batch_prediction import OutputOptions, predict_cases
     from brats_seg.inference.predictor import Predictor
 
     cases = test_cases(args.data, 1 if args.dry_run else None)

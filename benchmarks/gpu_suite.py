@@ -56,13 +56,13 @@ class DeviceAugmented:
     """A loader whose batches are augmented on the device (what ``augment_on_device`` does)."""
 
     def __init__(self, loader, device: torch.device):
-        from brats_seg.data.gpu_augment import DeviceAugmentation
+        from brats_seg.data.augmentation.gpu_augment import DeviceAugmentation
 
         self.loader, self.device, self.augmentation = loader, device, DeviceAugmentation()
         self.sampler = loader.sampler
 
     def __iter__(self):
-        from brats_seg.data.gpu_augment import augment_batches
+        from brats_seg.data.augmentation.gpu_augment import augment_batches
 
         return augment_batches(self.loader, self.augmentation, self.device, epoch=self.sampler.epoch)
 
@@ -84,8 +84,9 @@ def median_time(fn, repeats: int, device: torch.device) -> float:
 
 
 def load_volume(case: Path, tiny: bool):
-    from brats_seg.data.cases import CaseVolumes, load_case
-    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.reading.cases import CaseVolumes
+    from brats_seg.data.reading.layouts import discover_cases
+    from brats_seg.data.reading.volumes import load_case
 
     vol = load_case(discover_cases(case)[0], with_label=False)
     if tiny:  # a central box keeps the CPU dry run short
@@ -101,7 +102,7 @@ def prediction(args, device: torch.device) -> None:
     from monai.transforms import NormalizeIntensity
 
     from brats_seg.checkpoint import make_checkpoint
-    from brats_seg.data.preprocess import preprocess_volumes
+    from brats_seg.data.preprocessing.preprocess import preprocess_volumes
     from brats_seg.inference.predictor import Predictor
     from brats_seg.inference.sliding_window import sliding_window
     from brats_seg.models.profile import profile_model

@@ -5,7 +5,7 @@ Protocol: the 16 labelled shared cases in four fixed folds of four (:data:`FOLDS
 other twelve cases, as the target does. Training goes through the package's
 :func:`brats_seg.train` (no validation split: all four cases train, ``last.pt`` is used);
 prediction runs the package's sliding window (+ test-time mirroring) on the cached preprocessed
-grid and maps probabilities back to the 1 mm crop with :func:`brats_seg.data.preprocess.resample`,
+grid and maps probabilities back to the 1 mm crop with :func:`brats_seg.data.preprocessing.preprocess.resample`,
 as :class:`brats_seg.Predictor` does (``restore``); scores are the package's legacy BraTS metrics.
 
 Budgets are in optimizer steps (wall time is noisy on a shared machine): ``calibrate`` measures
@@ -111,7 +111,7 @@ def recipe_of(name: str) -> Recipe:
 # --------------------------------------------------------------------------- data
 
 def all_cases():
-    from brats_seg.data.layouts import discover_cases
+    from brats_seg.data.reading.layouts import discover_cases
 
     return [c for sub in SUBSETS for c in discover_cases(DATA / sub)]
 
@@ -143,7 +143,7 @@ def fold_view(cache: Path, fold: str, ids=None) -> Path:
 
 
 def prepare(spacings=(1.0, 1.5, 2.0)) -> None:
-    from brats_seg.data.preprocess import preprocess_dataset
+    from brats_seg.data.preprocessing.preprocess import preprocess_dataset
 
     cases = all_cases()
     missing = set(c for f in FOLDS.values() for c in f) - {c.case_id for c in cases}
@@ -165,7 +165,7 @@ def epoch_steps(steps: int) -> int:
 
 def train_config(recipe: Recipe, data: Path, out: Path, steps: int, threads: int = 1, init_from: str | None = None):
     from brats_seg import TrainConfig
-    from brats_seg.data.transforms import AugmentConfig
+    from brats_seg.data.augmentation.augment_config import AugmentConfig
 
     augmentation = AugmentConfig(p_rotate=0.0, p_scale=0.0) if recipe.augment == "light" else AugmentConfig()
     return TrainConfig(
@@ -208,7 +208,7 @@ def pretrained(recipe: Recipe) -> str | None:
     """``last.pt`` of the recipe's synthetic pretraining (synthesized, preprocessed and trained on demand)."""
     if recipe.pretrain is None:
         return None
-    from brats_seg.data.preprocess import preprocess_dataset
+    from brats_seg.data.preprocessing.preprocess import preprocess_dataset
     from brats_seg.data.synth import synthesize_dataset
 
     spec = PRETRAIN[recipe.pretrain]
@@ -298,7 +298,7 @@ def predict_run(name: str, fold: str, steps: int | None = None, tta=(1,)) -> Non
     """Region probabilities (float16, preprocessed grid) of every case outside ``fold``, per TTA setting."""
     import torch
 
-    from brats_seg.data.cache import load_cached
+    from brats_seg.data.preprocessing.cache import load_cached
     from brats_seg.inference.activations import get_activation
     from brats_seg.inference.members import member_from_checkpoint
     from brats_seg.inference.sliding_window import sliding_window

@@ -30,8 +30,8 @@ def main() -> None:
     import torch
 
     from brats_seg import Predictor
-    from brats_seg.data.cases import load_case
-    from brats_seg.data.io import write_label
+    from brats_seg.data.reading.image_io import write_label
+    from brats_seg.data.reading.volumes import load_case
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")

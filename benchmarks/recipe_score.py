@@ -54,7 +54,7 @@ def postprocess(regions: np.ndarray, rule: str) -> np.ndarray:
 def reference(case_id: str):
     """Region masks ``(3, h, w, d)`` on the 1 mm crop, and the spacing."""
     from brats_seg.conventions import labels_to_regions
-    from brats_seg.data.cache import load_cached
+    from brats_seg.data.preprocessing.cache import load_cached
 
     case = load_cached(rc.cache_dir(1.0), case_id)
     return labels_to_regions(np.asarray(case.label), case.label_scheme), tuple(case.properties["spacing"])
@@ -62,7 +62,7 @@ def reference(case_id: str):
 
 def member_probs(member: str, fold: str, case_id: str, tta: int) -> np.ndarray:
     """One member's probabilities ``(3, h, w, d)`` float32 resampled (linear) to the 1 mm crop."""
-    from brats_seg.data.preprocess import resample
+    from brats_seg.data.preprocessing.preprocess import resample
 
     name, _, steps = member.partition("@")
     run = rc.run_dir(name, fold, int(steps) if steps else None)

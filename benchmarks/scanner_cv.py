@@ -7,7 +7,7 @@ a tiny ``unet3d``, 160 steps of 2 x 64^3 crops on the 2 mm grid, one thread, see
 the augmentation:
 
 * ``off``: no augmentation (the ``cpu`` recipe's setting);
-* ``scanner``: only the scanner-shaped options of :mod:`brats_seg.data.scanner_augment`
+* ``scanner``: only the scanner-shaped options of :mod:`brats_seg.data.augmentation.scanner_augment`
   (:data:`SCANNER`: thick slices along one random axis and a smooth bias field; every other
   augmentation probability 0, so the comparison isolates them).
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brats_seg.data.transforms import AugmentConfig
+from brats_seg.data.augmentation.augment_config import AugmentConfig
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SCANNER = AugmentConfig(p_rotate=0.0, p_scale=0.0, p_noise=0.0, p_blur=0.0, p_brightness=0.0, p_shift=0.0,
@@ -64,7 +64,7 @@ def train(arm: str, train_cases: list, out: Path, k: int):
 
 def copy_truth(case, truth: dict) -> np.ndarray:
     """The case's expert label on its scanner-like copy's T1c grid (same motion and voxel order)."""
-    from brats_seg.data.io import read_image
+    from brats_seg.data.reading.image_io import read_image
     from brats_seg.prepare.simulate import ras_ordered
 
     label = read_image(case.label)
@@ -73,7 +73,7 @@ def copy_truth(case, truth: dict) -> np.ndarray:
 
 def score_copy(case, predictors: dict, out: Path, seed: int) -> dict:
     """Simulate, prepare (once) and predict with each predictor; Dice per region on the copy's T1c grid."""
-    from brats_seg.data.cases import load_case
+    from brats_seg.data.reading.volumes import load_case
     from brats_seg.evaluation.metrics import evaluate_case
     from brats_seg.prepare import scan_set
     from brats_seg.prepare.pipeline import prepare_case
@@ -100,7 +100,7 @@ def score_copy(case, predictors: dict, out: Path, seed: int) -> dict:
 
 
 def run_fold(k: int, folds: int, n_copies: int, out: Path) -> list[dict]:
-    from brats_seg.experiments.scoring import score_checkpoints
+    from brats_seg.experiments.heldout_scores import score_checkpoints
     from brats_seg.inference.predictor import Predictor
 
     every = cases()

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from brats_seg.experiments import site
-from brats_seg.experiments.scoring import CaseScore, score_checkpoints
+from brats_seg.experiments.heldout_scores import CaseScore, score_checkpoints
 from brats_seg.experiments.tables import write_csv, write_results
 
 

@@ -88,7 +88,7 @@ def make_checkpoint(
     records that it is unknown (a network not trained by ``brats-seg train``), and prediction
     then keeps each scan's own grid. ``subsets``: the channel subsets it was trained for
     (modality dropout); None: complete input only. ``intensity_range``: the training cases'
-    :func:`~brats_seg.data.intensity.training_range` (None: unknown, not recorded). ``outputs``: what
+    :func:`~brats_seg.data.reading.intensity.training_range` (None: unknown, not recorded). ``outputs``: what
     the output channels mean (:class:`~brats_seg.outputs.Outputs`); None records none (the WT/TC/ET
     regions of ``label_scheme``).
     """
@@ -208,7 +208,7 @@ def preprocessing_of(ckpt: Mapping[str, Any]) -> PreprocessConfig:
 
 
 def intensity_range_of(ckpt: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The training cases' intensity range (``data.intensity.training_range``), or None for a
+    """The training cases' intensity range (``data.reading.intensity.training_range``), or None for a
     checkpoint that records none (older files, networks not trained by ``brats-seg train``)."""
     found = ckpt.get("intensity_range")
     if found is not None and not isinstance(found, Mapping):

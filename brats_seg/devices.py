@@ -27,7 +27,7 @@ class DistEnv:
 
 def dist_env(environ: Mapping[str, str] | None = None) -> DistEnv:
     """The one reader of ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (as torchrun sets them); defaults: one
-    process. Training (:mod:`brats_seg.training.ddp`) and prediction (:mod:`brats_seg.inference.batch`)
+    process. Training (:mod:`brats_seg.training.ddp`) and prediction (:mod:`brats_seg.inference.batch_prediction`)
     both read it here."""
     env = os.environ if environ is None else environ
     try:

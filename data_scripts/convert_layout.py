@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from brats_seg.conventions import MODALITIES, convert_labels, detect_scheme
-from brats_seg.data.cases import Case
-from brats_seg.data.io import read_image, write_image, write_label
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.cases import Case
+from brats_seg.data.reading.image_io import read_image, write_image, write_label
+from brats_seg.data.reading.layouts import discover_cases
 from brats_seg.errors import BratsSegError
 
 LEGACY_NAMES = {"t1n": "t1", "t1c": "t1ce", "t2w": "t2", "t2f": "flair"}

@@ -4,7 +4,7 @@
     python data_scripts/experiment_intervals.py exp/architectures/per_case.csv --baseline unet3d
 
 Reads the ``per_case.csv`` that ``brats-seg experiment`` writes; one line per arm
-(:func:`brats_seg.experiments.scoring.arm_intervals`, 95 % percentile bootstrap over the cases).
+(:func:`brats_seg.experiments.heldout_scores.arm_intervals`, 95 % percentile bootstrap over the cases).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import csv
 import sys
 from pathlib import Path
 
-from brats_seg.experiments.scoring import arm_intervals
+from brats_seg.experiments.heldout_scores import arm_intervals
 
 
 def fmt(ci) -> str:

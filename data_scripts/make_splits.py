@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.layouts import discover_cases
 from brats_seg.errors import BratsSegError
 from brats_seg.training.splits import make_splits, save_splits
 

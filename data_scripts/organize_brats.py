@@ -17,7 +17,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.layouts import discover_cases
 from brats_seg.errors import BratsSegError
 
 

@@ -77,7 +77,7 @@ channel names, label scheme, preprocessing, patch size. To skip training, an unt
 with `model = bs.build_model("unet3d", preset="tiny")` and
 `from brats_seg.checkpoint import make_checkpoint`."""),
     new_code_cell('''\
-from brats_seg.data.preprocess import preprocess_dataset
+from brats_seg.data.preprocessing.preprocess import preprocess_dataset
 
 preprocess_dataset(cases[:-1], WORK / "cache", workers=1, progress=False)
 cfg = bs.TrainConfig(data=str(WORK / "cache"), out=str(WORK / "run"), model="unet3d", preset="tiny",

@@ -78,7 +78,7 @@ def write_dataset(root: Path, layout: str, n_cases: int = 1, *, labeled: bool = 
     """
     if defect is not None:
         out = write_dataset(root, layout, n_cases, labeled=labeled, shape=shape, seed=seed)
-        from brats_seg.data.layouts import discover_cases
+        from brats_seg.data.reading.layouts import discover_cases
 
         break_case(discover_cases(out)[-1], defect)
         return out
@@ -169,12 +169,12 @@ def break_case(case, defect: str) -> Path:
 
 def write_cache_entries(out: Path, cases: dict, channels=("t1n", "t1c", "t2w", "t2f"),
                         spacings=None) -> list[str]:
-    """A preprocessing cache written through :mod:`brats_seg.data.cache` (default config):
+    """A preprocessing cache written through :mod:`brats_seg.data.preprocessing.cache` (default config):
     ``cases`` maps case id -> ``(image (C, h, w, d), label (h, w, d) or None, label scheme)``;
     ``spacings``: one voxel spacing per case (default 1 mm)."""
     from brats_seg.config import PreprocessConfig, to_dict
-    from brats_seg.data.cache import Preprocessed, write_cached, write_index
-    from brats_seg.data.preprocess import PREPROCESS_VERSION
+    from brats_seg.data.preprocessing.cache import Preprocessed, write_cached, write_index
+    from brats_seg.data.preprocessing.preprocess import PREPROCESS_VERSION
 
     spacings = list(spacings) if spacings is not None else [(1.0, 1.0, 1.0)] * len(cases)
     for (cid, (image, label, scheme)), spacing in zip(cases.items(), spacings):

@@ -1,5 +1,5 @@
 """Every command that reads scans applies the checks of ``brats-seg check`` (one gate,
-:func:`brats_seg.data.checks.read_case`), on real cases broken four ways: a T2 affine 0.5 mm
+:func:`brats_seg.data.reading.checks.read_case`), on real cases broken four ways: a T2 affine 0.5 mm
 off, a float label map holding 1.5, NaN in a sequence, a truncated ``.nii.gz``.
 
 One case: exit 2, one stderr line naming the broken file, nothing written. A dataset with one

@@ -96,7 +96,7 @@ def test_search_names_the_flags_of_its_warm_up(tmp_path, capsys):
 def test_experiment_reads_its_data_with_the_stated_layout_and_scheme(tmp_path, monkeypatch):
     """``experiment --layout/--label-scheme`` reach the preset's DataPlan (the run itself is the smoke test's)."""
     import brats_seg.experiments.architectures as arch
-    from brats_seg.experiments.registry import run_experiment
+    from brats_seg.experiments.catalog import run_experiment
 
     seen = {}
     monkeypatch.setattr(arch, "run", lambda data, out, **kw: seen.update(kw) or {})

@@ -31,7 +31,8 @@ def test_models_table(capsys):
 
 
 def write_cache(folder, n=2, size=20):
-    """A preprocessing cache (brats_seg.data.cache): <id>_image.npy, <id>_label.npy, <id>.json, dataset.json."""
+    """A preprocessing cache (brats_seg.data.preprocessing.cache): <id>_image.npy, <id>_label.npy, <id>.json,
+    dataset.json."""
     cases = {}
     for i in range(n):
         rng = np.random.default_rng(i)

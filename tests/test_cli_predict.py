@@ -17,7 +17,7 @@ import torch
 from brats_seg.checkpoint import make_checkpoint, save_checkpoint
 from brats_seg.cli import main
 from brats_seg.conventions import get_scheme
-from brats_seg.inference.batch import output_paths, sanitize_case_id, shard
+from brats_seg.inference.batch_prediction import output_paths, sanitize_case_id, shard
 from brats_seg.models.registry import build_model
 from helpers import tiny_volumes, write_nifti
 

@@ -4,13 +4,13 @@ Prints one row per case (layout, label scheme, modalities, shape, every problem)
 and a summary; ``--json`` prints a list of ``{"case", "ok", "layout",
 "label_scheme", "modalities", "shape", "errors", "missing", "findings", "intensity"}`` on stdout
 instead (``intensity``: per sequence, raw p1/p50/p99, mean, std and z-scored p1/p99 inside the brain,
-:mod:`brats_seg.data.intensity`). ``--intensity`` adds those statistics to the table; ``--model CKPT``
+:mod:`brats_seg.data.reading.intensity`). ``--intensity`` adds those statistics to the table; ``--model CKPT``
 compares each case with the training cases' range the checkpoint records (``far_outside`` in the
 JSON, a note in the table: the rule ``segment`` and ``predict`` warn by).
 ``--allow-missing`` (all four, or a comma list such as ``t1n,t2w``) reports an
 absent sequence as a finding, not an error: for models trained with modality dropout.
 Exit 0 only when every case is valid, 1 when some case is not, 2 for bad input.
-Every other command that reads cases applies the same checks (:mod:`brats_seg.data.checks`).
+Every other command that reads cases applies the same checks (:mod:`brats_seg.data.reading.checks`).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def intensity_table(results) -> str:
 
 def _compare(results, checkpoint: str) -> None:
     from ..checkpoint import intensity_range_of, load_checkpoint
-    from ..data.intensity import far_outside
+    from ..data.reading.intensity import far_outside
     from ..errors import CheckpointError
 
     ranges = intensity_range_of(load_checkpoint(checkpoint))
@@ -81,8 +81,8 @@ def _compare(results, checkpoint: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.checks import check_dataset
-    from ..data.layouts import get_layout
+    from ..data.reading.checks import check_dataset
+    from ..data.reading.layouts import get_layout
     from ..data.subsets import parse_subset
 
     if args.layout is not None:

@@ -20,7 +20,7 @@ from .arguments import add_data_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..experiments.registry import EXPERIMENTS
+    from ..experiments.catalog import EXPERIMENTS
 
     parser.add_argument("name", choices=list(EXPERIMENTS), help="which comparison to run")
     parser.add_argument("--data", nargs="+", metavar="DIR",
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..experiments.registry import run_experiment
+    from ..experiments.catalog import run_experiment
     from ..models.nas.genotype import load_genotype, model_arguments
 
     options: dict = {}

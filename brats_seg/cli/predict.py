@@ -5,7 +5,7 @@
     brats-seg predict --t1c b.nii.gz --t2f d.nii.gz --model dropout.pt --out preds/   # a subset of the sequences
     torchrun --nproc_per_node 4 -m brats_seg.cli predict cohort/ --model m.pt --out preds/
 
-Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.checks.read_case`).
+Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.reading.checks.read_case`).
 Exit status: 0 all cases written, 1 some cases failed (listed at the end, nothing of them
 written), 2 bad input (one case given and it failed, unreadable checkpoint, no cases, output
 over an input); with ``--exit-unsure``, 4 when every case was written but some were flagged as
@@ -104,7 +104,7 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
 
 
 def _cases_from_files(args):
-    from ..data.cases import case_from_files
+    from ..data.reading.cases import case_from_files
     from ..errors import BratsSegError
 
     if args.input is not None:
@@ -114,7 +114,7 @@ def _cases_from_files(args):
 
 def find_cases(args):
     """The cases named on the command line (raises BratsSegError if none)."""
-    from ..data.layouts import discover_cases
+    from ..data.reading.layouts import discover_cases
     from ..errors import BratsSegError
 
     if any(getattr(args, m) is not None for m in MODALITY_FLAGS):
@@ -135,7 +135,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..devices import dist_env, pick_device
-    from ..inference.batch import OutputOptions, join_process_group, leave_process_group, predict_cases, write_summary
+    from ..inference.batch_prediction import (
+        OutputOptions,
+        join_process_group,
+        leave_process_group,
+        predict_cases,
+        write_summary,
+    )
     from ..inference.predictor import Predictor
     from .models import load_models
     from .outcome import refuse_single_case, report_failures

@@ -1,6 +1,6 @@
 """``brats-seg preprocess DATA OUT``: crop, normalize (optionally N4 and resample) into a .npy cache.
 
-Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.checks.read_case`).
+Every case is read through the checks of ``brats-seg check`` (:func:`brats_seg.data.reading.checks.read_case`).
 Exit status: 0 all cases cached, 1 some cases failed (each listed at the end, nothing of them written),
 2 bad input (one case given and it failed, no cases, a bad option).
 """
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import PreprocessConfig, replace
-    from ..data.preprocess import preprocess_dataset
+    from ..data.preprocessing.preprocess import preprocess_dataset
     from .outcome import report_failures
 
     cfg = replace(PreprocessConfig(), crop=args.crop, normalization=args.normalization, n4=args.n4,

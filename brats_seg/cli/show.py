@@ -1,7 +1,7 @@
 """``brats-seg show CASE [--pred FILE] [--out PNG]``: overlay picture of a case.
 
 The case is read through the checks of ``brats-seg check`` (every sequence it has, not only the one
-drawn; :func:`brats_seg.data.checks.read_case`), ``--pred`` through those of a label map: a problem
+drawn; :func:`brats_seg.data.reading.checks.read_case`), ``--pred`` through those of a label map: a problem
 is one line naming the file and exit 2, and no picture is written. The prediction's scheme is
 ``--pred-scheme``, else the one brats_seg recorded beside it (``predict``'s ``<case>.json``,
 ``segment``'s ``segment.json``), else ``--label-scheme``, else detected from its values: the
@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..conventions import MODALITIES, canonical_modality, detect_scheme, get_scheme
-    from ..data.cases import load_case
-    from ..data.checks import geometry_error, read_label_map
-    from ..data.layouts import discover_cases, recorded_scheme
+    from ..data.reading.checks import geometry_error, read_label_map
+    from ..data.reading.layouts import discover_cases, recorded_scheme
+    from ..data.reading.volumes import load_case
     from ..errors import CaseError
     from ..evaluation.overlays import overlay_figure
 

@@ -1,6 +1,6 @@
 """Training patches and validation cases read from the preprocessing cache.
 
-Cases are read with :func:`brats_seg.data.cache.load_cached`: ``image`` ``(C, h, w, d)``
+Cases are read with :func:`brats_seg.data.preprocessing.cache.load_cached`: ``image`` ``(C, h, w, d)``
 float32, ``label`` ``(h, w, d)`` uint8 in the case's own label scheme. Arrays are
 memory-mapped (``np.load(mmap_mode="r")``), or read whole into RAM for small datasets
 (``in_memory``: the forked workers share the pages).
@@ -15,7 +15,7 @@ Modality dropout (:mod:`.subsets`) is drawn per sample the same way, on its own 
 applied after augmentation, so a dropped channel is exactly the value a missing one gets in
 prediction.
 An augmentation that rotates a larger crop (nnU-Net's) gets that crop around the same
-centre, for the samples it rotates (:func:`~brats_seg.data.transforms.sample_crop_size`).
+centre, for the samples it rotates (:func:`~brats_seg.data.augmentation.pipelines.sample_crop_size`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..conventions import get_scheme, labels_to_regions
 from ..errors import CaseError
 from ..outputs import Outputs
-from .cache import cache_nbytes, load_cached
+from .augmentation.augment_config import AugmentConfig
+from .augmentation.metatensor import plain_tensor
+from .augmentation.pipelines import augmentation_input_size, build_augmentation, sample_crop_size
+from .preprocessing.cache import cache_nbytes, load_cached
 from .subsets import ModalityDropout, drop_channels
-from .transforms import AugmentConfig, augmentation_input_size, build_augmentation, plain_tensor, sample_crop_size
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 """``in_memory=None`` reads the cache into RAM when it is smaller than this."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import REGIONS, get_scheme, group_masks
-from ..data.normalization import intensity_window
+from ..data.preprocessing.normalization import intensity_window
 from ..files import atomic_path
 
 REGION_COLORS: Mapping[str, tuple[float, float, float]] = {

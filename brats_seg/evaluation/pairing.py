@@ -3,7 +3,7 @@
 Predictions are usually a flat folder of ``<case_id>.nii.gz`` label maps (the
 BraTS submission format); ``<case_id>_seg.nii.gz``, ``<case_id>-seg.nii.gz`` and
 one subfolder per case are accepted too. References are a dataset folder in any
-layout :func:`brats_seg.data.layouts.discover_cases` knows (their label maps and
+layout :func:`brats_seg.data.reading.layouts.discover_cases` knows (their label maps and
 the scheme the layout implies), or a folder of label maps like the predictions.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.io import is_image_file, strip_suffix
+from ..data.reading.image_io import is_image_file, strip_suffix
 from ..errors import BratsSegError, CaseError
 
 LABEL_SUFFIXES: tuple[str, ...] = ("_seg", "-seg", "_pred", "-pred", "_label", "-label")
@@ -78,7 +78,7 @@ def find_label_maps(folder: str | Path) -> LabelMaps:
 def find_references(folder: str | Path, layout: str | None = None) -> LabelMaps:
     """Reference label maps: a dataset folder (any layout ``discover_cases`` knows; ``layout`` forces one) or,
     when no layout is forced, a folder of label maps."""
-    from ..data.layouts import discover_cases
+    from ..data.reading.layouts import discover_cases
 
     folder = Path(folder)
     if not folder.exists():

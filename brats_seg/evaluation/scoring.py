@@ -1,7 +1,7 @@
 """Scoring one prediction file against its reference file, and deciding the label schemes of a folder.
 
 :func:`score_case` reads both label maps through the checks of ``brats-seg check``
-(:func:`brats_seg.data.checks.read_label_map`: a truncated file, NaN or non-integer
+(:func:`brats_seg.data.reading.checks.read_label_map`: a truncated file, NaN or non-integer
 values fail the case, as does a prediction whose shape or affine differs from its
 reference's), settles their label schemes and scores
 the groups the reference's scheme scores (:mod:`.metrics`, and :mod:`.lesionwise`
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme
-from ..data.checks import geometry_error, read_label_map
+from ..data.reading.checks import geometry_error, read_label_map
 from ..errors import BratsSegError
 from .lesionwise import LESION_HD95_MODE, challenge_for, get_challenge, lesionwise_case
 from .metrics import DEFAULT_HD95_MODE, HD95_MODES, evaluate_case

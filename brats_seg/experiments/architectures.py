@@ -19,11 +19,10 @@ from typing import Any
 
 from ..config import DEFAULT_OVERLAP
 from .arms import CPU_BUDGET, Budget, train_arm
+from .catalog import resolve_preset
 from .datasets import CPU_PLAN, DataPlan, data_label, training_data
-from .plots import figure, region_bars, save_figure
-from .registry import resolve_preset
-from .runtime import Timer, progress_bar, torch_threads
-from .scoring import (
+from .figures import figure, region_bars, save_figure
+from .heldout_scores import (
     METRIC_COLUMNS,
     case_columns,
     mean_metrics,
@@ -32,6 +31,7 @@ from .scoring import (
     score_checkpoints,
     table_columns,
 )
+from .runtime import Timer, progress_bar, torch_threads
 from .tables import write_csv, write_results
 
 

@@ -93,7 +93,7 @@ def ensure_data(data: str | Path | Sequence[str | Path] | None, out: Path, plan:
 
 def labeled_cases(root: str | Path, layout: str | None = None, label_scheme: str | None = None) -> list:
     """The usable labeled cases of one folder (a label, no problems, all four modalities)."""
-    from ..data.layouts import discover_cases
+    from ..data.reading.layouts import discover_cases
 
     return [c for c in discover_cases(root, layout, label_scheme)
             if c.label is not None and not c.problems and all(m in c.images for m in MODALITIES)]
@@ -133,7 +133,7 @@ def split_dataset(root: str | Path | Sequence[str | Path], plan: DataPlan, *, mi
 
 def build_cache(cases: Sequence, folder: Path, plan: DataPlan, *, progress: bool = False) -> Path:
     """Preprocess ``cases`` into the cache ``folder`` (idempotent); raise if any case failed."""
-    from ..data.preprocess import preprocess_dataset
+    from ..data.preprocessing.preprocess import preprocess_dataset
 
     report = preprocess_dataset(list(cases), folder, plan.preprocess, workers=1, progress=progress)
     if getattr(report, "failed", None):

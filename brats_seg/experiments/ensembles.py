@@ -29,11 +29,10 @@ from ..config import DEFAULT_OVERLAP
 from ..conventions import labels_to_regions
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Arm, Budget, train_arm
+from .catalog import resolve_preset
 from .datasets import CPU_PLAN, DataPlan, Split, data_label, training_data
-from .plots import figure, save_figure
-from .registry import resolve_preset
-from .runtime import Timer, progress_bar, torch_threads
-from .scoring import (
+from .figures import figure, save_figure
+from .heldout_scores import (
     METRIC_COLUMNS,
     CaseScore,
     case_columns,
@@ -44,6 +43,7 @@ from .scoring import (
     scored_groups,
     table_columns,
 )
+from .runtime import Timer, progress_bar, torch_threads
 from .tables import markdown_table, write_csv, write_results
 
 
@@ -109,7 +109,7 @@ def error_correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def dice_vector(scores: list[CaseScore]) -> np.ndarray:
-    """Every case's Dice of every scored group (:func:`.scoring.scored_groups`), case-major."""
+    """Every case's Dice of every scored group (:func:`.heldout_scores.scored_groups`), case-major."""
     groups = scored_groups(scores)
     return np.array([s.metrics[g]["dice"] for s in scores for g in groups], dtype=np.float64)
 

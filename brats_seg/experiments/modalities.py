@@ -32,11 +32,11 @@ from ..config import DEFAULT_OVERLAP, PreprocessConfig
 from ..conventions import MODALITIES, REGIONS
 from ..data.subsets import all_subsets, subset_name
 from .arms import Arm, Budget, train_arm
+from .catalog import resolve_preset
 from .datasets import DataPlan, Split, data_label, training_data
-from .plots import figure, save_figure
-from .registry import resolve_preset
+from .figures import figure, save_figure
+from .heldout_scores import case_columns, meaned_groups, row_groups
 from .runtime import Timer, progress_bar, torch_threads
-from .scoring import case_columns, meaned_groups, row_groups
 from .tables import markdown_table, write_csv, write_results
 
 ARMS = ("dropout", "zerofill")
@@ -82,7 +82,7 @@ PRESETS: dict[str, ModalitiesConfig] = {
 
 
 def metrics_of(groups: Sequence[str] = REGIONS) -> tuple[str, ...]:
-    """Per arm: ``dice_<group>`` ..., ``hd95_<group>`` ..., ``dice_mean`` (:func:`.scoring.meaned_groups`)."""
+    """Per arm: ``dice_<group>`` ..., ``hd95_<group>`` ..., ``dice_mean`` (:func:`.heldout_scores.meaned_groups`)."""
     return tuple(f"{m}_{r}" for m in ("dice", "hd95") for r in groups) + ("dice_mean",)
 
 
@@ -100,7 +100,7 @@ COLUMNS = columns_of()
 
 def score_subsets(arms: dict[str, Arm], cases, *, overlap: float, device: str | None, bar) -> list[dict[str, Any]]:
     """Predict every case from each of its 15 subsets with every arm; one row per (arm, subset, case)."""
-    from ..data.cases import load_case
+    from ..data.reading.volumes import load_case
     from ..evaluation.metrics import evaluate_case
     from ..inference.predictor import Predictor
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DEFAULT_OVERLAP, PreprocessConfig, to_dict
-from ..data.cases import Case
+from ..data.reading.cases import Case
 from .datasets import DataPlan, Split, split_dataset
 from .quickstart_report import draw_overlays, heldout_intervals, write_report
 from .runtime import Timer
@@ -108,7 +108,7 @@ def quickstart_data(cfg: QuickstartConfig, out: Path, progress: bool) -> tuple[P
 
 def train_model(cfg: QuickstartConfig, out: Path, train_cases: Sequence[Case], progress: bool) -> dict[str, Any]:
     """Preprocess the training cases into ``OUT/cache`` and train into ``OUT/run`` (resuming a killed run)."""
-    from ..data.preprocess import preprocess_dataset
+    from ..data.preprocessing.preprocess import preprocess_dataset
     from ..training.trainer import TrainConfig, train
 
     preprocess_dataset(train_cases, out / "cache", PreprocessConfig(), workers=cfg.workers, progress=progress)
@@ -128,7 +128,7 @@ def train_model(cfg: QuickstartConfig, out: Path, train_cases: Sequence[Case], p
 def predict_heldout(cfg: QuickstartConfig, out: Path, heldout: Sequence[Case], progress: bool):
     """Predict the held-out cases from their raw files into ``OUT/predictions`` with the best checkpoint.
     Returns ``(checkpoint, device, batch result)``."""
-    from ..inference.batch import OutputOptions, predict_cases
+    from ..inference.batch_prediction import OutputOptions, predict_cases
     from ..inference.predictor import Predictor
 
     ckpt = out / "run" / "checkpoints" / "best.pt"

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..conventions import REGIONS
-from ..data.cases import Case
-from .scoring import bootstrap_interval
+from ..data.reading.cases import Case
+from .heldout_scores import bootstrap_interval
 from .tables import markdown_table
 
 BOOTSTRAP_RESAMPLES = 10000
@@ -199,8 +199,8 @@ def write_report(out: Path, summary: dict, overlays: Sequence[Path]) -> None:
 def draw_overlays(cases: Sequence[Case], pred_dir: Path, out_dir: Path) -> list[Path]:
     """One PNG per case: FLAIR with the reference and the prediction in three planes."""
     from ..conventions import detect_scheme
-    from ..data.cases import load_case
-    from ..data.checks import read_label_map
+    from ..data.reading.checks import read_label_map
+    from ..data.reading.volumes import load_case
     from ..evaluation.overlays import overlay_figure
 
     paths = []

@@ -40,9 +40,8 @@ import numpy as np
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Budget, train_arm
 from .datasets import CPU_PLAN, DataPlan, build_cache, labeled_cases
-from .plots import figure, save_figure
-from .runtime import Timer, progress_bar
-from .scoring import (
+from .figures import figure, save_figure
+from .heldout_scores import (
     METRIC_COLUMNS,
     arm_intervals,
     case_columns,
@@ -52,6 +51,7 @@ from .scoring import (
     score_checkpoints,
     table_columns,
 )
+from .runtime import Timer, progress_bar
 from .tables import write_csv, write_results
 
 ARMS: tuple[str, ...] = ("source_only", "target_only", "pooled", "finetune", "finetune_frozen", "finetune_low_lr",
@@ -139,7 +139,7 @@ class Trained:
 def _fold_trainings(cfg: SiteConfig, out: Path, k: int, cache: Path, pooled: Path, inits: dict[str, Path],
                     device: str | None) -> dict[str, Any]:
     """The arms trained on fold ``k``: arm -> :class:`~.arms.Arm`."""
-    from ..data.cache import cached_case_ids
+    from ..data.preprocessing.cache import cached_case_ids
     from ..training.run_data import output_scheme
 
     ft = cfg.finetune
@@ -264,7 +264,7 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 def run(source: Sequence[str | Path], target: Sequence[str | Path], out: str | Path, *, preset: str = "smoke",
         device: str | None = None, progress: bool = True, config: SiteConfig | None = None) -> dict[str, Any]:
     """Run the site comparison; write ``results.{csv,md,png}``, ``per_case.csv``, ``summary.json`` into ``out``."""
-    from .registry import resolve_preset
+    from .catalog import resolve_preset
     from .runtime import torch_threads
 
     cfg = config or resolve_preset(PRESETS, preset, "transfer (--source-data/--target-data)")

@@ -10,7 +10,7 @@ subsets of the training cases, so a larger set contains the smaller ones):
 - ``synth2real``: supervised training on synthetic cases (:mod:`brats_seg.data.synth`), then
   ``init_from`` on the target cases;
 - ``inflated2d``: a torchvision-format 2-D ResNet state dict inflated into the 3-D encoder
-  (I3D, Carreira & Zisserman 2017, arXiv:1705.07750; :mod:`brats_seg.training.transfer`).
+  (I3D, Carreira & Zisserman 2017, arXiv:1705.07750; :mod:`brats_seg.training.weight_transfer`).
   Without ``weights_2d`` a *randomly initialized* 2-D state dict is written and used, and
   every row says so: it tests the plumbing, not the value of ImageNet features.
 
@@ -31,11 +31,10 @@ import numpy as np
 from ..config import DEFAULT_OVERLAP
 from ..errors import ConfigError
 from .arms import CPU_BUDGET, Budget, train_arm
+from .catalog import resolve_preset
 from .datasets import CPU_PLAN, DataPlan, Roots, Split, build_cache, data_label, ensure_data, split_dataset
-from .plots import figure, save_figure
-from .registry import resolve_preset
-from .runtime import Timer, progress_bar, torch_threads
-from .scoring import (
+from .figures import figure, save_figure
+from .heldout_scores import (
     METRIC_COLUMNS,
     case_columns,
     mean_metrics,
@@ -44,6 +43,7 @@ from .scoring import (
     score_checkpoints,
     table_columns,
 )
+from .runtime import Timer, progress_bar, torch_threads
 from .tables import write_csv, write_results
 from .transfer_inits import RANDOM_2D_NOTE, STRATEGIES, Context, initial_weights, random_resnet_2d
 

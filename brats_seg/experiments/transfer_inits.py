@@ -2,7 +2,7 @@
 
 Each strategy maker takes the experiment's :class:`Context` and returns ``(weights file or None,
 note for the table)``; its preparatory training runs once into ``OUT/prep`` and is reused by a rerun.
-The weights are loaded by ``brats-seg train --init-from`` (:func:`brats_seg.training.transfer.load_pretrained`).
+The weights are loaded by ``brats-seg train --init-from`` (:func:`brats_seg.training.weight_transfer.load_pretrained`).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def pretrain_weights(ctx: Context) -> tuple[Path | None, str]:
     of every pool case (labels unused, inputs normalized as the fine-tuning caches are); returns its
     ``last.pt``, whose encoder and decoder (not the head) ``init_from`` loads. Reuses a finished
     pretraining found in ``out/prep/pretrain``."""
-    from ..data.cache import cached_case_ids
+    from ..data.preprocessing.cache import cached_case_ids
     from ..training.pretrain import PretrainConfig, pretrain
 
     run = ctx.out / "prep" / "pretrain"

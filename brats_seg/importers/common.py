@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.io import read_json_object
+from ..data.reading.image_io import read_json_object
 from ..errors import BratsSegError, CaseError, CheckpointError
 from ..outputs import Outputs
 

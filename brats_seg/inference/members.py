@@ -62,7 +62,7 @@ class Member:
     subsets: tuple[tuple[str, ...], ...] = ()
     """Channel subsets the network was trained for (modality dropout); empty: complete input only."""
     intensity_range: dict[str, Any] | None = None
-    """The training cases' raw intensity range (:mod:`brats_seg.data.intensity`); None: not recorded."""
+    """The training cases' raw intensity range (:mod:`brats_seg.data.reading.intensity`); None: not recorded."""
     outputs: Outputs | None = None
     """What the probabilities mean and how they are written back (None: the WT/TC/ET regions of
     ``label_scheme``, as a checkpoint without ``outputs`` predicts)."""

@@ -3,10 +3,10 @@
 Per case (:meth:`Predictor.predict`):
 
 1. channels are matched to the checkpoint's by NAME; a case lacking some is given to each member
-   as a subset it was trained for, the rest filled (:mod:`.sequences`; a case no member can take
+   as a subset it was trained for, the rest filled (:mod:`.missing_sequences`; a case no member can take
    is a :class:`CaseError`);
 2. the case is preprocessed as the checkpoint was trained: crop to the brain's bounding
-   box, resample to the training spacing (:mod:`.members`), normalize (``data.preprocess``);
+   box, resample to the training spacing (:mod:`.members`), normalize (``data.preprocessing.preprocess``);
 3. every member network runs over the cropped volume with the sliding window
    (:mod:`.sliding_window`) on its back-end (:mod:`.backends`), under each test-time
    mirror (:mod:`.tta`);
@@ -36,8 +36,8 @@ import torch
 
 from ..config import DEFAULT_OVERLAP, to_dict
 from ..conventions import get_scheme
-from ..data.cases import CaseVolumes
-from ..data.intensity import brain_mask, far_outside
+from ..data.reading.cases import CaseVolumes
+from ..data.reading.intensity import brain_mask, far_outside
 from ..data.subsets import MISSING_VALUE, subset_name
 from ..devices import pick_device
 from ..errors import BratsSegError
@@ -55,8 +55,8 @@ from .ensemble import (
     probability_samples,
 )
 from .members import Member, canonical_channels, member_from_checkpoint
+from .missing_sequences import MemberInput, SequencePlan, plan_sequences, union_channels
 from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
-from .sequences import MemberInput, SequencePlan, plan_sequences, union_channels
 from .sliding_window import sliding_window
 from .tta import mirror_combinations, mirrored
 
@@ -122,7 +122,7 @@ class Predictor:
     cuDNN and with oneDNN on CPU: about 1.4x for SegResNet on 2 CPU cores). ``warn``: print
     the one warning about checkpoints without a training spacing (to stderr). ``zero_fill``: run
     members on a sequence subset they were not trained for, the missing channels filled (the
-    papers' zero-filled baseline) instead of leaving them out (:mod:`.sequences`). ``postprocess``:
+    papers' zero-filled baseline) instead of leaving them out (:mod:`.missing_sequences`). ``postprocess``:
     a :class:`PostprocessConfig`; or ``None`` (the rule the checkpoints record, e.g. ``--recipe cpu``'s,
     else none) or a mapping of the fields to change in it (:func:`.postprocess.resolve_postprocess`).
 
@@ -232,7 +232,7 @@ class Predictor:
     # ------------------------------------------------------------------ prediction
 
     def plan(self, available: Sequence[str], case_id: str = "case") -> SequencePlan:
-        """Which of the ``available`` sequences each member takes (:mod:`.sequences`); raises
+        """Which of the ``available`` sequences each member takes (:mod:`.missing_sequences`); raises
         :class:`CaseError` when no member can take them. Cheap: call it before reading a case's files."""
         return plan_sequences(self.members, canonical_channels(available), case_id, zero_fill=self.zero_fill)
 
@@ -289,8 +289,8 @@ class Predictor:
     def _predict_groups(self, vol: CaseVolumes,
                         plan: SequencePlan) -> tuple[ProbabilityAverager, list[list[int]], list[dict]]:
         """Average over every group: sums on the union of the groups' boxes, and each group's grid."""
-        from ..data.geometry import resample
-        from ..data.preprocess import preprocess_volumes
+        from ..data.preprocessing.grid import resample
+        from ..data.preprocessing.preprocess import preprocess_volumes
         from ..importers.nnunet_resampling import resampled_case
 
         track = self.uncertainty == "variance" or self._samples() > 1  # variance: the disagreement score
@@ -359,7 +359,7 @@ class Predictor:
 
     def _intensity_check(self, case_id: str, grids: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """The case's raw intensity statistics (first group that has them per sequence) against each
-        member's recorded training range (:mod:`brats_seg.data.intensity`); one warning line if far outside."""
+        member's recorded training range (:mod:`brats_seg.data.reading.intensity`); one warning line if far outside."""
         stats: dict[str, Any] = {}
         for g in grids:
             for c, s in (g.get("intensity") or {}).items():

@@ -5,7 +5,7 @@ the encoder width and depth are arguments, so a ``tiny`` preset exists for CPU t
 unused classification heads are dropped. The encoders keep MONAI's module names
 (``conv1``, ``bn1``, ``layer1``..``layer4`` for ResNet, as in MedicalNet / Med3D weights;
 ``_conv_stem``, ``_blocks`` for EfficientNet), so published 3-D weights load by name with
-:func:`brats_seg.training.transfer.load_pretrained` (``--init-from``; networks read no files).
+:func:`brats_seg.training.weight_transfer.load_pretrained` (``--init-from``; networks read no files).
 
 Papers: He et al. 2016 (ResNet, arXiv:1512.03385), Chen et al. 2019 (Med3D 3-D ResNets,
 arXiv:1904.00625), Tan & Le 2019 (EfficientNet, arXiv:1905.11946). Five encoder outputs at

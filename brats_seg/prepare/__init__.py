@@ -12,16 +12,16 @@ This package imports conventions and data only (ARCHITECTURE.md §1); the predic
 passed in. Steps: :mod:`.series` (reading, refusals; DICOM found and checked by
 :mod:`.dicom_index`), :mod:`.sequences` (which is which),
 :mod:`.steps` and :mod:`.registration` (N4, co-registration, atlas), :mod:`.brain` (brain
-extraction back-ends), :mod:`.transforms` (one resampling; back to native), :mod:`.qc`.
+extraction back-ends), :mod:`.spatial_transforms` (one resampling; back to native), :mod:`.qc`.
 """
 
-from .batch import BatchReport, run_cases
+from .batch_cases import BatchReport, run_cases
 from .brain import BRAIN_EXTRACTORS, BrainExtractor, looks_skull_stripped, register_brain_extractor
-from .config import PrepareConfig, RegistrationConfig
 from .pipeline import PreparedCase, prepare_case
 from .qc import MIN_NMI, MIN_SIMILARITY
 from .segment import Segmented, required_sequences, segment_case, to_native
 from .sequences import ScanSet, ScanSource, scan_set, scan_set_from_folder, scan_sources
+from .settings import PrepareConfig, RegistrationConfig
 
 __all__ = [
     "BRAIN_EXTRACTORS", "BatchReport", "BrainExtractor", "MIN_NMI", "MIN_SIMILARITY", "PrepareConfig",

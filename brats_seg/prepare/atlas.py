@@ -15,9 +15,9 @@ import functools
 import numpy as np
 import SimpleITK as sitk
 
-from ..data.io import Image, read_image
+from ..data.reading.image_io import Image, read_image
 from ..data.synth import template_dir
-from .geometry import to_sitk
+from .sitk_images import to_sitk
 
 TEMPLATE_T1 = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 """The T1 template's file in :func:`~brats_seg.data.synth.template_dir` (the synthetic data's loader)."""

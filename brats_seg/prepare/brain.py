@@ -15,7 +15,7 @@ bias-corrected) and returns a binary brain mask (uint8) on the same grid.
              (closed, holes filled). Refused when the T1c does not look stripped.
 =========  ==============================================================================
 
-``auto`` (the default of :class:`~.config.PrepareConfig`) picks ``none`` when
+``auto`` (the default of :class:`~.settings.PrepareConfig`) picks ``none`` when
 :func:`looks_skull_stripped` says so, else ``deepbet``; the choice and the reason are
 recorded. Register another back-end with :func:`register_brain_extractor`.
 """
@@ -30,7 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import BratsSegError, CaseError
-from .geometry import affine_of
+from .sitk_images import affine_of
 
 STRIPPED_BACKGROUND = 0.4
 """Share of voxels at the image's minimum above which a scan may be skull-stripped ..."""

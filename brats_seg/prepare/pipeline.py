@@ -27,17 +27,17 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..config import to_dict
-from ..data.io import Image, write_image, write_label
+from ..data.reading.image_io import Image, write_image, write_label
 from ..errors import BratsSegError
 from ..files import write_text
 from .atlas import ATLAS_AFFINE, ATLAS_NAME, ATLAS_SHAPE, atlas_grid
 from .brain import choose_brain_extractor
-from .config import PrepareConfig
-from .geometry import to_sitk
 from .qc import MIN_NMI, MIN_SIMILARITY
 from .sequences import ScanSet
+from .settings import PrepareConfig
+from .sitk_images import to_sitk
+from .spatial_transforms import save_transform
 from .steps import brain_mask, co_register, orientation, register_to_atlas, to_atlas, working_copy
-from .transforms import save_transform
 
 PREPARE_VERSION = 1
 PREPARED_SEQUENCE_ORDER = ("t1n", "t1c", "t2w", "t2f")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.normalization import intensity_window
+from ..data.preprocessing.normalization import intensity_window
 from ..files import atomic_path
 
 MIN_SIMILARITY = {"rigid": 0.35, "affine": 0.08}
@@ -157,7 +157,7 @@ def prepare_rows(prepared) -> list[Row]:
     import SimpleITK as sitk
 
     from .atlas import atlas_grid, template
-    from .transforms import array_of, resample
+    from .spatial_transforms import array_of, resample
 
     regs = prepared.record["registrations"]
     t1c, mask = prepared.images["t1c"], prepared.mask

@@ -11,7 +11,7 @@ points to MOVING physical points (ITK's convention), in LPS millimetres.
 The quality figure is normalised mutual information (Studholme et al. 1999),
 ``NMI = (H(F) + H(M)) / H(F, M)`` over the fixed mask, 64 bins each: 1 for unrelated
 images, 2 for identical ones. It does not depend on the optimiser's sampling, so one
-threshold serves all cases (:data:`~brats_seg.prepare.config.MIN_SIMILARITY`).
+threshold serves all cases (:data:`~brats_seg.prepare.settings.MIN_SIMILARITY`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from .config import RegistrationConfig
+from .settings import RegistrationConfig
 
 
 @dataclass

@@ -38,17 +38,17 @@ from typing import Any
 import numpy as np
 
 from ..conventions import canonical_modality
-from ..data.cases import CaseVolumes
-from ..data.io import Image, write_image, write_label
+from ..data.reading.cases import CaseVolumes
+from ..data.reading.image_io import Image, write_image, write_label
 from ..errors import BratsSegError
 from ..files import write_text
 from .atlas import atlas_grid
-from .config import PrepareConfig
-from .geometry import to_sitk
 from .pipeline import PreparedCase, prepare_case
 from .qc import Row, centre_of, focus_of, prepare_rows, write_qc
 from .sequences import ScanSet
-from .transforms import resample_labels, resample_probabilities, source_to_atlas
+from .settings import PrepareConfig
+from .sitk_images import to_sitk
+from .spatial_transforms import resample_labels, resample_probabilities, source_to_atlas
 
 
 def required_sequences(predictor: Any, scans: ScanSet) -> tuple[str, ...]:

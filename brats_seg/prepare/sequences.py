@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..conventions import MODALITIES, canonical_modality
-from ..data.io import is_image_file, strip_suffix
+from ..data.reading.image_io import is_image_file, strip_suffix
 from ..errors import BratsSegError, CaseError
 from ..files import write_text
 from .dicom_index import DicomSeries, find_series
@@ -210,7 +210,7 @@ def scan_set_from_folder(folder: str | Path, case_id: str | None = None,
 def scan_sets_from_csv(path: str | Path) -> list[tuple[str, dict[str, Path]]]:
     """``(case_id, {sequence: path})`` per row of a CSV manifest (read by the ``csv`` layout);
     read each with :func:`scan_set` (how = ``CSV``)."""
-    from ..data.layouts import discover_cases
+    from ..data.reading.layouts import discover_cases
 
     out = []
     for case in discover_cases(path, layout="csv"):

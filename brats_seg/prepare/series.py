@@ -5,7 +5,7 @@ nested folders, DICOMDIR, classic or Enhanced multi-frame; refusals in one line 
 series), then read with SimpleITK's GDCM reader (every common transfer syntax: implicit/explicit
 little endian, big endian, deflate, RLE, JPEG, JPEG-LS, JPEG 2000; rescale slope/intercept
 applied), and the volume's geometry is checked against the headers once more.
-Files go through :func:`brats_seg.data.io.read_image` (which notices truncated files);
+Files go through :func:`brats_seg.data.reading.image_io.read_image` (which notices truncated files);
 a volume with fewer than :data:`MIN_SLICES` slices along an axis is refused as 2-D.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..data.io import Image, image_suffix, is_image_file, read_image
+from ..data.reading.image_io import Image, image_suffix, is_image_file, read_image
 from ..errors import CaseError
 from .dicom_index import MIN_SLICES, DicomSeries, find_series, slice_order
-from .geometry import from_sitk
+from .sitk_images import from_sitk
 
 
 @dataclass

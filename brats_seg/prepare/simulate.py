@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import Image, read_image, write_image
+from ..data.reading.image_io import Image, read_image, write_image
 from ..files import write_text
-from .geometry import LPS_FROM_RAS
+from .sitk_images import LPS_FROM_RAS
 
 SIMULATED_FILES = {"t1c": "t1c.nii.gz", "t2w": "t2w.nii.gz", "t2f": "t2f.nrrd", "t1n": "t1n"}
 """File (or DICOM folder) name per sequence in a simulated case."""
@@ -145,7 +145,7 @@ def write_dicom_series(folder: str | Path, array: np.ndarray, affine: np.ndarray
     write instead of the grid's (tests use it to make uneven spacing)."""
     import SimpleITK as sitk
 
-    from .geometry import to_sitk
+    from .sitk_images import to_sitk
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

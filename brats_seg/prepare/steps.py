@@ -15,12 +15,12 @@ import functools
 import numpy as np
 import SimpleITK as sitk
 
-from ..data.io import n4_bias_correction
+from ..data.reading.image_io import n4_bias_correction
 from .atlas import template
 from .brain import BrainExtractor, nonzero_mask
-from .config import PrepareConfig
 from .registration import Registration, peak_sharpness, register, working_image
-from .transforms import array_of, atlas_to_source, image_of, resample
+from .settings import PrepareConfig
+from .spatial_transforms import array_of, atlas_to_source, image_of, resample
 
 MASK_MARGIN_MM = 6.0
 """The registration metric samples the fixed brain mask grown by this much (its edge matters)."""

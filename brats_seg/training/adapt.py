@@ -39,10 +39,10 @@ from ..checkpoint import (
     save_checkpoint,
     spacing_of,
 )
-from ..data.cases import load_case
-from ..data.intensity import training_range
-from ..data.layouts import discover_cases
-from ..data.preprocess import preprocess_volumes
+from ..data.preprocessing.preprocess import preprocess_volumes
+from ..data.reading.intensity import training_range
+from ..data.reading.layouts import discover_cases
+from ..data.reading.volumes import load_case
 from ..errors import BratsSegError
 from ..inference.activations import get_activation
 
@@ -164,7 +164,7 @@ def adapt(source: str | Path, data: str | Path, out: str | Path, cfg: AdaptConfi
 
 
 def _union(a: dict[str, Any], b: dict[str, Any] | None) -> dict[str, Any]:
-    """Two :func:`~brats_seg.data.intensity.training_range` records as one (per statistic: min of mins,
+    """Two :func:`~brats_seg.data.reading.intensity.training_range` records as one (per statistic: min of mins,
     max of maxes)."""
     if b is None:
         return a

@@ -140,11 +140,11 @@ def adopt_source(cfg: TrainConfig, data) -> None:
 def init_from_source(model: nn.Module, cfg: TrainConfig, channels, preprocessing) -> str:
     """Load ``cfg.init_from``'s weights into ``model``; the report's text. An imported source's network is the
     run's own: every tensor is loaded by name (strict); others through
-    :func:`~brats_seg.training.transfer.load_pretrained`."""
+    :func:`~brats_seg.training.weight_transfer.load_pretrained`."""
     if cfg.model in IMPORTED_NETWORKS:
         state = _read_source(str(cfg.init_from))["state_dict"]
         model.load_state_dict(state, strict=True)
         return f"init-from {cfg.init_from}: loaded all {len(state)} tensors of the imported {cfg.model} network"
-    from .transfer import load_pretrained
+    from .weight_transfer import load_pretrained
 
     return load_pretrained(model, cfg.init_from, channels=channels, preprocessing=preprocessing).format()

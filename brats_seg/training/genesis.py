@@ -139,7 +139,7 @@ class RestorationPatches(Dataset):
 
     def __init__(self, cache: Path, case_ids: list[str], patch: tuple[int, int, int], samples: int, seed: int,
                  distortions: Distortions):
-        from ..data.cache import load_cached
+        from ..data.preprocessing.cache import load_cached
 
         self.cases = [load_cached(cache, c) for c in case_ids]
         self.patch, self.samples, self.seed, self.distortions = tuple(patch), samples, seed, distortions

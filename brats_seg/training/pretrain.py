@@ -6,7 +6,7 @@ preprocessing cache, trains the registered network with ``out_channels = in_chan
 distorted patches (MSE), and writes ``RUN/checkpoints/last.pt``: a regular checkpoint that records
 the cache's channels and preprocessing, whose encoder and decoder (all but the output head) feed
 ``brats-seg train --init-from RUN/checkpoints/last.pt`` (same model and preset). Fine-tuning refuses
-weights whose inputs were preprocessed differently (:func:`brats_seg.training.transfer.check_inputs`).
+weights whose inputs were preprocessed differently (:func:`brats_seg.training.weight_transfer.check_inputs`).
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def check_config(cfg: PretrainConfig) -> None:
 def pretrain_data(cfg: PretrainConfig, run: Path) -> PretrainData:
     """The cache: ``cfg.data`` itself if it is one, else the raw cases preprocessed into ``cfg.cache`` or
     ``RUN/cache`` (cases that fail are listed and skipped). Labels play no part."""
-    from ..data.cache import cached_case_ids, cached_config, is_cache, read_index
-    from ..data.preprocess import preprocess_raw
+    from ..data.preprocessing.cache import cached_case_ids, cached_config, is_cache, read_index
+    from ..data.preprocessing.preprocess import preprocess_raw
 
     data = Path(cfg.data)
     cache = data if is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"

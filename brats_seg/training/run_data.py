@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import to_dict
 from ..conventions import MODALITIES, get_scheme
-from ..data.cache import cached_case_ids, cached_config, is_cache, load_cached, read_index
+from ..data.preprocessing.cache import cached_case_ids, cached_config, is_cache, load_cached, read_index
 from ..errors import BratsSegError, ConfigError
 from ..outputs import Outputs, default_outputs, label_outputs, region_outputs
 from . import ddp
@@ -38,7 +38,7 @@ class RunData:
     unknown: dict[str, list[str]] = field(default_factory=dict)
     """Group -> training cases whose scheme cannot express it (masked out of their loss)."""
     intensity_range: dict | None = None
-    """The training cases' raw intensity range (``data.intensity``); None when a cached case records
+    """The training cases' raw intensity range (``data.reading.intensity``); None when a cached case records
     no statistics (a cache written before they existed)."""
     passed_on: dict = field(default_factory=dict)
     """What the run's checkpoints carry over from an imported source (:func:`~.follow.adopt_source`)."""
@@ -48,8 +48,8 @@ def data_channels(cfg: TrainConfig) -> tuple[str, ...]:
     """Input channel names, known before any work: a cache's (``dataset.json``), the sequences of a raw
     dataset whose every case is of a scheme released with fewer (:data:`RELEASED_CHANNELS`), or the
     canonical four that raw data is preprocessed to; ``cfg.channels`` (an imported source's) for raw data."""
-    from ..data.checks import RELEASED_CHANNELS
-    from ..data.layouts.discovery import discover_cases
+    from ..data.reading.checks import RELEASED_CHANNELS
+    from ..data.reading.layouts.discovery import discover_cases
     from ..errors import BratsSegError
 
     data = Path(cfg.data)
@@ -130,8 +130,8 @@ def training_spacing(cache: Path, case_ids: Sequence[str], preprocessing: dict) 
 
 
 def intensity_range(cache: Path, case_ids: Sequence[str]) -> dict | None:
-    """:func:`~brats_seg.data.intensity.training_range` of the cached training cases' statistics."""
-    from ..data.intensity import training_range
+    """:func:`~brats_seg.data.reading.intensity.training_range` of the cached training cases' statistics."""
+    from ..data.reading.intensity import training_range
 
     return training_range([_case_properties(cache, cid).get("intensity") or {} for cid in case_ids])
 
@@ -143,7 +143,7 @@ def prepare_data(cfg: TrainConfig, run: Path, info: ddp.DistInfo) -> RunData:
     cache = data if is_cache(data) else Path(cfg.cache) if cfg.cache else run / "cache"
     skipped: dict[str, str] = {}
     if cache != data and info.is_main:
-        from ..data.preprocess import preprocess_raw
+        from ..data.preprocessing.preprocess import preprocess_raw
 
         skipped = preprocess_raw(data, cache, cfg.preprocess, channels=data_channels(cfg), progress=cfg.progress,
                                  layout=cfg.layout, label_scheme=cfg.label_scheme)

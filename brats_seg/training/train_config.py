@@ -10,8 +10,9 @@ from typing import Any
 
 from ..config import DEFAULT_OVERLAP, PreprocessConfig, from_dict, read_yaml
 from ..conventions import MODALITIES, get_scheme
+from ..data.augmentation.augment_config import AugmentConfig
+from ..data.augmentation.pipelines import check_augmentation
 from ..data.subsets import ModalityDropout
-from ..data.transforms import AugmentConfig, check_augmentation
 from ..errors import BratsSegError, ConfigError
 from ..inference.postprocess import PostprocessConfig, check_postprocess
 from .losses import LOSSES
@@ -65,7 +66,7 @@ class TrainConfig:
     (``batch_dice``; nnU-Net's BraTS plan computes Dice per sample), bf16 autocast
     (nnU-Net: fp16), validation by whole-volume sliding-window Dice every ``val_every``
     epochs (nnU-Net: pseudo-Dice on 50 patches per epoch), and the ``monai`` augmentation
-    pipeline (:mod:`~brats_seg.data.transforms`: no larger crop, channel-shared factors,
+    pipeline (:mod:`~brats_seg.data.augmentation.pipelines`: no larger crop, channel-shared factors,
     an extra intensity shift, no contrast, low-resolution or inverted-gamma transform).
     Under any settings: the learning rate decays per step (nnU-Net: per epoch), a
     tumor-centred patch is centred on a voxel of a label drawn among those present
@@ -124,7 +125,7 @@ class TrainConfig:
     augment: bool = True
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     augment_on_device: bool = False
-    """Augment whole batches on the training device (:mod:`brats_seg.data.gpu_augment`) instead of per
+    """Augment whole batches on the training device (:mod:`brats_seg.data.augmentation.gpu_augment`) instead of per
     sample in the loader workers: for GPUs fed by few CPU cores."""
     in_memory: bool | None = None
     init_from: str | None = None

@@ -139,8 +139,8 @@ def _progress_bar(s: Session):
 def train_epoch(s: Session, net: nn.Module, loader, loss_fn: nn.Module, epoch: int, bar,
                 on_device=None) -> EpochStats:
     """One epoch of :func:`~brats_seg.training.loop.train_one_epoch` on the session's schedule;
-    ``on_device``: a :class:`~brats_seg.data.gpu_augment.DeviceAugmentation` applied to whole batches."""
-    from ..data.gpu_augment import augment_batches
+    ``on_device``: a :class:`~brats_seg.data.augmentation.gpu_augment.DeviceAugmentation` applied to whole batches."""
+    from ..data.augmentation.gpu_augment import augment_batches
 
     cfg = s.cfg
     loader.sampler.set_epoch(epoch)
@@ -225,7 +225,7 @@ def fit(cfg: TrainConfig, model: nn.Module, data: RunData, run: Path, info: ddp.
         device: torch.device) -> Progress:
     """Train ``model`` for ``cfg.epochs`` (or ``cfg.time_budget`` minutes), validating and saving after each
     epoch (resuming if asked)."""
-    from ..data.gpu_augment import DeviceAugmentation
+    from ..data.augmentation.gpu_augment import DeviceAugmentation
     from ..data.loaders import make_train_loader
 
     s = open_session(cfg, model, data, run, info, device)

@@ -1,4 +1,4 @@
-"""The preprocessing cache (brats_seg.data.cache): one reader, strict about what a cache must say.
+"""The preprocessing cache (brats_seg.data.preprocessing.cache): one reader, strict about what a cache must say.
 
 A cache missing its preprocessing config, its channel names or a case's label scheme, or naming an
 unknown channel, is refused by ``brats-seg train`` with one line naming the file and the key and
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from brats_seg.cli import main
-from brats_seg.data.cache import (
+from brats_seg.data.preprocessing.cache import (
     cached_case_ids,
     cached_config,
     is_cache,

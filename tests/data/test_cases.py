@@ -10,9 +10,9 @@ import pytest
 
 from brats_seg.cli import main
 from brats_seg.conventions import MODALITIES
-from brats_seg.data.cases import load_case
-from brats_seg.data.layouts import LAYOUTS, discover_cases
-from brats_seg.data.layouts.nnunet import scheme_from_dataset_labels
+from brats_seg.data.reading.layouts import LAYOUTS, discover_cases
+from brats_seg.data.reading.layouts.nnunet import scheme_from_dataset_labels
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.errors import BratsSegError, CaseError
 from helpers import DATASET_LAYOUTS, dataset_case_ids, tiny_volumes, write_dataset, write_nifti
 

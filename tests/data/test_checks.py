@@ -9,8 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from brats_seg.data.checks import check_case, check_dataset, read_volume
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.checks import check_case, check_dataset, read_volume
+from brats_seg.data.reading.layouts import discover_cases
 from brats_seg.errors import CaseError
 from helpers import DATASET_LAYOUTS, DEFECTS, tiny_affine, write_dataset, write_nifti
 

@@ -11,8 +11,10 @@ import torch
 from scipy import stats
 
 from brats_seg.conventions import labels_to_regions
-from brats_seg.data.gpu_augment import DeviceAugmentation, augment_batches
-from brats_seg.data.transforms import AugmentConfig, build_augmentation, plain_tensor
+from brats_seg.data.augmentation.augment_config import AugmentConfig
+from brats_seg.data.augmentation.gpu_augment import DeviceAugmentation, augment_batches
+from brats_seg.data.augmentation.metatensor import plain_tensor
+from brats_seg.data.augmentation.pipelines import build_augmentation
 from brats_seg.errors import ConfigError
 
 OFF = dict(p_rotate=0.0, p_scale=0.0, p_noise=0.0, p_blur=0.0, p_brightness=0.0, p_shift=0.0, p_gamma=0.0,

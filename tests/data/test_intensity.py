@@ -13,9 +13,9 @@ import pytest
 
 from brats_seg.checkpoint import make_checkpoint, save_checkpoint
 from brats_seg.cli import main
-from brats_seg.data.cases import load_case
-from brats_seg.data.intensity import far_outside, intensity_stats, training_range
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.intensity import far_outside, intensity_stats, training_range
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_cli_predict import tiny_checkpoint  # noqa: E402

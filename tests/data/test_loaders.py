@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from brats_seg.conventions import labels_to_regions
-from brats_seg.data.cache import cached_case_ids
 from brats_seg.data.loaders import (
     EpochSampler,
     PatchDataset,
@@ -15,6 +14,7 @@ from brats_seg.data.loaders import (
     iter_validation_cases,
     make_train_loader,
 )
+from brats_seg.data.preprocessing.cache import cached_case_ids
 from brats_seg.errors import CaseError
 from helpers import tiny_volumes, write_cache_entries
 
@@ -93,7 +93,7 @@ def test_augmented_loader_with_workers_and_2023_scheme(tmp_path):
 
 
 def test_every_augmentation_fires_and_keeps_labels_binary(tmp_path):
-    from brats_seg.data.transforms import AugmentConfig
+    from brats_seg.data.augmentation.augment_config import AugmentConfig
 
     ids = write_cache(tmp_path / "cache", n=1)
     always = AugmentConfig(p_rotate=1, p_scale=1, p_elastic=1, p_noise=1, p_blur=1, p_brightness=1, p_shift=1,

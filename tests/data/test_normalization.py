@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brats_seg.data.normalization import NORMALIZERS, get_normalizer
+from brats_seg.data.preprocessing.normalization import NORMALIZERS, get_normalizer
 from brats_seg.errors import BratsSegError, ConfigError
 
 

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from brats_seg.config import PreprocessConfig
-from brats_seg.data.cache import load_cached
-from brats_seg.data.cases import CaseVolumes, load_case
-from brats_seg.data.geometry import foreground_bbox, restore
-from brats_seg.data.io import Image
-from brats_seg.data.layouts import discover_cases
-from brats_seg.data.preprocess import preprocess_dataset, preprocess_volumes
+from brats_seg.data.preprocessing.cache import load_cached
+from brats_seg.data.preprocessing.grid import foreground_bbox, restore
+from brats_seg.data.preprocessing.preprocess import preprocess_dataset, preprocess_volumes
+from brats_seg.data.reading.cases import CaseVolumes
+from brats_seg.data.reading.image_io import Image
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.errors import BratsSegError
 from helpers import tiny_affine, tiny_volumes, write_nifti
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from brats_seg.data.scanner_augment import bias_field, bias_terms, thick_slices
-from brats_seg.data.transforms import AugmentConfig, build_augmentation
+from brats_seg.data.augmentation.augment_config import AugmentConfig
+from brats_seg.data.augmentation.pipelines import build_augmentation
+from brats_seg.data.augmentation.scanner_augment import bias_field, bias_terms, thick_slices
 from brats_seg.errors import ConfigError
 
 

@@ -9,9 +9,9 @@ import pytest
 from scipy import ndimage
 
 from brats_seg.conventions import get_scheme, labels_to_regions
-from brats_seg.data.cases import load_case
-from brats_seg.data.checks import check_case
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.checks import check_case
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.data.synth import grid_shape, synthesize_case, synthesize_dataset
 from brats_seg.errors import BratsSegError
 

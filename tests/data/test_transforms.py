@@ -14,7 +14,8 @@ from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
 from batchgeneratorsv2.transforms.noise.gaussian_blur import blur_dimension
 from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResolutionTransform
 
-from brats_seg.data.nnunet_augment import (
+from brats_seg.data.augmentation.augment_config import AugmentConfig
+from brats_seg.data.augmentation.nnunet_augment import (
     NnUNetAugmentation,
     bg_contrast,
     center_crop,
@@ -26,7 +27,7 @@ from brats_seg.data.nnunet_augment import (
     low_resolution,
     rotate_scale,
 )
-from brats_seg.data.transforms import AugmentConfig, augmentation_input_size, build_augmentation, check_augmentation
+from brats_seg.data.augmentation.pipelines import augmentation_input_size, build_augmentation, check_augmentation
 from brats_seg.errors import ConfigError
 from helpers import tiny_volumes, write_cache_entries
 

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.layouts import discover_cases
 from helpers import write_dataset
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "data_scripts"

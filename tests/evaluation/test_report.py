@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from brats_seg.conventions import convert_labels
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.layouts import discover_cases
 from brats_seg.errors import BratsSegError
 from brats_seg.evaluation.pairing import case_id_of, find_label_maps, pair_cases
 from brats_seg.evaluation.report import describe, evaluate_folder, read_metrics_csv

@@ -9,8 +9,8 @@ import torch
 from brats_seg.cli import main
 from brats_seg.errors import ConfigError
 from brats_seg.experiments import architectures, ensembles, transfer
+from brats_seg.experiments.catalog import resolve_preset
 from brats_seg.experiments.datasets import DataPlan, ensure_data, split_dataset
-from brats_seg.experiments.registry import resolve_preset
 
 FOLDERS = ("brats2018", "brats2021", "brats2023", "brats-gli")
 MODULES = {"architectures": architectures, "transfer": transfer, "ensembles": ensembles}
@@ -75,7 +75,7 @@ def test_arm_intervals_pair_cases_with_the_baseline(tmp_path, capsys):
     import importlib.util
     from pathlib import Path
 
-    from brats_seg.experiments.scoring import arm_intervals
+    from brats_seg.experiments.heldout_scores import arm_intervals
 
     rows = [{"arm": a, "case_id": f"c{i}", **{f"dice_{g}": str(d) for g in ("WT", "TC", "ET")}}
             for a, ds in (("base", (0.2, 0.4, 0.6)), ("new", (0.3, 0.5, 0.5))) for i, d in enumerate(ds)]

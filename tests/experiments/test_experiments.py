@@ -113,7 +113,7 @@ def test_transfer_smoke(synth_root, tmp_path):
 
     # a frozen arm's encoder kernels are exactly the inflated 2-D weights; the unfrozen arm's moved
     from brats_seg.checkpoint import load_checkpoint
-    from brats_seg.training.transfer import inflate_kernel
+    from brats_seg.training.weight_transfer import inflate_kernel
 
     state_2d = torch.load(out / "prep" / "random_resnet2d_NOT_PRETRAINED.pt", weights_only=True)
     n = max(cfg.sizes)
@@ -182,7 +182,7 @@ def test_verdict_needs_three_combinations():
 
 def test_random_2d_weights_inflate_into_resnet_unet(tmp_path):
     from brats_seg.models.registry import build_model
-    from brats_seg.training.transfer import load_pretrained
+    from brats_seg.training.weight_transfer import load_pretrained
 
     path = transfer.random_resnet_2d("resnet_unet", "tiny", tmp_path / "w2d.pt")
     state = torch.load(path, weights_only=True)

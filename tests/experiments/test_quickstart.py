@@ -9,8 +9,8 @@ import pytest
 
 from brats_seg.cli import main
 from brats_seg.experiments.datasets import DataPlan, split_dataset
+from brats_seg.experiments.heldout_scores import bootstrap_interval
 from brats_seg.experiments.quickstart_report import heldout_intervals
-from brats_seg.experiments.scoring import bootstrap_interval
 
 TINY = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "1", "--no-progress"]
 

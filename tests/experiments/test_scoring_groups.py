@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from brats_seg.experiments.scoring import CaseScore, mean_metrics, per_case_rows, scored_groups
+from brats_seg.experiments.heldout_scores import CaseScore, mean_metrics, per_case_rows, scored_groups
 
 
 def _score(case_id, groups, dice):
@@ -29,7 +29,13 @@ def test_runner_tables_list_the_data_groups():
     rows: brats2024-gli adds NETC, SNFH and RC; MEN-RT has GTV only; WT/TC/ET data keep their columns."""
     from brats_seg.data.subsets import all_subsets, subset_name
     from brats_seg.experiments import architectures, modalities
-    from brats_seg.experiments.scoring import METRIC_COLUMNS, arm_intervals, case_columns, row_groups, table_columns
+    from brats_seg.experiments.heldout_scores import (
+        METRIC_COLUMNS,
+        arm_intervals,
+        case_columns,
+        row_groups,
+        table_columns,
+    )
 
     gli = [_score("a", ("WT", "TC", "ET", "NETC", "SNFH", "RC"), 0.5), _score("b", ("WT", "TC", "ET", "RC"), 1.0)]
     old = [_score("d", ("WT", "TC", "ET"), 0.9)]

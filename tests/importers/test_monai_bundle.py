@@ -14,8 +14,8 @@ import pytest
 from bundle_folder import INFERENCE, METADATA, monai_labels, write_bundle
 
 from brats_seg.cli import main
-from brats_seg.data.cases import load_case
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.inference.predictor import Predictor
 
 pytestmark = pytest.mark.realdata

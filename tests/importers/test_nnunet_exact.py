@@ -17,8 +17,8 @@ import torch
 from nnunet_folder import PLAIN, RESENC, write_trained_folder
 
 from brats_seg.conventions import get_scheme
-from brats_seg.data.cases import load_case
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.inference.predictor import Predictor
 
 pytestmark = pytest.mark.realdata

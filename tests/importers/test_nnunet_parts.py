@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from brats_seg.data.normalization import get_normalizer
+from brats_seg.data.preprocessing.normalization import get_normalizer
 from brats_seg.inference.sliding_window import nnunet_importance, window_starts
 
 

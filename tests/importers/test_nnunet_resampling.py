@@ -11,8 +11,8 @@ from nnunet_folder import BRATS_SEQUENCES, PLAIN, write_trained_folder
 from test_nnunet_exact import dice, float32_nnunet, nnunet_labels  # noqa: F401 (float32_nnunet: a fixture)
 
 from brats_seg.conventions import get_scheme
-from brats_seg.data.cases import load_case
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.importers.nnunet_resampling import new_shape, resample_to_shape, separate_z_axis
 from brats_seg.inference.predictor import Predictor
 

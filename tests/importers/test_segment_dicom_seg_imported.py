@@ -12,7 +12,7 @@ import pytest
 from nnunet_folder import write_trained_folder
 
 from brats_seg.cli import main
-from brats_seg.data.io import read_image
+from brats_seg.data.reading.image_io import read_image
 from brats_seg.prepare.dicom_seg import segment_plan
 from brats_seg.prepare.simulate import write_dicom_series
 

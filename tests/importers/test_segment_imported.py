@@ -8,7 +8,7 @@ import pytest
 from nnunet_folder import PLAIN, write_trained_folder
 
 from brats_seg.cli import main
-from brats_seg.data.io import read_image
+from brats_seg.data.reading.image_io import read_image
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from brats_seg.checkpoint import make_checkpoint
-from brats_seg.data.cases import CaseVolumes
-from brats_seg.data.io import Image
+from brats_seg.data.reading.cases import CaseVolumes
+from brats_seg.data.reading.image_io import Image
 from brats_seg.errors import CheckpointError
 from brats_seg.inference.activations import get_activation, softmax_to_regions
 from brats_seg.inference.predictor import Predictor

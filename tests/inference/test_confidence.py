@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from brats_seg.cli import main
-from brats_seg.data.cases import CaseVolumes, load_case
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.cases import CaseVolumes
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.inference.confidence import (
     THRESHOLDS,
     cross_validated_threshold,

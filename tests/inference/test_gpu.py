@@ -9,7 +9,7 @@ from test_predictor_engine import member, symmetric_conv, tiny_case
 from test_sliding_window import identity_net
 
 from brats_seg.checkpoint import make_checkpoint
-from brats_seg.data.gpu_augment import DeviceAugmentation
+from brats_seg.data.augmentation.gpu_augment import DeviceAugmentation
 from brats_seg.inference.predictor import Predictor
 from brats_seg.inference.sliding_window import sliding_window
 from brats_seg.models.registry import build_model

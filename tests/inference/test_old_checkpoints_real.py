@@ -11,8 +11,8 @@ import torch
 
 from brats_seg.checkpoint import make_checkpoint
 from brats_seg.conventions import regions_to_labels
-from brats_seg.data.cases import load_case
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.inference.postprocess import PostprocessConfig, postprocess_regions
 from brats_seg.inference.predictor import Predictor, paste
 from brats_seg.models.registry import build_model

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from brats_seg.config import PreprocessConfig
-from brats_seg.data.cases import CaseVolumes
-from brats_seg.data.geometry import restore
-from brats_seg.data.io import Image
-from brats_seg.data.preprocess import preprocess_volumes
+from brats_seg.data.preprocessing.grid import restore
+from brats_seg.data.preprocessing.preprocess import preprocess_volumes
+from brats_seg.data.reading.cases import CaseVolumes
+from brats_seg.data.reading.image_io import Image
 from brats_seg.errors import CaseError
 from brats_seg.inference.ensemble import ProbabilityAverager, binary_entropy, normalized_weights
 from brats_seg.inference.predictor import Member, Predictor

@@ -21,7 +21,7 @@ class TestEfficientNetUNet(ModelTester):
 def test_encoder_weights_load_through_the_transfer_loader(tmp_path):
     """One loader for every weights file (training.transfer; MedicalNet files: tests/training/test_transfer.py):
     a backbone of other widths loads what fits and reports the rest; a file that fits nothing is refused."""
-    from brats_seg.training.transfer import load_pretrained
+    from brats_seg.training.weight_transfer import load_pretrained
 
     tiny = build_model("resnet_unet", preset="tiny")
     torch.save(build_model("resnet_unet", preset="tiny", widths=[8, 16, 32, 32]).state_dict(), tmp_path / "w.pt")

@@ -11,11 +11,11 @@ from brainref import dice, tissue_reference
 from scipy import ndimage as ndi
 
 from brats_seg.cli import main
-from brats_seg.data.io import read_image
+from brats_seg.data.reading.image_io import read_image
 from brats_seg.errors import CaseError
 from brats_seg.prepare import BRAIN_EXTRACTORS, scan_set_from_folder, segment_case
-from brats_seg.prepare.geometry import to_sitk
-from brats_seg.prepare.transforms import array_of, image_of, read_transform, resample, source_to_atlas
+from brats_seg.prepare.sitk_images import to_sitk
+from brats_seg.prepare.spatial_transforms import array_of, image_of, read_transform, resample, source_to_atlas
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

@@ -13,12 +13,12 @@ import pytest
 from dicomhelp import axial_affine, head, series
 
 from brats_seg.cli import main
-from brats_seg.data.io import Image
+from brats_seg.data.reading.image_io import Image
 from brats_seg.errors import BratsSegError, CaseError
 from brats_seg.prepare import required_sequences, run_cases, scan_set, scan_set_from_folder, scan_sources
-from brats_seg.prepare.geometry import from_sitk, to_sitk
 from brats_seg.prepare.sequences import sequence_from_description
 from brats_seg.prepare.series import read_series
+from brats_seg.prepare.sitk_images import from_sitk, to_sitk
 from helpers import write_nifti
 
 

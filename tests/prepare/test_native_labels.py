@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from brats_seg.conventions import get_scheme, labels_to_regions, regions_to_labels
-from brats_seg.prepare.transforms import array_of, image_of, resample, resample_labels
+from brats_seg.prepare.spatial_transforms import array_of, image_of, resample, resample_labels
 
 
 def _labels(values):

@@ -12,7 +12,7 @@ import pytest
 from conftest import SIM_CASE, brats18_files
 
 from brats_seg.prepare import PrepareConfig, prepare_case, scan_set
-from brats_seg.prepare.config import RegistrationConfig
+from brats_seg.prepare.settings import RegistrationConfig
 
 pytestmark = pytest.mark.realdata
 

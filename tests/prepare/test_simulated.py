@@ -14,12 +14,12 @@ from brainref import dice
 from conftest import SIM_CASE
 
 from brats_seg.conventions import labels_to_regions
-from brats_seg.data.cases import load_case
-from brats_seg.data.checks import check_case
-from brats_seg.data.io import read_image
-from brats_seg.data.layouts import discover_cases
+from brats_seg.data.reading.checks import check_case
+from brats_seg.data.reading.image_io import read_image
+from brats_seg.data.reading.layouts import discover_cases
+from brats_seg.data.reading.volumes import load_case
 from brats_seg.prepare.simulate import ras_ordered, registration_error
-from brats_seg.prepare.transforms import read_transform
+from brats_seg.prepare.spatial_transforms import read_transform
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

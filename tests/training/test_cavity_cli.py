@@ -86,8 +86,8 @@ def test_train_with_three_outputs_reads_the_cavity_as_background_and_predicts_no
 def test_mixed_2021_and_2024_training_masks_the_cavity_of_2021_cases(tmp_path, capsys):
     """brats2021 cases beside brats2024-gli ones (one cache): RC is unknown for them (masked out of their loss),
     said in the run log; the cases that label it train it."""
-    from brats_seg.data.layouts.discovery import discover_cases
-    from brats_seg.data.preprocess import preprocess_dataset
+    from brats_seg.data.preprocessing.preprocess import preprocess_dataset
+    from brats_seg.data.reading.layouts.discovery import discover_cases
 
     gli = gli_post_treatment(tmp_path / "gli")
     vols, label = tiny_volumes(seed=5)

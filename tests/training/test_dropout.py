@@ -14,10 +14,10 @@ from trainhelp import write_toy_cache
 from brats_seg.checkpoint import load_checkpoint, required_channels_of, trained_subsets_of
 from brats_seg.cli import main
 from brats_seg.conventions import MODALITIES
-from brats_seg.data.gpu_augment import DeviceAugmentation, augment_batches
+from brats_seg.data.augmentation.augment_config import AugmentConfig
+from brats_seg.data.augmentation.gpu_augment import DeviceAugmentation, augment_batches
 from brats_seg.data.loaders import PatchDataset
 from brats_seg.data.subsets import MISSING_VALUE, ModalityDropout, all_subsets, parse_subset, trained_subsets
-from brats_seg.data.transforms import AugmentConfig
 from brats_seg.errors import ConfigError
 
 TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size", "2", "--steps-per-epoch", "2",

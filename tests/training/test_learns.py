@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from brats_seg.data.preprocess import preprocess_dataset
+from brats_seg.data.preprocessing.preprocess import preprocess_dataset
 from brats_seg.data.synth import synthesize_dataset
 from brats_seg.training.trainer import TrainConfig, train
 

@@ -14,7 +14,7 @@ from trainhelp import write_toy_cache
 from brats_seg.cli import main
 from brats_seg.errors import CheckpointError, ConfigError
 from brats_seg.models.registry import build_model
-from brats_seg.training.transfer import inflate_kernel, load_pretrained
+from brats_seg.training.weight_transfer import inflate_kernel, load_pretrained
 from helpers import torchvision_style_file
 
 TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size", "2", "--steps-per-epoch", "2",

@@ -17,7 +17,7 @@ import numpy as np
 from ...conventions import MODALITIES, MSD_CHANNEL_ORDER, get_scheme
 from ...errors import BratsSegError
 from ...files import atomic_path
-from ..io import Image, write_image
+from ..reading.image_io import Image, write_image
 from .anatomy import load_anatomy
 from .generate import SynthCase, grid_shape, synthesize_case
 

@@ -1,14 +1,14 @@
 """Preprocessing: crop to the brain, optional N4 and resampling, per-channel normalization,
-written to the ``.npy`` cache (:mod:`brats_seg.data.cache`) that training reads.
+written to the ``.npy`` cache (:mod:`brats_seg.data.preprocessing.cache`) that training reads.
 
 The steps follow nnU-Net's preprocessing (Isensee et al., Nature Methods 2021):
 crop to the bounding box of the nonzero voxels (BraTS scans are skull-stripped,
 so this is the brain), resample to a target spacing (cubic spline for images,
 nearest neighbour for labels), then normalize each channel (z-score inside the
-brain by default, see :mod:`brats_seg.data.normalization`).
+brain by default, see :mod:`brats_seg.data.preprocessing.normalization`).
 
 Everything needed to undo the geometry is kept in ``properties`` (JSON-able):
-:func:`brats_seg.data.geometry.restore` puts a prediction ``(..., h, w, d)`` back into
+:func:`brats_seg.data.preprocessing.grid.restore` puts a prediction ``(..., h, w, d)`` back into
 the original ``(H, W, D)`` grid exactly.
 """
 
@@ -26,15 +26,16 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import binary_fill_holes
 
-from ..config import PreprocessConfig, to_dict
-from ..conventions import MODALITIES, detect_scheme
-from ..errors import BatchOutcome, BratsSegError, CaseError
+from ...config import PreprocessConfig, to_dict
+from ...conventions import MODALITIES, detect_scheme
+from ...errors import BatchOutcome, BratsSegError, CaseError
+from ..reading.cases import Case, CaseVolumes
+from ..reading.image_io import n4_bias_correction
+from ..reading.intensity import intensity_stats
+from ..reading.layouts import discover_cases
+from ..reading.volumes import load_case
 from .cache import Preprocessed, entry_fingerprint, remove_entry, write_cached, write_index
-from .cases import Case, CaseVolumes, load_case
-from .geometry import box_slices, foreground_bbox, preprocessed_affine, resample, target_shape
-from .intensity import intensity_stats
-from .io import n4_bias_correction
-from .layouts import discover_cases
+from .grid import box_slices, foreground_bbox, preprocessed_affine, resample, target_shape
 from .normalization import get_normalizer
 
 PREPROCESS_VERSION = 1
@@ -144,7 +145,7 @@ def _preprocess(vol: CaseVolumes, cfg: PreprocessConfig, scheme_given: bool = Fa
 def preprocess_case(case: Case, cfg: PreprocessConfig | None = None,
                     channels: Sequence[str] = MODALITIES) -> Preprocessed:
     """Load ``case`` (channels in the order ``channels``) through every check of ``brats-seg check``
-    (:func:`~brats_seg.data.cases.load_case`: a case with any problem raises :class:`CaseError`)
+    (:func:`~brats_seg.data.reading.volumes.load_case`: a case with any problem raises :class:`CaseError`)
     and preprocess it."""
     return preprocess_volumes(load_case(case, channels), cfg, scheme_given=case.scheme_given)
 

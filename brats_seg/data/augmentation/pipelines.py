@@ -14,7 +14,7 @@ channels, resamples the label by nearest neighbour, adds an intensity shift nnU-
 has not, and leaves contrast, low resolution and inverted gamma off.
 
 ``pipeline: nnunet`` is nnU-Net v2's training augmentation
-(``nnUNetTrainer.get_training_transforms``), see :mod:`brats_seg.data.nnunet_augment`
+(``nnUNetTrainer.get_training_transforms``), see :mod:`brats_seg.data.augmentation.nnunet_augment`
 for what it does and where it differs. ``brats-seg train --recipe nnunet`` selects it
 with nnU-Net's probabilities.
 
@@ -22,7 +22,7 @@ Elastic deformation is off by default in both, as in nnU-Net v2; only the ``mona
 pipeline has it (MONAI's ``Rand3DElasticd``, about 1.6 s per 128^3 patch on one core,
 more than all other transforms together).
 
-Scanner-shaped options (:mod:`brats_seg.data.scanner_augment`: thick slices along one axis, a
+Scanner-shaped options (:mod:`brats_seg.data.augmentation.scanner_augment`: thick slices along one axis, a
 bias field) follow either pipeline when their probabilities are above 0 (default 0: off).
 
 Each sample is a dict ``{"image": (C, *crop) float32 tensor, "label": (1, *crop)
@@ -39,54 +39,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
-
-from ..errors import ConfigError
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Probabilities (``p_*``, 0..1) and ranges of each augmentation; ``pipeline``: ``monai`` or ``nnunet``.
-
-    Ranges of multiplicative factors (brightness, contrast, gamma) are ``(low, high)``;
-    the ``nnunet`` pipeline draws below and above 1 with equal probability, as nnU-Net's
-    ``BGContrast`` does, so they must contain 1 there. ``noise_std``: the noise standard
-    deviation is drawn uniformly in ``[0, noise_std]``; ``lowres_zoom``: the downsampling
-    factor of the low-resolution simulation.
-    """
-
-    pipeline: str = "monai"
-    p_rotate: float = 0.2
-    rotate_degrees: float = 30.0
-    p_scale: float = 0.2
-    scale_range: tuple[float, float] = (0.7, 1.4)
-    p_elastic: float = 0.0
-    elastic_sigma: tuple[float, float] = (5.0, 8.0)
-    elastic_magnitude: tuple[float, float] = (50.0, 150.0)
-    p_noise: float = 0.1
-    noise_std: float = 0.1
-    p_blur: float = 0.2
-    blur_sigma: tuple[float, float] = (0.5, 1.0)
-    p_brightness: float = 0.15
-    brightness_range: tuple[float, float] = (0.75, 1.25)
-    p_shift: float = 0.15
-    shift_offset: float = 0.1
-    p_contrast: float = 0.0
-    contrast_range: tuple[float, float] = (0.75, 1.25)
-    p_lowres: float = 0.0
-    lowres_zoom: tuple[float, float] = (0.5, 1.0)
-    p_gamma_inverted: float = 0.0
-    p_gamma: float = 0.3
-    gamma_range: tuple[float, float] = (0.7, 1.5)
-    p_flip: float = 0.5
-    p_thick_slices: float = 0.0
-    """Per channel: thick slices along one random axis (:mod:`.scanner_augment`); after either pipeline."""
-    thick_slice_factor: tuple[int, int] = (2, 5)
-    """Slices per slab, drawn uniformly in [low, high] (integers)."""
-    p_bias_field: float = 0.0
-    """Per channel: a smooth multiplicative field of degree 3 (:mod:`.scanner_augment`)."""
-    bias_field_coefficient: float = 0.3
-    """Its polynomial coefficients are uniform in [-this, this]."""
+from ...errors import ConfigError
+from .augment_config import AugmentConfig
 
 
 class _WithScanner:
@@ -251,10 +205,3 @@ def sample_crop_size(augmentation, patch_size: Sequence[int]) -> tuple[int, ...]
     a transform that needs more (``draw_crop_size``: the ``nnunet`` pipeline's rotation or scaling)."""
     draw = getattr(augmentation, "draw_crop_size", None)
     return tuple(draw()) if draw is not None else tuple(int(p) for p in patch_size)
-
-
-def plain_tensor(x) -> torch.Tensor:
-    """Drop MONAI's MetaTensor wrapper (its metadata is not needed for patches)."""
-    if hasattr(x, "as_tensor"):
-        return x.as_tensor()
-    return torch.as_tensor(x)

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import BratsSegError, ConfigError
+from ...errors import BratsSegError, ConfigError
 
 
 class Normalizer:

@@ -14,7 +14,7 @@ writes per case (all atomically; a failing case leaves no file behind):
 
 A bad case (mismatched modality, corrupt file, sequences no member was trained
 without) is reported in one line and skipped. A case lacking sequences is given to each
-member as a subset it was trained for (:mod:`.sequences`); only the files used are read,
+member as a subset it was trained for (:mod:`.missing_sequences`); only the files used are read,
 the sidecar's ``sequences`` says which were used and which filled, and members left out
 are noted on ``log``.
 
@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data.cases import Case, CaseVolumes, load_case
-from ..data.io import write_image, write_label
+from ..data.reading.cases import Case, CaseVolumes
+from ..data.reading.image_io import write_image, write_label
+from ..data.reading.volumes import load_case
 from ..devices import DistEnv, dist_env  # noqa: F401 (dist_env: part of this module's API)
 from ..errors import BatchOutcome, BratsSegError
 from ..files import atomic_path

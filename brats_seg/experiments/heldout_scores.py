@@ -73,7 +73,7 @@ def score_checkpoints(checkpoints: Sequence[str | Path], cases: Sequence, *, ove
                       weights: Sequence[float] | None = None) -> list[CaseScore]:
     """Predict every case with the checkpoints (one member, or an EMMA-style probability average over
     several: :class:`~brats_seg.inference.predictor.Predictor`) and score it per region."""
-    from ..data.cases import load_case
+    from ..data.reading.volumes import load_case
     from ..evaluation.metrics import evaluate_case
     from ..inference.predictor import Predictor
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...errors import BratsSegError, CaseError
+from ....errors import BratsSegError, CaseError
 from ..cases import Case
 from . import csv_manifest, msd, nnunet
 from .brats import BRATS2021, BRATS2023
@@ -115,7 +115,7 @@ def discover_cases(root: str | Path, layout: str | None = None, label_scheme: st
     if not cases:
         raise CaseError(f"{root}: no cases in the {chosen.name} layout ({chosen.description})")
     if label_scheme is not None:
-        from ...conventions import get_scheme
+        from ....conventions import get_scheme
 
         name = get_scheme(label_scheme).name  # an unknown name is one line listing the known ones
         cases = [replace(c, label_scheme=name, scheme_given=True) for c in cases]

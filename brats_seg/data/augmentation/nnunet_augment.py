@@ -2,7 +2,7 @@
 
 Follows ``nnUNetTrainer.get_training_transforms`` (nnU-Net v2, batchgeneratorsv2
 transforms) for a 3-D BraTS patch, in its order and with the probabilities of
-:class:`~brats_seg.data.transforms.AugmentConfig` (``--recipe nnunet`` sets nnU-Net's):
+:class:`~brats_seg.data.augmentation.augment_config.AugmentConfig` (``--recipe nnunet`` sets nnU-Net's):
 
 1. **Rotation and scaling on a larger crop.** The loader cuts a crop of
    :func:`initial_patch_size` (206^3 for a 128^3 patch: nnU-Net's ``get_patch_size``
@@ -51,7 +51,8 @@ import torch
 import torch.nn.functional as F
 from monai.transforms import Randomizable
 
-from .transforms import AugmentConfig, plain_tensor
+from .augment_config import AugmentConfig
+from .metatensor import plain_tensor
 
 P_CHANNEL_BLUR = 0.5
 """nnU-Net's probability that blur touches one channel (``GaussianBlurTransform(p_per_channel=0.5)``)."""

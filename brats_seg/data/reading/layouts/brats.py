@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cases import Case
-from ..io import strip_suffix
+from ..image_io import strip_suffix
 from .common import LABEL_KEYS, CaseBuilder, modality_or_none, subfolders, volume_files
 
 _LOOKS_LIKE_VOLUME_ROLE = re.compile(r"t1|t2|flair|seg|label")

@@ -4,7 +4,7 @@ Each experiment module defines ``PRESETS`` (``smoke``: seconds on a CPU inside t
 ``cpu``: real data split by ``--data`` folder, about 20 minutes on one CPU core;
 ``full``: a GPU and real data) and ``run(data, out, preset=..., ...) -> dict``; the steps they
 share live in :mod:`.datasets` (split, caches), :mod:`.arms` (one training under a budget),
-:mod:`.scoring` (held-out scores), :mod:`.tables` and :mod:`.plots` (what they write) and
+:mod:`.heldout_scores` (held-out scores), :mod:`.tables` and :mod:`.figures` (what they write) and
 :mod:`.runtime` (threads, timing, progress).
 """
 
@@ -50,7 +50,7 @@ def run_experiment(name: str, data: str | Path | Sequence[str | Path] | None, ou
     module = experiment_module(name)
     if layout is not None or label_scheme is not None:
         from ..conventions import get_scheme
-        from ..data.layouts import get_layout
+        from ..data.reading.layouts import get_layout
 
         if layout is not None:
             get_layout(layout)  # an unknown name is one line, before any data is synthesized

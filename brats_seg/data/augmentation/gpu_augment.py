@@ -1,4 +1,4 @@
-"""Training augmentation of whole batches on the device (GPU), the recipe of :mod:`.transforms`.
+"""Training augmentation of whole batches on the device (GPU), the recipe of :mod:`.pipelines`.
 
 At 128^3, MONAI's per-sample CPU transforms cost about 0.65 s per patch per core, so a
 GPU trainer on a few cores waits for data. :class:`DeviceAugmentation` applies the same
@@ -34,9 +34,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from .subsets import drop_channels
-from .transforms import AugmentConfig
+from ...errors import ConfigError
+from ..subsets import drop_channels
+from .augment_config import AugmentConfig
 
 
 def _rotation(angles: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ...conventions import LABEL_SCHEMES, MODALITY_ALIASES, get_scheme
-from ...errors import CaseError
+from ....conventions import LABEL_SCHEMES, MODALITY_ALIASES, get_scheme
+from ....errors import CaseError
 from ..cases import Case
 from .common import LABEL_KEYS, CaseBuilder, modality_or_none
 

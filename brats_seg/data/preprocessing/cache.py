@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from ..config import PreprocessConfig, from_dict
-from ..conventions import LABEL_SCHEMES, labels_to_regions
-from ..errors import CaseError
-from ..files import atomic_path
-from .cases import known_modality
-from .io import read_json_object
+from ...config import PreprocessConfig, from_dict
+from ...conventions import LABEL_SCHEMES, labels_to_regions
+from ...errors import CaseError
+from ...files import atomic_path
+from ..reading.cases import known_modality
+from ..reading.image_io import read_json_object
 
 INDEX = "dataset.json"
 REBUILD = "re-run `brats-seg preprocess` to rebuild the cache"
@@ -41,7 +41,7 @@ REBUILD = "re-run `brats-seg preprocess` to rebuild the cache"
 class Preprocessed:
     """A preprocessed case: ``image`` ``(C, h, w, d)`` float32, ``label`` ``(h, w, d)`` uint8 in the
     scheme ``properties["label_scheme"]`` or None, ``properties`` JSON-able geometry and provenance
-    (see :func:`brats_seg.data.preprocess.preprocess_volumes`). Arrays may be memory-mapped."""
+    (see :func:`brats_seg.data.preprocessing.preprocess.preprocess_volumes`). Arrays may be memory-mapped."""
 
     image: np.ndarray
     label: np.ndarray | None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..io import strip_suffix
+from ..image_io import strip_suffix
 
 
 def recorded_scheme(label_map: str | Path) -> str | None:

@@ -15,7 +15,7 @@ csv        a manifest ``cases.csv`` with columns case_id, t1n, t1c, t2w, t2f (an
 
 Discovery only lists folders and reads ``dataset.json``/the CSV. Problems it sees in a case
 (duplicate or unrecognised modality files) are recorded in :attr:`Case.problems` for
-:mod:`brats_seg.data.checks` to report; problems of the dataset itself (an unknown channel
+:mod:`brats_seg.data.reading.checks` to report; problems of the dataset itself (an unknown channel
 name in ``dataset.json`` or a CSV header) raise :class:`~brats_seg.errors.CaseError` naming the file.
 """
 

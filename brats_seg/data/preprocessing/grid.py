@@ -1,7 +1,7 @@
 """Grid geometry of preprocessing: the brain's bounding box, resampling, affines, and :func:`restore`,
 which puts a prediction on the preprocessed grid back onto the original one exactly.
 
-``properties`` (JSON-able, written by :mod:`brats_seg.data.preprocess`) carry what is needed:
+``properties`` (JSON-able, written by :mod:`brats_seg.data.preprocessing.preprocess`) carry what is needed:
 ``original_shape``, ``affine`` (4x4 of the original grid), ``bbox`` ``[[lo, hi]]x3`` (hi
 exclusive, original voxels), ``cropped_shape`` and ``shape`` (final).
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BratsSegError, CaseError
+from ...errors import BratsSegError, CaseError
 
 
 def foreground_bbox(image: np.ndarray, label: np.ndarray | None = None, margin: int = 0) -> list[list[int]]:

@@ -7,10 +7,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ...conventions import canonical_modality
-from ...errors import BratsSegError, CaseError
+from ....conventions import canonical_modality
+from ....errors import BratsSegError, CaseError
 from ..cases import Case, known_modality
-from ..io import is_image_file, strip_suffix
+from ..image_io import is_image_file, strip_suffix
 
 LABEL_KEYS: frozenset[str] = frozenset({"seg", "label", "labels", "segmentation", "gtv"})
 """File-name suffixes (BraTS layouts) and CSV column names that mean the label map; ``gtv``: BraTS 2024

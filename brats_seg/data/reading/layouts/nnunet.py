@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ...conventions import LABEL_SCHEMES
-from ...errors import CaseError
+from ....conventions import LABEL_SCHEMES
+from ....errors import CaseError
 from ..cases import Case
-from ..io import read_json_object, strip_suffix
+from ..image_io import read_json_object, strip_suffix
 from .common import CHANNEL_FILE, CaseBuilder, attach_labels, channel_map, split_files
 
 

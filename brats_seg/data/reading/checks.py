@@ -10,7 +10,7 @@ unless the whole dataset's values decide it).
 
 ``brats-seg check`` reports these (:func:`check_case`, :func:`check_dataset`).
 Every other command reads a case through :func:`read_case` (what
-:func:`brats_seg.data.cases.load_case` runs): the same checks on the arrays it
+:func:`brats_seg.data.reading.volumes.load_case` runs): the same checks on the arrays it
 reads, and a case with any problem is refused in one line (:class:`CaseError`)
 before any work. Label maps alone (``evaluate``'s references and predictions) go
 through :func:`read_label_map` and :func:`geometry_error`.
@@ -34,11 +34,11 @@ import numpy as np
 # ISA-L's gzip (a dependency): the same format and CRC check, about 1.6x faster than zlib (benchmarks/bench_check.py)
 from isal.igzip import decompress as _gunzip
 
-from ..conventions import MODALITIES, AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme
-from ..errors import BratsSegError, CaseError
+from ...conventions import MODALITIES, AmbiguousSchemeError, detect_dataset_schemes, detect_scheme, get_scheme
+from ...errors import BratsSegError, CaseError
 from .cases import Case, CaseVolumes
+from .image_io import Image, read_image
 from .intensity import intensity_stats
-from .io import Image, read_image
 from .layouts import discover_cases
 
 AFFINE_ATOL = 1e-3
@@ -395,6 +395,6 @@ def check_cases(cases: Sequence[Case], scheme: str | None = None, *, progress: b
 
 def check_dataset(root: str | Path, layout: str | None = None, scheme: str | None = None, *,
                   progress: bool = True, allow_missing: Collection[str] = ()) -> list[CheckResult]:
-    """Discover the cases under ``root`` (see :func:`~brats_seg.data.layouts.discover_cases`) and check
+    """Discover the cases under ``root`` (see :func:`~brats_seg.data.reading.layouts.discover_cases`) and check
     each. Raises :class:`CaseError` only when no case can be found; bad cases are results."""
     return check_cases(discover_cases(root, layout), scheme, progress=progress, allow_missing=allow_missing)

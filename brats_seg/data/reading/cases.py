@@ -1,21 +1,21 @@
 """The case model: which files make up one subject (:class:`Case`), and reading them (:func:`load_case`).
 
-Cases are found by :func:`brats_seg.data.layouts.discover_cases` in any supported
+Cases are found by :func:`brats_seg.data.reading.layouts.discover_cases` in any supported
 dataset layout. A :class:`Case` only names files; :func:`load_case` reads them into a
 :class:`CaseVolumes` (channels stacked in a given order, by NAME).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..conventions import MODALITIES, MODALITY_ALIASES, canonical_modality
-from ..errors import BratsSegError, CaseError
-from .io import Image
+from ...conventions import MODALITIES, MODALITY_ALIASES, canonical_modality
+from ...errors import BratsSegError, CaseError
+from .image_io import Image
 
 
 @dataclass(frozen=True)
@@ -79,21 +79,6 @@ def known_modality(name: str, source: str | Path, what: str = "channel name") ->
                         f" (accepted: {', '.join(sorted(MODALITY_ALIASES))})") from None
 
 
-def load_case(case: Case, channels: Sequence[str] = MODALITIES, *, with_label: bool = True,
-              scheme: str | None = None, allow_missing: Collection[str] = ()) -> CaseVolumes:
-    """Read a case's modalities in the order ``channels`` (canonical names) and its label, through
-    the checks every command shares (:func:`brats_seg.data.checks.read_case`).
-
-    Raises :class:`CaseError` in one line naming the case, each file and its problem: a
-    missing modality, a shape or affine mismatch, NaN/Inf, an all-zero volume, a 4-D
-    volume, a truncated or unreadable file, a label map with non-integer values or values
-    outside its scheme (``scheme``, else the one its values and layout give).
-    """
-    from .checks import read_case  # checks builds on this module's Case
-
-    return read_case(case, channels, with_label=with_label, scheme=scheme, allow_missing=allow_missing)
-
-
 def case_from_files(images: Mapping[str, str | Path], case_id: str | None = None) -> Case:
     """One unlabelled case from one file per sequence (``{"t1c": "b.nii.gz", ...}``, any subset; aliases
     accepted), as ``brats-seg predict --t1c ... --t2f ...`` gives it.
@@ -104,7 +89,7 @@ def case_from_files(images: Mapping[str, str | Path], case_id: str | None = None
     import os
     import re
 
-    from .io import strip_suffix
+    from .image_io import strip_suffix
 
     files = {canonical_modality(m): Path(p) for m, p in images.items() if p is not None}
     if not files:

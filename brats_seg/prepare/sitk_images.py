@@ -1,7 +1,7 @@
-"""Between our :class:`~brats_seg.data.io.Image` (array + RAS affine) and SimpleITK images (LPS).
+"""Between our :class:`~brats_seg.data.reading.image_io.Image` (array + RAS affine) and SimpleITK images (LPS).
 
 nibabel affines map voxel indices to RAS+ millimetres; ITK geometry (origin, spacing,
-direction) is in LPS (:func:`~brats_seg.data.io.affine_from_itk` and its inverse convert). An
+direction) is in LPS (:func:`~brats_seg.data.reading.image_io.affine_from_itk` and its inverse convert). An
 ``Image`` array is ``(X, Y, Z)`` in file voxel order; SimpleITK's arrays are ``(Z, Y, X)``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from ..data.io import LPS_FROM_RAS, Image, affine_from_itk, itk_from_affine
+from ..data.reading.image_io import LPS_FROM_RAS, Image, affine_from_itk, itk_from_affine
 from ..errors import CaseError
 
 __all__ = ["LPS_FROM_RAS", "affine_of", "from_sitk", "to_sitk"]

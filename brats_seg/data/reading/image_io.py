@@ -18,8 +18,8 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from ..errors import CaseError
-from ..files import atomic_path
+from ...errors import CaseError
+from ...files import atomic_path
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
