@@ -45,7 +45,7 @@ def dynunet(depth: int, filters: list[int], deep_supervision: bool) -> torch.nn.
 
 
 def run(model: torch.nn.Module, loader, device: torch.device, steps: int, amp: str) -> tuple[float, float]:
-    from brats_seg.training.loop import train_one_epoch
+    from brats_seg.training.loop import EpochSettings, train_one_epoch
     from brats_seg.training.losses import build_loss
 
     model.to(device)
@@ -64,12 +64,13 @@ def run(model: torch.nn.Module, loader, device: torch.device, steps: int, amp: s
             return list(torch.unbind(y, 1)) if self.training and y.ndim == 6 else y
 
     net = model if hasattr(model, "size_divisor") else Unbind(model)
+    settings = EpochSettings(device, total_steps=10**6, amp=amp)
     loader.sampler.set_epoch(0)
-    train_one_epoch(net, loader, loss, opt, device=device, step=0, total_steps=10**6, amp=amp)  # warm-up epoch
+    train_one_epoch(net, loader, loss, opt, settings, step=0)  # warm-up epoch
     if device.type == "cuda":
         torch.cuda.synchronize()
     loader.sampler.set_epoch(1)
-    stats = train_one_epoch(net, loader, loss, opt, device=device, step=0, total_steps=10**6, amp=amp)
+    stats = train_one_epoch(net, loader, loss, opt, settings, step=0)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return stats.steps / stats.seconds, stats.data_wait

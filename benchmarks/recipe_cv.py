@@ -262,7 +262,7 @@ def calibrate(names: list[str], steps: int = 12, threads=(1, 2)) -> None:
     import torch
 
     from brats_seg.data.loaders import make_train_loader
-    from brats_seg.training.loop import train_one_epoch
+    from brats_seg.training.loop import EpochSettings, train_one_epoch
     from brats_seg.training.losses import build_loss
     from brats_seg.training.trainer import build_network, build_optimizer
 
@@ -278,12 +278,12 @@ def calibrate(names: list[str], steps: int = 12, threads=(1, 2)) -> None:
             loader = make_train_loader(cfg.data, list(FOLDS["A"]), cfg.patch, cfg.batch_size, num_workers=0,
                                        fg_fraction=cfg.fg_fraction, steps_per_epoch=steps,
                                        augment=cfg.augmentation if cfg.augment else False)
-            common = dict(device=torch.device("cpu"), step=0, total_steps=10**6, amp="auto", grad_clip=12.0)
+            settings = EpochSettings(torch.device("cpu"), total_steps=10**6, amp="auto", grad_clip=12.0)
             loader.sampler.set_epoch(0)
-            train_one_epoch(model, [b for _, b in zip(range(2), loader)], build_loss(cfg.loss), opt, **common)
+            train_one_epoch(model, [b for _, b in zip(range(2), loader)], build_loss(cfg.loss), opt, settings, step=0)
             loader.sampler.set_epoch(1)
             cpu = time.process_time()
-            stats = train_one_epoch(model, loader, build_loss(cfg.loss), opt, **common)
+            stats = train_one_epoch(model, loader, build_loss(cfg.loss), opt, settings, step=0)
             cpu = time.process_time() - cpu
             row[str(n)] = round(stats.steps / stats.seconds, 4)
             row[f"{n}_cpu"] = round(stats.steps / cpu, 4)  # steps per CPU-second: what contention does not change

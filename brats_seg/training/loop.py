@@ -55,29 +55,47 @@ class EpochStats:
     steps: int
 
 
+@dataclass(frozen=True)
+class EpochSettings:
+    """How :func:`train_one_epoch` trains (the same for every epoch of a run, except ``frozen``).
+
+    The learning-rate factor of each step is ``lr_at(global step)`` if given, else
+    :func:`~brats_seg.training.schedule.lr_factor` over ``total_steps`` with ``schedule`` and
+    ``warmup_steps``. ``amp``: see :func:`autocast`. ``grad_clip``: gradient norm limit (None: none).
+    Gradients of ``frozen`` parameters are dropped before the update, so those weights stay exactly as
+    they are; ``frozen_norms`` (batch norms of a frozen encoder) stay in eval mode so their statistics stay too.
+    """
+
+    device: torch.device
+    total_steps: int = 0
+    schedule: str = "poly"
+    warmup_steps: int = 0
+    lr_at: Callable[[int], float] | None = None
+    amp: str = "auto"
+    grad_clip: float | None = 12.0
+    frozen: Sequence[nn.Parameter] = ()
+    frozen_norms: Sequence[nn.Module] = ()
+
+
 def train_one_epoch(model: nn.Module, batches: Iterable[dict], loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-                    *, device: torch.device, step: int, total_steps: int = 0, schedule: str = "poly",
-                    warmup_steps: int = 0, lr_at: Callable[[int], float] | None = None,
-                    stop: Callable[[], bool] | None = None, amp: str = "auto",
-                    scaler: torch.amp.GradScaler | None = None, grad_clip: float | None = 12.0,
-                    frozen: Sequence[nn.Parameter] = (), frozen_norms: Sequence[nn.Module] = (),
+                    settings: EpochSettings, *, step: int, scaler: torch.amp.GradScaler | None = None,
+                    stop: Callable[[], bool] | None = None,
                     progress: Callable[[float], None] | None = None) -> EpochStats:
     """One pass over ``batches`` (``{"image": (B,C,*P), "label": (B,G,*P)}``, optionally ``"known": (B,G)``
-    bool, the groups each sample labels); returns the mean loss.
+    bool, the groups each sample labels) as ``settings`` say; returns the mean loss.
 
-    ``step`` is the global optimizer step at the start. The learning-rate factor of each step is
-    ``lr_at(global step)`` if given, else :func:`~brats_seg.training.schedule.lr_factor` over
-    ``total_steps`` with ``schedule`` and ``warmup_steps``. ``stop()`` is asked after every step;
-    True ends the epoch there (a time budget that is spent). Gradients of ``frozen`` parameters
-    are dropped before the update, so those weights stay exactly as they are; ``frozen_norms``
-    (batch norms of a frozen encoder) stay in eval mode so their statistics stay too.
+    ``step`` is the global optimizer step at the start. ``scaler``: the fp16 gradient scaler. ``stop()`` is
+    asked after every step; True ends the epoch there (a time budget that is spent). ``progress(loss)``
+    is called after every step.
     """
+    device, amp, grad_clip, frozen = settings.device, settings.amp, settings.grad_clip, settings.frozen
+    lr_at = settings.lr_at
     if lr_at is None:
         def lr_at(s: int) -> float:
-            return lr_factor(s, total_steps, schedule=schedule, warmup=warmup_steps)
+            return lr_factor(s, settings.total_steps, schedule=settings.schedule, warmup=settings.warmup_steps)
 
     model.train()
-    for m in frozen_norms:
+    for m in settings.frozen_norms:
         m.eval()
     losses, wait, n = [], 0.0, 0
     t0 = t_data = time.perf_counter()

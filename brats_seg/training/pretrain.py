@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from . import ddp
 from .genesis import Distortions, RestorationPatches
 from .history import write_log
-from .loop import train_one_epoch
+from .loop import EpochSettings, train_one_epoch
 from .losses import DeepSupervisionLoss
 from .state import seed_everything
 
@@ -142,13 +142,13 @@ def fit_restoration(cfg: PretrainConfig, model: nn.Module, data: PretrainData, r
         g["base_lr"] = cfg.lr
     loss_fn = DeepSupervisionLoss(nn.MSELoss())
     history, total = [], cfg.epochs * cfg.steps_per_epoch
+    settings = EpochSettings(device, total_steps=total, grad_clip=12.0)
     bar = tqdm(total=total, unit="step", desc="pretrain", disable=not cfg.progress, dynamic_ncols=True)
     for epoch in range(1, cfg.epochs + 1):
         dataset.epoch = epoch
         loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers,
                             drop_last=True)
-        stats = train_one_epoch(model, loader, loss_fn, optimizer, device=device,
-                                step=(epoch - 1) * cfg.steps_per_epoch, total_steps=total, grad_clip=12.0,
+        stats = train_one_epoch(model, loader, loss_fn, optimizer, settings, step=(epoch - 1) * cfg.steps_per_epoch,
                                 progress=lambda loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.4f}")))
         history.append({"epoch": epoch, "train_loss": round(stats.loss, 6), "lr": optimizer.param_groups[0]["lr"],
                         "seconds": round(stats.seconds, 2), "data_wait": round(stats.data_wait, 3)})

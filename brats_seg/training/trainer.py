@@ -37,7 +37,7 @@ from ..importers import IMPORTED_NETWORKS
 from . import ddp
 from .follow import adopt_source, follow_source, imported_network, init_from_source
 from .history import write_log
-from .loop import EpochStats, train_one_epoch, validate
+from .loop import EpochSettings, EpochStats, train_one_epoch, validate
 from .losses import LOSSES, OUTPUT_ACTIVATION, build_loss
 from .optim import build_optimizer, build_schedule, encoder_norms, encoder_parameters
 from .run_data import RunData, data_channels, prepare_data
@@ -153,11 +153,11 @@ def train_epoch(s: Session, net: nn.Module, loader, loss_fn: nn.Module, epoch: i
         bar.update(round(s.schedule.elapsed() - bar.n) if timed else 1)
         bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
 
-    return train_one_epoch(
-        net, batches, loss_fn, s.optimizer, device=s.device, step=(epoch - 1) * cfg.steps_per_epoch,
-        lr_at=s.schedule.lr_at, stop=s.schedule.stop_early, amp=cfg.amp, scaler=s.scaler, grad_clip=cfg.grad_clip,
-        frozen=encoder_parameters(s.model) if freeze else (), frozen_norms=encoder_norms(s.model) if freeze else (),
-        progress=show)
+    settings = EpochSettings(s.device, lr_at=s.schedule.lr_at, amp=cfg.amp, grad_clip=cfg.grad_clip,
+                             frozen=encoder_parameters(s.model) if freeze else (),
+                             frozen_norms=encoder_norms(s.model) if freeze else ())
+    return train_one_epoch(net, batches, loss_fn, s.optimizer, settings, step=(epoch - 1) * cfg.steps_per_epoch,
+                           scaler=s.scaler, stop=s.schedule.stop_early, progress=show)
 
 
 def validate_if_due(s: Session, epoch: int, last: bool) -> dict[str, float] | None:

@@ -14,7 +14,7 @@ import copy
 import torch
 
 from brats_seg.models.registry import build_model
-from brats_seg.training.loop import autocast, train_one_epoch
+from brats_seg.training.loop import EpochSettings, autocast, train_one_epoch
 
 
 def test_auto_is_fp32_on_cpu():
@@ -37,8 +37,8 @@ def test_training_steps_on_cpu_are_reproducible_with_auto_amp():
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         for g in opt.param_groups:
             g["base_lr"] = 1e-3
-        stats = train_one_epoch(model, batches, torch.nn.MSELoss(), opt, device=torch.device("cpu"), step=0,
-                                total_steps=10, amp="auto")
+        stats = train_one_epoch(model, batches, torch.nn.MSELoss(), opt,
+                                EpochSettings(torch.device("cpu"), total_steps=10, amp="auto"), step=0)
         assert torch.isfinite(torch.tensor(stats.loss))
         finals.append(model.state_dict())
     for other in finals[1:]:
