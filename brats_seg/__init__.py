@@ -33,6 +33,7 @@ _API: dict[str, str] = {
     "load_checkpoint": "brats_seg.checkpoint",
     "save_checkpoint": "brats_seg.checkpoint",
     "Predictor": "brats_seg.inference.predictor",
+    "PredictorConfig": "brats_seg.inference.predictor_config",
     "sliding_window": "brats_seg.inference.sliding_window",
     "evaluate_case": "brats_seg.evaluation.metrics",
     "evaluate_folder": "brats_seg.evaluation.report",

@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         write_summary,
     )
     from ..inference.predictor import Predictor
+    from ..inference.predictor_config import PredictorConfig
     from .models import load_models
     from .outcome import refuse_single_case, report_failures
 
@@ -155,13 +156,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cases = find_cases(args)
     device = pick_device(args.device, env.local_rank if env.world > 1 else None)  # one GPU per process
-    predictor = Predictor(
-        load_models(args), device=device, overlap=args.overlap, tta=args.tta,
-        batch_size=args.batch_size, weights=args.weights, backend=args.backend, precision=args.precision,
-        compile=args.compile,
-        postprocess=postprocess_changes(args),
+    config = PredictorConfig(
+        device=device, overlap=args.overlap, tta=args.tta, batch_size=args.batch_size, weights=args.weights,
+        backend=args.backend, precision=args.precision, compile=args.compile, postprocess=postprocess_changes(args),
         uncertainty=args.uncertainty, label_scheme=args.label_scheme, window=args.window, zero_fill=args.zero_fill,
     )
+    predictor = Predictor(load_models(args), config)
     options = OutputOptions(args.name_format, args.probabilities, uncertainty=args.uncertainty is not None)
     join_process_group(env, device)
     try:

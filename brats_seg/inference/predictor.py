@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import DEFAULT_OVERLAP, to_dict
+from ..config import to_dict
 from ..conventions import get_scheme
 from ..data.reading.cases import CaseVolumes
 from ..data.reading.intensity import brain_mask, far_outside
@@ -57,10 +57,11 @@ from .ensemble import (
 from .members import Member, canonical_channels, member_from_checkpoint
 from .missing_sequences import MemberInput, SequencePlan, plan_sequences, union_channels
 from .postprocess import PostprocessConfig, probabilities_to_labels, resolve_postprocess
+from .predictor_config import PredictorConfig, predictor_config
 from .sliding_window import sliding_window
 from .tta import mirror_combinations, mirrored
 
-__all__ = ["Member", "Prediction", "Predictor", "member_from_checkpoint", "paste"]
+__all__ = ["Member", "Prediction", "Predictor", "PredictorConfig", "member_from_checkpoint", "paste"]
 
 
 def paste(array: np.ndarray, box: Sequence[Sequence[int]], shape: Sequence[int]) -> np.ndarray:
@@ -109,22 +110,9 @@ def _within(box: Sequence[Sequence[int]], outer: Sequence[Sequence[int]]) -> lis
 class Predictor:
     """Segment cases with an ensemble of checkpoints.
 
-    ``checkpoints``: paths or loaded checkpoint dicts (any mix of architectures/folds).
-    ``device``: default CUDA if available. ``overlap``: sliding-window overlap.
-    ``tta``: number of mirror combinations (0 or 1 off, 8 all). ``weights``: per-checkpoint
-    ensemble weights (default equal). ``backend``: ``torch``, ``onnx`` (ONNX Runtime) or
-    ``openvino`` (:mod:`.backends`; the last two on the CPU). ``precision``: ``auto`` (bf16
-    on CUDA, fp32 elsewhere), ``fp32`` or ``bf16``. ``compile``: ``torch.compile`` each
-    network. ``uncertainty``: None, "variance" (across members x mirrors) or "entropy" (of
-    the averaged probability). ``label_scheme``: of the output labels (default: the case's,
-    else the checkpoint's). ``window``: override the checkpoint's patch size.
-    ``channels_last``: torch back-end in ``channels_last_3d`` (faster 3-D convolutions with
-    cuDNN and with oneDNN on CPU: about 1.4x for SegResNet on 2 CPU cores). ``warn``: print
-    the one warning about checkpoints without a training spacing (to stderr). ``zero_fill``: run
-    members on a sequence subset they were not trained for, the missing channels filled (the
-    papers' zero-filled baseline) instead of leaving them out (:mod:`.missing_sequences`). ``postprocess``:
-    a :class:`PostprocessConfig`; or ``None`` (the rule the checkpoints record, e.g. ``--recipe cpu``'s,
-    else none) or a mapping of the fields to change in it (:func:`.postprocess.resolve_postprocess`).
+    ``checkpoints``: paths or loaded checkpoint dicts (any mix of architectures/folds), or :class:`Member`s.
+    ``config``: a :class:`~.predictor_config.PredictorConfig` (device, overlap, tta, back-end, ...); keyword
+    arguments change fields of it (``Predictor(paths, tta=8)``), an unknown name is an error.
 
     Each :class:`Prediction`'s ``info`` holds ``intensity`` (the case's raw statistics against the
     members' training ranges; a one-line warning on stderr when far outside) and ``confidence``
@@ -132,13 +120,12 @@ class Predictor:
     """
 
     def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any] | Member],
-                 device: str | torch.device | None = None, overlap: float = DEFAULT_OVERLAP, tta: int = 0,
-                 batch_size: int = 4, weights: Sequence[float] | None = None, backend: str = "torch",
-                 precision: str = "auto", compile: bool = False,
-                 postprocess: PostprocessConfig | Mapping[str, Any] | None = None,
-                 uncertainty: str | None = None, label_scheme: str | None = None,
-                 window: Sequence[int] | None = None, channels_last: bool = True, warn: bool = True,
-                 zero_fill: bool = False):
+                 config: PredictorConfig | None = None, **changes: Any):
+        self.config = cfg = predictor_config(config, **changes)
+        device, overlap, tta, batch_size, weights = cfg.device, cfg.overlap, cfg.tta, cfg.batch_size, cfg.weights
+        backend, precision, compile, postprocess = cfg.backend, cfg.precision, cfg.compile, cfg.postprocess
+        uncertainty, label_scheme, window = cfg.uncertainty, cfg.label_scheme, cfg.window
+        channels_last, warn, zero_fill = cfg.channels_last, cfg.warn, cfg.zero_fill
         if not checkpoints:
             raise BratsSegError("no checkpoint given")
         members = [c if isinstance(c, Member) else member_from_checkpoint(c, window) for c in checkpoints]
@@ -166,9 +153,10 @@ class Predictor:
                   " each case is predicted on its own grid, not resampled", file=sys.stderr)
 
     @classmethod
-    def from_members(cls, members: Sequence[Member], **kwargs: Any) -> Predictor:
+    def from_members(cls, members: Sequence[Member], config: PredictorConfig | None = None,
+                     **changes: Any) -> Predictor:
         """A predictor over networks already in memory (e.g. during training)."""
-        return cls(list(members), **kwargs)
+        return cls(list(members), config, **changes)
 
     @staticmethod
     def _check(members, overlap, tta, uncertainty, label_scheme, backend, compile) -> None:

@@ -12,9 +12,10 @@ from brats_seg.data.preprocessing.grid import restore
 from brats_seg.data.preprocessing.preprocess import preprocess_volumes
 from brats_seg.data.reading.cases import CaseVolumes
 from brats_seg.data.reading.image_io import Image
-from brats_seg.errors import CaseError
+from brats_seg.errors import BratsSegError, CaseError
 from brats_seg.inference.ensemble import ProbabilityAverager, binary_entropy, normalized_weights
 from brats_seg.inference.predictor import Member, Predictor
+from brats_seg.inference.predictor_config import PredictorConfig
 from helpers import tiny_affine, tiny_volumes
 
 CHANNELS = ("t1n", "t1c", "t2w", "t2f")
@@ -92,6 +93,19 @@ def test_tta_of_an_equivariant_network_changes_nothing():
     mirrored = Predictor([member(net, window=(16, 16, 16))], device="cpu", tta=8).predict(vol)
     np.testing.assert_allclose(mirrored.probabilities, plain.probabilities, rtol=1e-5, atol=1e-6)
     assert plain.probabilities.std() > 0.01  # the network is not trivially constant
+
+
+def test_a_config_object_and_keywords_give_the_same_predictor():
+    vol = tiny_case((21, 26, 19))
+    config = PredictorConfig(device="cpu", tta=8, overlap=0.25)
+    by_config = Predictor([member(symmetric_conv())], config)
+    by_keywords = Predictor([member(symmetric_conv())], device="cpu", tta=8, overlap=0.25)
+    changed = Predictor([member(symmetric_conv())], config, tta=0)
+    assert by_config.config == by_keywords.config == config and changed.config.tta == 0 and config.tta == 8
+    assert by_config.settings() == by_keywords.settings()
+    np.testing.assert_array_equal(by_config.predict(vol).labels, by_keywords.predict(vol).labels)
+    with pytest.raises(BratsSegError, match="unknown predictor setting.*ttaa"):
+        Predictor([member(symmetric_conv())], ttaa=8)
 
 
 def test_tta_of_a_non_equivariant_network_does_change_the_result():
