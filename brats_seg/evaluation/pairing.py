@@ -5,6 +5,11 @@ BraTS submission format); ``<case_id>_seg.nii.gz``, ``<case_id>-seg.nii.gz`` and
 one subfolder per case are accepted too. References are a dataset folder in any
 layout :func:`brats_seg.data.reading.layouts.discover_cases` knows (their label maps and
 the scheme the layout implies), or a folder of label maps like the predictions.
+
+A folder of predictions is not one of ``data.layouts``' layouts: a layout yields cases (a file per
+sequence, the label optional), and a folder holding label maps only is no dataset (registered as a layout,
+``discover_cases`` and ``check`` would take a folder of predictions for one). What the two share, which
+files of a folder count (visible volume files, subfolders), is read through ``data.layouts``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.reading.image_io import is_image_file, strip_suffix
+from ..data.reading.image_io import strip_suffix
+from ..data.reading.layouts.common import subfolders, volume_files
 from ..errors import BratsSegError, CaseError
 
 LABEL_SUFFIXES: tuple[str, ...] = ("_seg", "-seg", "_pred", "-pred", "_label", "-label")
@@ -38,7 +44,7 @@ def case_id_of(path: Path) -> str:
 
 
 def _label_in_folder(folder: Path) -> Path | None:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    files = volume_files(folder)
     by_id = [p for p in files if case_id_of(p) == folder.name]
     if len(by_id) == 1:
         return by_id[0]
@@ -54,18 +60,14 @@ def find_label_maps(folder: str | Path) -> LabelMaps:
     if not folder.is_dir():
         raise BratsSegError(f"{folder}: no such folder")
     found = LabelMaps()
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and is_image_file(entry):
+    for entry in sorted(volume_files(folder) + subfolders(folder)):
+        if entry.is_file():
             case_id, path = case_id_of(entry), entry
-        elif entry.is_dir():
+        else:
             path = _label_in_folder(entry)
             if path is None:
                 continue
             case_id = entry.name
-        else:
-            continue
         if case_id in found.files:
             found.problems.append(f"case {case_id}: several label maps ({found.files[case_id].name}, {path.name});"
                                   f" using the first")

@@ -44,6 +44,7 @@ def test_every_prediction_layout_is_paired(tmp_path):
     write_nifti(pred / f"{ids[1]}_seg.nii.gz", labels[ids[1]])
     write_nifti(pred / f"{ids[2]}-seg.nii.gz", labels[ids[2]])
     write_nifti(pred / ids[3] / "prediction.nii.gz", labels[ids[3]])
+    (pred / ids[3] / "._prediction.nii.gz").write_bytes(b"\0" * 4096)  # macOS metadata: skipped as layouts skip it
     write_nifti(pred / "other_case.nii.gz", labels[ids[0]])
     res = evaluate_folder(pred, root, tmp_path / "out", progress=False, plots=False)
     assert res.ok and res.summary["missing"] == [] and res.summary["extra_predictions"] == ["other_case"]
