@@ -1,5 +1,5 @@
 """The limits STYLE.md states: no file over 400 lines, no function over about 60 (here: 60, docstring
-included), in the package and its data scripts."""
+included), in the package, its data scripts and the benchmarks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = ("brats_seg", "data_scripts")  # benchmarks/ has one 65-line main (bench_metrics.py): not held yet
+FOLDERS = ("brats_seg", "data_scripts", "benchmarks")
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
