@@ -33,16 +33,16 @@ def test_finetune_starts_from_the_source_weights(sites, tmp_path, monkeypatch, c
     first = {}
     original = trainer.train_one_epoch
 
-    def spy(net, batches, loss_fn, optimizer, **kw):
+    def spy(net, batches, loss_fn, optimizer, settings, **kw):
         if "source" not in first:  # the source network's loss on the first batch, before any update
             batch = next(iter(batches))
             src = model_from_checkpoint(load_checkpoint(source_ckpt)).train()
-            first["source"] = float(_forward_loss(src, batch["image"], batch["label"], loss_fn, kw["device"],
-                                                  kw["amp"]).detach())
-            stats = original(net, [batch], loss_fn, optimizer, **kw)
+            first["source"] = float(_forward_loss(src, batch["image"], batch["label"], loss_fn, settings.device,
+                                                  settings.amp).detach())
+            stats = original(net, [batch], loss_fn, optimizer, settings, **kw)
             first["finetune"] = stats.loss
             return stats
-        return original(net, batches, loss_fn, optimizer, **kw)
+        return original(net, batches, loss_fn, optimizer, settings, **kw)
 
     monkeypatch.setattr(trainer, "train_one_epoch", spy)
     run = tmp_path / "ft"
