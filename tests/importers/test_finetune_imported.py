@@ -41,16 +41,16 @@ def first_step_losses(monkeypatch, source_ckpt) -> dict:
     first = {}
     original = trainer.train_one_epoch
 
-    def spy(net, batches, loss_fn, optimizer, **kw):
+    def spy(net, batches, loss_fn, optimizer, settings, **kw):
         if "source" not in first:
             batch = next(iter(batches))
             src = network_of(source_ckpt).train()
-            first["source"] = float(_forward_loss(src, batch["image"], batch["label"], loss_fn, kw["device"],
-                                                  kw["amp"]).detach())
-            stats = original(net, [batch], loss_fn, optimizer, **kw)
+            first["source"] = float(_forward_loss(src, batch["image"], batch["label"], loss_fn, settings.device,
+                                                  settings.amp).detach())
+            stats = original(net, [batch], loss_fn, optimizer, settings, **kw)
             first["run"] = stats.loss
             return stats
-        return original(net, batches, loss_fn, optimizer, **kw)
+        return original(net, batches, loss_fn, optimizer, settings, **kw)
 
     monkeypatch.setattr(trainer, "train_one_epoch", spy)
     return first
