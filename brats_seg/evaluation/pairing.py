@@ -6,10 +6,10 @@ one subfolder per case are accepted too. References are a dataset folder in any
 layout :func:`brats_seg.data.reading.layouts.discover_cases` knows (their label maps and
 the scheme the layout implies), or a folder of label maps like the predictions.
 
-A folder of predictions is not one of ``data.layouts``' layouts: a layout yields cases (a file per
+A folder of predictions is not one of ``data.reading.layouts``' layouts: a layout yields cases (a file per
 sequence, the label optional), and a folder holding label maps only is no dataset (registered as a layout,
 ``discover_cases`` and ``check`` would take a folder of predictions for one). What the two share, which
-files of a folder count (visible volume files, subfolders), is read through ``data.layouts``.
+files of a folder count (visible volume files, subfolders), is read through ``data.reading.layouts``.
 """
 
 from __future__ import annotations
