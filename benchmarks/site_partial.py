@@ -27,14 +27,18 @@ def seconds(run: Path) -> float:
     return float(json.loads((run / "arm.json").read_text())["train_seconds"])
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
     parser.add_argument("--out", required=True)
     parser.add_argument("--source-data", nargs="+", required=True)
     parser.add_argument("--target-data", nargs="+", required=True)
     parser.add_argument("--preset", default="cpu")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     import torch
 
     torch.set_num_threads(1)
