@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..conventions import MODALITIES, canonical_modality
+from ..data.reading.cases import case_from_files
 from ..data.reading.image_io import is_image_file, strip_suffix
 from ..errors import BratsSegError, CaseError
 from ..files import write_text
@@ -245,9 +246,9 @@ def scan_sources(source: str | Path | None = None, paths: Mapping[str, str | Pat
     paths = {k: Path(v) for k, v in (paths or {}).items() if v is not None}
     if source is not None and paths:
         raise BratsSegError("give either a folder/CSV or one path per sequence (--t1c ...), not both")
-    if paths:
-        first = next(iter(paths.values()))
-        return [ScanSource(case_id or first.parent.name or "case", paths, how="flag")]
+    if paths:  # one case from one path per sequence, as predict's --t1c ... makes it; the id: the folder's name
+        case = case_from_files(paths, case_id or next(iter(paths.values())).parent.name or None)
+        return [ScanSource(case.case_id, dict(case.images), how="flag")]
     if source is None:
         raise BratsSegError("no input: give a case folder, a CSV manifest, or --t1c (and the other sequences)")
     source = Path(source).expanduser()

@@ -224,6 +224,8 @@ def test_sources_from_flags_csv_and_folder(tmp_path):
     with pytest.raises(BratsSegError, match="either a folder/CSV or one path per sequence"):
         scan_sources(folder, {"t1c": folder / "t1c.nii.gz"})
     assert scan_set({"T1ce": folder / "t1c.nii.gz"}).series["t1c"].kind == ".nii.gz"
+    flags = scan_sources(paths={"T1ce": folder / "t1c.nii.gz", "flair": folder / "flair.nii.gz"})  # as predict's
+    assert [s.case_id for s in flags] == ["scans"] and sorted(flags[0].paths) == ["t1c", "t2f"]
 
 
 def test_batch_goes_on_past_a_bad_case(tmp_path):
