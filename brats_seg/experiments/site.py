@@ -229,6 +229,11 @@ def run_site(cfg: SiteConfig, sites: Sites, out: Path, device: str | None, progr
     return done
 
 
+def _rounded(interval: Sequence[float] | None) -> tuple[float, float] | None:
+    """An interval to 3 decimals, as the table prints it (None stays None)."""
+    return None if interval is None else (round(float(interval[0]), 3), round(float(interval[1]), 3))
+
+
 def table(done: dict[str, Trained]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(results rows, per-case rows) with bootstrap intervals and paired differences from ``source_only``."""
     case_rows = [r for arm, t in done.items() for r in per_case_rows(arm, t.target, domain="target")]
@@ -237,8 +242,8 @@ def table(done: dict[str, Trained]) -> tuple[list[dict[str, Any]], list[dict[str
     rows = []
     for arm, t in done.items():
         s = stats.get(arm, {})
-        rows.append({"arm": arm, "n_target": len(t.target), **mean_metrics(t.target), "dice_ci": s.get("ci"),
-                     "diff_vs_source": s.get("diff"), "diff_ci": s.get("diff_ci"), "better": s.get("better"),
+        rows.append({"arm": arm, "n_target": len(t.target), **mean_metrics(t.target), "dice_ci": _rounded(s.get("ci")),
+                     "diff_vs_source": s.get("diff"), "diff_ci": _rounded(s.get("diff_ci")), "better": s.get("better"),
                      "source_dice_mean": mean_metrics(t.source)["dice_mean"] if t.source else float("nan"),
                      "cpu_seconds": round(t.seconds, 1), "note": t.note})
     return rows, case_rows + source_rows

@@ -95,15 +95,15 @@ def test_finetune_imported_bundle_checkpoint(data, tmp_path, monkeypatch):
     source = load_checkpoint(imported)
     first = first_step_losses(monkeypatch, source)
     run = tmp_path / "ft"
-    recipe = tmp_path / "finetune.yaml"  # the recipe with its 10-minute budget swapped for 2 one-step epochs
-    recipe.write_text("recipe: finetune\ntime_budget: null\nepochs: 2\n")
+    recipe = tmp_path / "finetune.yaml"  # the recipe, its encoder frozen for the first of 2 one-step epochs
+    recipe.write_text("recipe: finetune\nfreeze_encoder_epochs: 1\nepochs: 2\n")
     assert main(["train", str(data), "--config", str(recipe), "--init-from", str(imported), "--out", str(run),
                  *RUN[2:]]) == 0
     assert first["run"] == pytest.approx(first["source"], rel=1e-5, abs=1e-6)
     ckpt = finetuned(run, source, data, tmp_path)
     assert ckpt["channels"] == ["t1c", "t1n", "t2w", "t2f"]  # the bundle's order, not ours
     assert ckpt["provenance"]["fine_tuned"]["from"] == str(imported)
-    assert ckpt["provenance"]["config"]["freeze_encoder_epochs"] == 1  # the recipe's frozen encoder: SegResNet's
+    assert ckpt["provenance"]["config"]["freeze_encoder_epochs"] == 1  # the frozen encoder: SegResNet's
     net = network_of(ckpt)
     frozen = [n for n, p in net.named_parameters() if any(p is q for q in encoder_parameters(net))]
     assert frozen and {n.split(".")[1] for n in frozen} == {"convInit", "down_layers"}

@@ -55,8 +55,8 @@ def test_finetune_starts_from_the_source_weights(sites, tmp_path, monkeypatch, c
     assert first["finetune"] == pytest.approx(first["source"], rel=1e-5, abs=1e-6)
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     config = ckpt["provenance"]["config"]
-    assert config["init_from"] == str(source_ckpt) and config["follow_init"] and config["lr"] == 1e-3
-    assert config["freeze_encoder_epochs"] == 1 and config["epochs"] == 2 and config["steps_per_epoch"] == 1  # flag
+    assert config["init_from"] == str(source_ckpt) and config["follow_init"] and config["lr"] == 1e-4
+    assert config["freeze_encoder_epochs"] == 0 and config["epochs"] == 2 and config["steps_per_epoch"] == 1  # flag
     assert ckpt["model"]["name"] == "unet3d" and ckpt["patch_size"] == [16] * 3
     assert ckpt["intensity_range"]["cases"] == 2  # the target cases' range, recorded at train time
     model_from_checkpoint(ckpt)
