@@ -15,13 +15,12 @@ import torch
 from bundle_folder import write_bundle
 from nnunet_folder import write_trained_folder
 from sitehelp import crop_cases
+from sitehelp import first_step_losses as spy_first_step
 
 from brats_seg.checkpoint import load_checkpoint
 from brats_seg.cli import main
 from brats_seg.importers import import_source
 from brats_seg.inference.members import network_of
-from brats_seg.training import trainer
-from brats_seg.training.loop import _forward_loss
 from brats_seg.training.optim import encoder_parameters
 
 pytestmark = pytest.mark.realdata
@@ -37,23 +36,8 @@ def data(shared_data, tmp_path_factory):
 
 
 def first_step_losses(monkeypatch, source_ckpt) -> dict:
-    """Spy on the first epoch: the source network's loss on its first batch, and the run's."""
-    first = {}
-    original = trainer.train_one_epoch
-
-    def spy(net, batches, loss_fn, optimizer, settings, **kw):
-        if "source" not in first:
-            batch = next(iter(batches))
-            src = network_of(source_ckpt).train()
-            first["source"] = float(_forward_loss(src, batch["image"], batch["label"], loss_fn, settings.device,
-                                                  settings.amp).detach())
-            stats = original(net, [batch], loss_fn, optimizer, settings, **kw)
-            first["run"] = stats.loss
-            return stats
-        return original(net, batches, loss_fn, optimizer, settings, **kw)
-
-    monkeypatch.setattr(trainer, "train_one_epoch", spy)
-    return first
+    """The source network's loss on the run's first batch, and the run's (see :func:`sitehelp.first_step_losses`)."""
+    return spy_first_step(monkeypatch, lambda: network_of(source_ckpt))
 
 
 def finetuned(run, source_ckpt, data, tmp_path):

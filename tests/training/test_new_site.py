@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sitehelp import crop_cases
+from sitehelp import crop_cases, first_step_losses
 
 from brats_seg.checkpoint import load_checkpoint, model_from_checkpoint
 from brats_seg.cli import main
-from brats_seg.training import trainer
-from brats_seg.training.loop import _forward_loss
 
 TINY = ["--model", "unet3d", "--preset", "tiny", "--patch", "16", "--batch-size", "2", "--workers", "0",
         "--threads", "1", "--no-progress", "--folds", "1"]
@@ -30,21 +28,8 @@ def sites(shared_data, tmp_path_factory):
 
 def test_finetune_starts_from_the_source_weights(sites, tmp_path, monkeypatch, capsys):
     _, target, source_ckpt = sites
-    first = {}
-    original = trainer.train_one_epoch
-
-    def spy(net, batches, loss_fn, optimizer, settings, **kw):
-        if "source" not in first:  # the source network's loss on the first batch, before any update
-            batch = next(iter(batches))
-            src = model_from_checkpoint(load_checkpoint(source_ckpt)).train()
-            first["source"] = float(_forward_loss(src, batch["image"], batch["label"], loss_fn, settings.device,
-                                                  settings.amp).detach())
-            stats = original(net, [batch], loss_fn, optimizer, settings, **kw)
-            first["finetune"] = stats.loss
-            return stats
-        return original(net, batches, loss_fn, optimizer, settings, **kw)
-
-    monkeypatch.setattr(trainer, "train_one_epoch", spy)
+    # the source network's loss on the first batch, before any update, and the run's
+    first = first_step_losses(monkeypatch, lambda: model_from_checkpoint(load_checkpoint(source_ckpt)))
     run = tmp_path / "ft"
     # the recipe's network is the source's: --model/--patch given here are replaced (and said)
     assert main(["train", str(target), "--out", str(run), "--recipe", "finetune", "--init-from", str(source_ckpt),
@@ -52,7 +37,7 @@ def test_finetune_starts_from_the_source_weights(sites, tmp_path, monkeypatch, c
                  "--threads", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "its model, model_kwargs, patch" in out and "loaded" in out
-    assert first["finetune"] == pytest.approx(first["source"], rel=1e-5, abs=1e-6)
+    assert first["run"] == pytest.approx(first["source"], rel=1e-5, abs=1e-6)
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     config = ckpt["provenance"]["config"]
     assert config["init_from"] == str(source_ckpt) and config["follow_init"] and config["lr"] == 1e-4
