@@ -122,27 +122,24 @@ class Predictor:
     def __init__(self, checkpoints: Sequence[str | Path | Mapping[str, Any] | Member],
                  config: PredictorConfig | None = None, **changes: Any):
         self.config = cfg = predictor_config(config, **changes)
-        device, overlap, tta, batch_size, weights = cfg.device, cfg.overlap, cfg.tta, cfg.batch_size, cfg.weights
-        backend, precision, compile, postprocess = cfg.backend, cfg.precision, cfg.compile, cfg.postprocess
-        uncertainty, label_scheme, window = cfg.uncertainty, cfg.label_scheme, cfg.window
-        channels_last, warn, zero_fill = cfg.channels_last, cfg.warn, cfg.zero_fill
         if not checkpoints:
             raise BratsSegError("no checkpoint given")
-        members = [c if isinstance(c, Member) else member_from_checkpoint(c, window) for c in checkpoints]
-        self._check(members, overlap, tta, uncertainty, label_scheme, backend, compile)
-        self.device = pick_device(device)
-        self.overlap, self.tta, self.batch_size = float(overlap), int(tta), int(batch_size)
-        self.backend, self.precision = backend, resolve_precision(precision, self.device)
-        self.channels_last, self.compile = bool(channels_last) and backend == "torch", bool(compile)
-        self.postprocess = resolve_postprocess(postprocess, [m.postprocess for m in members], [m.name for m in members])
-        self.uncertainty, self.label_scheme, self.zero_fill = uncertainty, label_scheme, bool(zero_fill)
+        members = [c if isinstance(c, Member) else member_from_checkpoint(c, cfg.window) for c in checkpoints]
+        self._check(members, cfg)
+        self.device = pick_device(cfg.device)
+        self.overlap, self.tta, self.batch_size = float(cfg.overlap), int(cfg.tta), int(cfg.batch_size)
+        self.backend, self.precision = cfg.backend, resolve_precision(cfg.precision, self.device)
+        self.channels_last, self.compile = bool(cfg.channels_last) and cfg.backend == "torch", bool(cfg.compile)
+        self.postprocess = resolve_postprocess(cfg.postprocess, [m.postprocess for m in members],
+                                               [m.name for m in members])
+        self.uncertainty, self.label_scheme, self.zero_fill = cfg.uncertainty, cfg.label_scheme, bool(cfg.zero_fill)
         self.members = list(members)
         self.outputs, self._select, self.note = common_outputs(members)
+        self.warn = warn = bool(cfg.warn)
         if self.note and warn:
             print(f"brats-seg: note: {self.note}", file=sys.stderr)
-        self.channels = union_channels(members)  # members may take different sets (.sequences)
-        self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(weights, len(members)))]
-        self.warn = bool(warn)
+        self.channels = union_channels(members)  # members may take different sets (.missing_sequences)
+        self._runners = [self._prepare(m, w) for m, w in zip(members, normalized_weights(cfg.weights, len(members)))]
         unranged = [m.name for m in self.members if m.intensity_range is None]
         self._range_note = (f"brats-seg: note: {', '.join(unranged)} record(s) no training intensity range (an"
                             " older checkpoint, or a network not trained by brats-seg train): case intensities are"
@@ -159,20 +156,20 @@ class Predictor:
         return cls(list(members), config, **changes)
 
     @staticmethod
-    def _check(members, overlap, tta, uncertainty, label_scheme, backend, compile) -> None:
-        if uncertainty is not None and uncertainty not in UNCERTAINTY_KINDS:
-            raise BratsSegError(f"unknown uncertainty {uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
-        check_variance(members, tta, uncertainty)
-        if backend not in BACKENDS:
-            raise BratsSegError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-        if compile and backend != "torch":
-            raise BratsSegError(f"--compile applies to the torch back-end, not {backend}")
+    def _check(members: Sequence[Member], cfg: PredictorConfig) -> None:
+        if cfg.uncertainty is not None and cfg.uncertainty not in UNCERTAINTY_KINDS:
+            raise BratsSegError(f"unknown uncertainty {cfg.uncertainty!r}; valid: {', '.join(UNCERTAINTY_KINDS)}")
+        check_variance(members, cfg.tta, cfg.uncertainty)
+        if cfg.backend not in BACKENDS:
+            raise BratsSegError(f"unknown backend {cfg.backend!r}; valid: {', '.join(BACKENDS)}")
+        if cfg.compile and cfg.backend != "torch":
+            raise BratsSegError(f"--compile applies to the torch back-end, not {cfg.backend}")
         outputs, _, _ = common_outputs(members)
-        if label_scheme is not None:
-            outputs.for_scheme(label_scheme)  # a scheme that cannot express every output is refused
-        mirror_combinations(tta)  # validates
-        if not 0 <= overlap < 1:
-            raise BratsSegError(f"overlap must be in [0, 1), got {overlap}")
+        if cfg.label_scheme is not None:
+            outputs.for_scheme(cfg.label_scheme)  # a scheme that cannot express every output is refused
+        mirror_combinations(cfg.tta)  # validates
+        if not 0 <= cfg.overlap < 1:
+            raise BratsSegError(f"overlap must be in [0, 1), got {cfg.overlap}")
 
     def _prepare(self, m: Member, weight: float):
         m.weight = weight
