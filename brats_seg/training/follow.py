@@ -112,6 +112,11 @@ def imported_network(cfg: TrainConfig) -> nn.Module:
     return network
 
 
+def _trained_as(outputs) -> tuple:
+    """What must match for a network's outputs to train on data: scheme, kind, and the regions or labels."""
+    return outputs.scheme, outputs.kind, set(outputs.groups if outputs.kind == "regions" else outputs.values)
+
+
 def adopt_source(cfg: TrainConfig, data) -> None:
     """For an imported ``cfg.init_from``: check the run's data against it and give ``data`` (a
     :class:`~.run_data.RunData`) the source's outputs (its channel order: the targets follow the network's
@@ -125,8 +130,7 @@ def adopt_source(cfg: TrainConfig, data) -> None:
     if tuple(data.channels) != tuple(ckpt["channels"]):
         raise ConfigError(f"{cfg.init_from}: its network takes {', '.join(ckpt['channels'])}; this run's data has"
                           f" {', '.join(data.channels)}")
-    same = (theirs.scheme, theirs.kind, set(theirs.groups) if theirs.kind == "regions" else set(theirs.values))
-    if same != (ours.scheme, ours.kind, set(ours.groups) if ours.kind == "regions" else set(ours.values)):
+    if _trained_as(theirs) != _trained_as(ours):
         raise ConfigError(f"{cfg.init_from}: its outputs ({theirs.kind} {' '.join(theirs.groups)} in {theirs.scheme})"
                           f" cannot be trained on this data's ({ours.kind} {' '.join(ours.groups)} in {ours.scheme})")
     provenance = ckpt.get("provenance") or {}
