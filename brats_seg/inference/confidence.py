@@ -27,7 +27,7 @@ a quarter of the tumour away from its main mass. The disagreement threshold is c
 leave-one-case-out cross-validation (:func:`cross_validated_threshold`, rule: the midpoint between
 neighbouring scores that best separates predictions with whole-tumour Dice under 0.5 from the others,
 Youden's J, ties to the highest) on a trained model's predictions of the 22 shared cases with 8
-mirrorings: the experiments' ``cpu``-budget source model (tiny U-Net, 160 steps on 12 shared BraTS
+mirrorings: the experiments' ``cpu``-budget source model (tiny U-Net, 160 steps on 10 shared BraTS
 cases) reaches 0.0009-0.0024 on its 20 right predictions and 0.0022 and 0.0065 on its 2 wrong ones
 (WT Dice 0.32, 0.24); the rule chose 0.00205 on every case (0.002 kept), and held out case by case
 it flagged 1 of the 2 wrong predictions and 1 of the 20 right ones. The scale is the model's: a
